@@ -1,0 +1,178 @@
+"""The depth pass format: round trip, per-shot normalisation, resume of a staged pass, import of sensor depth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.depth.depth_pass import MANIFEST, DepthPass, DepthPassWriter, PassInfo, dequantize, quantize
+from core.depth.import_depth import fill_holes, import_depth
+from core.errors import DepthshotError
+
+REPO = Path(__file__).resolve().parents[2]
+TUM = REPO.parent / "shared" / "data" / "tum_fr1_xyz"
+
+
+def _info(**kw) -> PassInfo:
+    base = dict(source="", fps=30.0, width=40, height=30, kind="relative_inverse_depth", model={"id": "test"})
+    base.update(kw)
+    return PassInfo(**base)
+
+
+def _frames(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [(rng.random((30, 40)) * (1 + i) + 0.5 * i).astype(np.float32) for i in range(n)]
+
+
+def _write(path: Path, frames: list[np.ndarray], cuts: list[int]) -> DepthPass:
+    w = DepthPassWriter(path, _info())
+    bounds = [0, *cuts, len(frames)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        w.begin_shot(a)
+        for i in range(a, b):
+            w.write(i, frames[i], pts=i / 30)
+        w.end_shot()
+    return w.close()
+
+
+def test_round_trip_is_exact_to_half_a_step_of_the_shot_range(tmp_path):
+    frames = _frames(9)
+    dp = DepthPass.open(_write(tmp_path / "p", frames, cuts=[4]).root)
+    assert len(dp) == 9 and [(s.start, s.end) for s in dp.info.shots] == [(0, 4), (4, 9)]
+    assert dp.info.timestamps == pytest.approx([i / 30 for i in range(9)])
+    for i, depth in dp.frames():
+        shot = dp.shot_of(i)
+        assert depth.dtype == np.float32 and depth.shape == (30, 40)
+        step = (shot.hi - shot.lo) / 65535
+        # half a quantisation step, plus the float32 rounding of the returned value
+        assert np.abs(depth - frames[i]).max() <= 0.5 * step + 2e-7 * np.abs(frames[i]).max()
+    shot = dp.info.shots[1]
+    stacked = np.stack(frames[4:9])
+    assert shot.lo == pytest.approx(stacked.min()) and shot.hi == pytest.approx(stacked.max())
+    assert shot.p2 == pytest.approx(np.percentile(stacked, 2), rel=1e-2)
+    assert shot.p98 == pytest.approx(np.percentile(stacked, 98), rel=1e-2)
+
+
+def test_pngs_are_normalised_per_shot_not_per_frame(tmp_path):
+    # frame 1 covers only the lower half of the shot's range: per-shot normalisation keeps its PNG values low
+    frames = [np.full((30, 40), 1.0, np.float32), np.full((30, 40), 2.0, np.float32)]
+    frames[0][0, 0] = 3.0
+    dp = _write(tmp_path / "p", frames, cuts=[])
+    png = cv2.imread(str(dp.frame_path(1)), cv2.IMREAD_UNCHANGED)
+    assert png.dtype == np.uint16 and int(png.max()) == round(65535 / 2)
+
+
+def test_quantize_dequantize_constant_shot():
+    q = quantize(np.full((2, 2), 7.0), 7.0, 7.0)
+    assert (q == 0).all() and (dequantize(q, 7.0, 7.0) == 7.0).all()
+
+
+def test_unfinished_pass_is_not_readable_and_resumes(tmp_path):
+    frames = _frames(8)
+    path = tmp_path / "p"
+    w = DepthPassWriter(path, _info())
+    w.begin_shot(0)
+    for i in range(3):
+        w.write(i, frames[i], pts=i / 30)
+    w.end_shot()
+    w.begin_shot(3)
+    for i in range(3, 6):
+        w.write(i, frames[i], pts=i / 30)
+    del w  # the process dies here
+    with pytest.raises(DepthshotError, match="unfinished"):
+        DepthPass.open(path)
+    w = DepthPassWriter(path, _info())
+    assert w.resume_point() == 6 and w.current_shot_start == 3
+    w.begin_shot(3)
+    for i in range(6, 8):
+        w.write(i, frames[i], pts=i / 30)
+    w.end_shot()
+    resumed = w.close()
+    fresh = _write(tmp_path / "q", frames, cuts=[3])
+    assert resumed.info.to_json() == fresh.info.to_json()
+    for i in range(8):
+        assert resumed.frame_path(i).read_bytes() == fresh.frame_path(i).read_bytes()
+    assert not (path / ".work").exists()
+
+
+def test_other_settings_do_not_resume(tmp_path):
+    path = tmp_path / "p"
+    w = DepthPassWriter(path, _info())
+    w.begin_shot(0)
+    w.write(0, _frames(1)[0], pts=0.0)
+    w = DepthPassWriter(path, _info(model={"id": "other"}))
+    assert w.resume_point() == 0
+
+
+def test_writer_rejects_bad_frames_and_finished_pass(tmp_path):
+    dp = _write(tmp_path / "p", _frames(2), cuts=[])
+    with pytest.raises(DepthshotError, match="already there"):
+        DepthPassWriter(dp.root, _info())
+    w = DepthPassWriter(tmp_path / "q", _info())
+    with pytest.raises(DepthshotError, match="outside a shot"):
+        w.write(0, _frames(1)[0], pts=0)
+    w.begin_shot(0)
+    with pytest.raises(DepthshotError, match="40x30"):
+        w.write(0, np.zeros((5, 5), np.float32), pts=0)
+    with pytest.raises(DepthshotError, match="NaN"):
+        w.write(0, np.full((30, 40), np.nan, np.float32), pts=0)
+    with pytest.raises(DepthshotError, match="out of order"):
+        w.write(3, _frames(1)[0], pts=0)
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(DepthshotError, match="no such"):
+        DepthPass.open(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DepthshotError, match="not a depth pass"):
+        DepthPass.open(tmp_path / "empty")
+    dp = _write(tmp_path / "p", _frames(2), cuts=[])
+    with pytest.raises(DepthshotError, match="outside"):
+        dp.read(2)
+    dp.frame_path(1).unlink()
+    with pytest.raises(DepthshotError, match="missing or not"):
+        dp.read(1)
+
+
+def test_fill_holes_takes_the_far_side():
+    depth = np.full((5, 7), 1.0, np.float32)
+    depth[:, 4:] = 3.0  # far background on the right
+    depth[:, 3] = 0.0  # a hole at the edge between them
+    filled = fill_holes(depth, "metric_depth")
+    assert (filled[:, 3] == 3.0).all() and (filled[:, :3] == 1.0).all()
+    inv = fill_holes(np.where(depth > 0, 1 / np.maximum(depth, 1e-6), 0), "relative_inverse_depth")
+    assert np.allclose(inv[:, 3], 1 / 3.0)
+    with pytest.raises(DepthshotError, match="no valid pixel"):
+        fill_holes(np.zeros((3, 3)))
+
+
+def test_import_tum_sensor_depth(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"{i:05d}.png").write_bytes((TUM / "depth" / f"{i:05d}.png").read_bytes())
+    intr = json.loads((TUM / "intrinsics.json").read_text())
+    dp = import_depth(src, tmp_path / "pass", scale=5000.0, fps=30.0,
+                      intrinsics={k: intr[k] for k in ("fx", "fy", "cx", "cy")})
+    assert dp.info.kind == "metric_depth" and (dp.info.width, dp.info.height) == (640, 480)
+    assert dp.info.intrinsics["fx"] == pytest.approx(517.3)
+    sensor = cv2.imread(str(TUM / "depth" / "00001.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 5000
+    got = dp.read(1)
+    valid = sensor > 0
+    step = (dp.shot_of(1).hi - dp.shot_of(1).lo) / 65535
+    assert np.abs(got[valid] - sensor[valid]).max() <= 0.5 * step + 2e-7 * sensor.max()
+    assert (got > 0).all() and 0.3 < got.min() and got.max() < 10  # holes filled with plausible depth
+
+
+def test_import_cli_bad_input_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "core.depth.import_depth", str(tmp_path / "nope"), "-o",
+                        str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].startswith("error:") and "Traceback" not in r.stderr
+    assert not (tmp_path / "out" / MANIFEST).exists()
