@@ -1,0 +1,103 @@
+"""Displaced grid meshes from depth, textured with the frame (trimesh), and their GLB / OBJ / PLY files.
+
+Mesh vertices are in Blender/glTF camera axes (x right, y up, the camera at the origin looking down -z), which
+glTF requires and which DCC tools expect; units are those of the depth.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from PIL import Image
+
+from core.errors import DepthshotError
+from core.geometry.camera import Intrinsics, opencv_to_blender, unproject
+from core.geometry.edges import EdgeRule, grid_triangles
+
+MESH_FORMATS = ("glb", "obj", "ply")
+"""glb: one file with the embedded texture (default); obj: .obj + .mtl + .png texture; ply: vertex colours
+sampled from the frame plus UVs (PLY has no standard texture reference)."""
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """``stride``: one vertex every stride pixels in x and y; ``edges``: triangles spanning a discontinuity
+    (see :mod:`core.geometry.edges`) are cut."""
+
+    stride: int = 1
+    edges: EdgeRule = EdgeRule()
+
+    def __post_init__(self) -> None:
+        if self.stride < 1:
+            raise DepthshotError(f"stride must be >= 1, got {self.stride}")
+
+
+def depth_to_mesh(
+    depth: np.ndarray, image: np.ndarray, k: Intrinsics, config: MeshConfig = MeshConfig(), name: str = "frame"
+) -> trimesh.Trimesh:
+    """Grid mesh over ``depth`` (H, W) (along the optical axis, NaN/<=0 = none) with intrinsics ``k``,
+    textured with ``image`` (H, W, 3) uint8 RGB; ``name`` names the material (and an OBJ's texture file).
+
+    Vertices: one per kept grid sample (pixel centres every ``stride`` pixels) that some triangle uses, in
+    Blender/glTF camera axes; UVs map each vertex to its pixel centre (origin bottom-left, glTF/OBJ style).
+    """
+    if image.shape != (*depth.shape, 3) or image.dtype != np.uint8:
+        raise DepthshotError(f"image must be {depth.shape[1]}x{depth.shape[0]} RGB uint8, got {image.shape} {image.dtype}")
+    s = config.stride
+    grid = depth[::s, ::s]
+    gh, gw = grid.shape
+    faces = grid_triangles(grid, s / k.fx, s / k.fy, config.edges)
+    is_used = np.zeros(gh * gw, dtype=bool)
+    is_used[faces.ravel()] = True
+    used = np.flatnonzero(is_used)
+    faces = (np.cumsum(is_used) - 1)[faces]
+    rows, cols = np.divmod(used, gw)
+    vertices = opencv_to_blender(unproject(depth, k)[::s, ::s].reshape(-1, 3)[used])
+    uv = np.stack([(cols * s + 0.5) / k.width, 1.0 - (rows * s + 0.5) / k.height], axis=1)
+    material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(image), name=name)
+    visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
+    return trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def mesh_path(out_dir: str | os.PathLike[str], index: int, fmt: str) -> Path:
+    """The file of frame ``index`` in ``out_dir``: ``000123.glb`` etc."""
+    return Path(out_dir) / f"{index:06d}.{fmt}"
+
+
+def write_mesh(path: str | os.PathLike[str], mesh: trimesh.Trimesh) -> Path:
+    """Write ``mesh`` in the format named by the suffix of ``path`` (.glb, .obj, .ply), atomically.
+
+    OBJ also writes ``<stem>.mtl`` and the texture ``<material name>.png`` beside it, before the .obj itself, so
+    an existing .obj means a complete frame. Returns the path.
+    """
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt == "glb":
+        _write_atomic(path, mesh.export(file_type="glb"))
+    elif fmt == "obj":
+        text, extra = trimesh.exchange.obj.export_obj(
+            mesh, include_texture=True, return_texture=True, mtl_name=f"{path.stem}.mtl"
+        )
+        for name, data in extra.items():
+            _write_atomic(path.with_name(name), data)
+        _write_atomic(path, text.encode("utf-8"))
+    elif fmt == "ply":
+        coloured = mesh.copy()
+        coloured.visual = mesh.visual.to_color()
+        _write_atomic(path, trimesh.exchange.ply.export_ply(coloured))
+    else:
+        raise DepthshotError(f"unknown mesh format {fmt!r} for {path.name} (expected one of {', '.join(MESH_FORMATS)})")
+    return path
