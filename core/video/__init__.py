@@ -1,1 +1,38 @@
-"""core.video"""
+"""Video I/O on PyAV: probe, streaming decode to RGB, streaming encode with audio/subtitle remux.
+
+Nothing outside this package knows about containers or codecs.
+"""
+
+from core.video.errors import (
+    EmptyVideoError,
+    EncodeSettingsError,
+    NotAVideoError,
+    NoVideoStreamError,
+    TruncatedVideoError,
+    VideoError,
+    VideoPathError,
+)
+from core.video.info import ColorInfo, VideoInfo, probe
+from core.video.pipeline import Sink, bounded_map, prefetch
+from core.video.reader import Frame, read_frames
+from core.video.writer import EncodeSettings, VideoWriter
+
+__all__ = [
+    "ColorInfo",
+    "Sink",
+    "EmptyVideoError",
+    "EncodeSettings",
+    "EncodeSettingsError",
+    "Frame",
+    "NoVideoStreamError",
+    "NotAVideoError",
+    "TruncatedVideoError",
+    "VideoError",
+    "VideoInfo",
+    "VideoPathError",
+    "VideoWriter",
+    "bounded_map",
+    "prefetch",
+    "probe",
+    "read_frames",
+]

@@ -1,0 +1,85 @@
+"""Opening input files with PyAV and mapping FFmpeg's failures to one-line ``VideoError``s."""
+
+from __future__ import annotations
+
+import os
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+import av.stream
+import av.video.stream
+
+from core.video.errors import NotAVideoError, NoVideoStreamError, VideoPathError
+
+_DURATION_TAG = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+
+
+def check_readable(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` as a ``Path`` after checking that it is an existing, readable file."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoPathError(f"{p}: no such file")
+    if not p.is_file():
+        raise VideoPathError(f"{p}: not a file")
+    if not os.access(p, os.R_OK):
+        raise VideoPathError(f"{p}: permission denied (cannot read)")
+    return p
+
+
+def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    """Open a media file for reading; raise ``VideoPathError`` / ``NotAVideoError`` instead of FFmpeg errors."""
+    p = check_readable(path)
+    if p.stat().st_size == 0:
+        raise NotAVideoError(f"{p}: not a video (the file is empty)")
+    try:
+        return av.open(str(p), mode="r", metadata_errors="replace")
+    except av.error.FFmpegError as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise NotAVideoError(f"{p}: not a video or cut short before its header ({reason})") from None
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The first real video stream of ``container`` (cover pictures excluded); ``NoVideoStreamError`` if none."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise NoVideoStreamError(f"{container.name}: no video stream (streams: {_stream_kinds(container)})")
+
+
+def stream_duration(
+    stream: av.stream.Stream, container: av.container.InputContainer, *, include_container: bool = True
+) -> float | None:
+    """Duration of ``stream`` in seconds: from the stream, its Matroska ``DURATION`` tag, or (when
+    ``include_container``) the container's, which also covers the other streams."""
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        match = _DURATION_TAG.match(tag.strip())
+        if match:
+            h, m, s = match.groups()
+            return int(h) * 3600 + int(m) * 60 + float(s)
+    if include_container and container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None
+
+
+def container_start(container: av.container.InputContainer) -> float:
+    """The container's start time in seconds (the origin of every ``pts`` this package reports)."""
+    return container.start_time / av.time_base if container.start_time is not None else 0.0
+
+
+def average_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """The stream's average frame rate (frames per second) as a fraction, or ``None`` when unknown."""
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and rate > 0:
+            return Fraction(rate)
+    return None
+
+
+def _stream_kinds(container: av.container.InputContainer) -> str:
+    kinds = [s.type for s in container.streams]
+    return ", ".join(kinds) if kinds else "none"

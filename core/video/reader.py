@@ -1,0 +1,174 @@
+"""``read_frames``: stream a video's frames as upright RGB arrays with their presentation times."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from core.video.container import average_rate, container_start, open_input, stream_duration, video_stream
+from core.video.convert import DTYPES, quarter_turns, to_rgb
+from core.video.errors import EmptyVideoError, TruncatedVideoError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Frame:
+    """One decoded frame.
+
+    ``index``: 0-based position of the frame in the source (before any stride).
+    ``pts``: presentation time in seconds from the start of the file.
+    ``image``: ``(H, W, 3)`` RGB, uint8 0-255 or float32 0-1, upright (rotation applied).
+    """
+
+    index: int
+    pts: float
+    image: np.ndarray
+
+
+def read_frames(
+    path: str | os.PathLike[str],
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    stride: int = 1,
+    size: tuple[int, int] | None = None,
+    dtype: str = "uint8",
+) -> Iterator[Frame]:
+    """Decode the first video stream of ``path`` frame by frame, holding one frame at a time.
+
+    Args:
+        start: first time to deliver (s, inclusive); seeks to the key frame before it.
+        end: time to stop at (s, exclusive).
+        stride: deliver every ``stride``-th frame of the source (counted from the first frame delivered).
+        size: ``(width, height)`` to resize to, after rotation (``None``: the display size).
+        dtype: ``"uint8"`` or ``"float32"``.
+
+    Yields:
+        ``Frame``s in presentation order, with their real timestamps (variable frame rate is kept).
+
+    Raises:
+        VideoError subclasses: unreadable file, not a video, no video stream, no frames (in the range),
+        and ``TruncatedVideoError`` after the last decodable frame when the file is cut short or corrupt.
+    """
+    _check_args(start, end, stride, size, dtype)
+    return _frames(path, start, end, stride, size, dtype)
+
+
+def _check_args(start, end, stride, size, dtype) -> None:
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise ValueError(f"size must be (width, height) > 0, got {size}")
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"end ({end}) must be after start ({start})")
+
+
+def _frames(path, start, end, stride, size, dtype) -> Iterator[Frame]:
+    with open_input(path) as container:
+        stream = video_stream(container)
+        stream.thread_type = "AUTO"
+        origin = container_start(container)
+        tb = stream.time_base
+        begin_ts = _ticks(start, origin, tb)
+        end_ts = _ticks(end, origin, tb)
+        first_index = 0
+        if begin_ts is not None and start > 0:
+            first_index = _seek(container, stream, begin_ts)
+        count = first_index  # source index of the next frame at or after ``start``
+        last_pts: float | None = None
+        fallback_step = 1.0 / float(average_rate(stream) or 25)
+        delivered = 0
+        try:
+            for frame in _decode(container, stream):
+                if frame.pts is not None:
+                    ts, pts = frame.pts, float(frame.pts * tb) - origin
+                else:  # no timestamps (raw elementary stream): assume a constant rate
+                    pts = 0.0 if last_pts is None else last_pts + fallback_step
+                    ts = round((pts + origin) / tb)
+                if begin_ts is not None and ts < begin_ts:
+                    continue
+                if end_ts is not None and ts >= end_ts:
+                    break
+                index = count
+                count += 1
+                last_pts = pts
+                if (index - first_index) % stride:
+                    continue
+                turns = quarter_turns(frame.rotation)
+                delivered += 1
+                yield Frame(index, pts, to_rgb(frame, turns=turns, size=size, dtype=dtype))
+        except av.error.FFmpegError as exc:
+            raise _truncated(container.name, count, last_pts, exc.strerror) from None
+        if delivered == 0:
+            where = "" if start is None and end is None else f" between {start or 0:.3f}s and {end or 'the end'}s"
+            raise EmptyVideoError(f"{container.name}: no video frames{where}")
+        if end is None:
+            _check_complete(container, stream, count, last_pts, origin)
+
+
+def _ticks(seconds: float | None, origin: float, tb) -> int | None:
+    """``seconds`` from the start of the file as a timestamp of the stream (rounded up to a whole tick)."""
+    if seconds is None:
+        return None
+    return math.ceil((seconds + origin) / tb - 1e-6)
+
+
+def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+    """Decode every frame; packets without a dts are fed to the decoder too (else the last frames are lost)."""
+    for packet in container.demux(stream):
+        yield from packet.decode()
+
+
+def _seek(container: av.container.InputContainer, stream: av.video.stream.VideoStream, target: int) -> int:
+    """Seek so that decoding starts at or before ``target`` (stream time base); return the source index of the
+    first frame at or after ``target``, counted from the packet timestamps before it (a demux, no decoding).
+
+    Without packet timestamps (raw elementary streams) nothing is seeked and 0 is returned: decoding from the start
+    then counts the frames itself.
+    """
+    before = 0
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if packet.pts is None:
+            container.seek(0)
+            return 0
+        if packet.dts is not None and packet.dts > target:
+            break  # every later packet has pts >= dts > target
+        before += packet.pts < target
+    container.seek(target, stream=stream, backward=True, any_frame=False)
+    return before
+
+
+def _truncated(name: str, count: int, last_pts: float | None, reason: str | None) -> TruncatedVideoError:
+    where = f"after frame {count - 1} (t={last_pts:.3f}s)" if count and last_pts is not None else "before the first frame"
+    return TruncatedVideoError(f"{name}: corrupt or truncated, decoding stopped {where}: {reason}", count, last_pts)
+
+
+def _check_complete(container, stream, count: int, last_pts: float | None, origin: float) -> None:
+    """Raise ``TruncatedVideoError`` when the stream ended well before the length its header announces."""
+    rate = average_rate(stream)
+    period = 1.0 / float(rate) if rate else 0.04
+    expected = stream.frames
+    announced = stream_duration(stream, container, include_container=False)
+    if announced is not None and stream.start_time is not None:
+        announced += float(stream.start_time * stream.time_base) - origin
+    short_count = expected > 0 and count < expected
+    short_time = announced is not None and last_pts is not None and last_pts + period < announced - 2.5 * period
+    if short_count and (announced is None or short_time) or (expected == 0 and short_time):
+        total = f"{expected} frames" if expected else f"{announced:.3f}s"
+        raise TruncatedVideoError(
+            f"{container.name}: truncated, the file ends after frame {count - 1} "
+            f"(t={last_pts:.3f}s) of {total}",
+            count,
+            last_pts,
+        )
