@@ -52,16 +52,17 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
 def stream_duration(
     stream: av.stream.Stream, container: av.container.InputContainer, *, include_container: bool = True
 ) -> float | None:
-    """Duration of ``stream`` in seconds: from the stream, its Matroska ``DURATION`` tag, or (when
-    ``include_container``) the container's, which also covers the other streams."""
-    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
-        return float(stream.duration * stream.time_base)
+    """Duration of ``stream`` in seconds: from its Matroska ``DURATION`` tag (Matroska reports the segment's
+    duration for every stream), the stream, or (when ``include_container``) the container, which also covers
+    the other streams."""
     tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
     if tag:
         match = _DURATION_TAG.match(tag.strip())
         if match:
             h, m, s = match.groups()
             return int(h) * 3600 + int(m) * 60 + float(s)
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
     if include_container and container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
     return None

@@ -65,7 +65,8 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = False) -> VideoI
 
     ``frame_count`` is exact when the container stores it (MP4, MOV); otherwise it is estimated from
     duration x fps (``frame_count_exact=False``), unless ``count_frames`` asks to count the packets (reads the
-    whole file, no decoding). ``rotation`` is the display matrix's counter-clockwise angle in degrees.
+    whole file, no decoding). ``rotation`` is the display matrix's counter-clockwise angle in degrees, in
+    (-180, 180]; ``read_frames`` applies it.
     """
     with open_input(path) as container:
         stream = video_stream(container)
@@ -77,7 +78,7 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = False) -> VideoI
             rate = Fraction(frame_count) / Fraction(duration) if duration else Fraction(25)
         if duration is None:
             duration = float(frame_count / rate)
-        rotation = int(round(first.rotation))
+        rotation = -((180 - round(first.rotation)) % 360 - 180)  # in (-180, 180]
         turns = quarter_turns(rotation)
         width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
         return VideoInfo(

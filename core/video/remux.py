@@ -2,7 +2,8 @@
 
 Packets are copied as they are (no re-encode), shifted onto the output's timeline and trimmed to the
 output's ``[start, end)`` window. Audio whose codec the output container cannot hold is re-encoded to AAC;
-subtitles it cannot hold are dropped with a warning.
+plain-text subtitles are rewritten between SubRip (Matroska) and mov_text (MP4/MOV) as the container needs;
+other subtitles it cannot hold are dropped with a warning.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import av
@@ -28,6 +30,24 @@ class _Route:
     source: av.stream.Stream
     target: av.stream.Stream
     encoder: av.audio.stream.AudioStream | None = None  # set when the audio is re-encoded to AAC
+    rewrite: Callable[[bytes], bytes | None] | None = None  # set when text subtitles change format
+
+
+def _mov_text_to_srt(data: bytes) -> bytes | None:
+    """The text of a mov_text sample (2-byte length + UTF-8 + style boxes); ``None`` for an empty gap sample."""
+    if len(data) < 2:
+        return None
+    (length,) = struct.unpack(">H", data[:2])
+    return data[2 : 2 + length] or None
+
+
+def _srt_to_mov_text(data: bytes) -> bytes:
+    """A SubRip packet's text as a mov_text sample (no style boxes)."""
+    text = data[: 0xFFFF]
+    return struct.pack(">H", len(text)) + text
+
+
+_TEXT_REWRITES = {("subrip", "mov_text"): _srt_to_mov_text, ("mov_text", "subrip"): _mov_text_to_srt}
 
 
 class Remuxer:
@@ -95,6 +115,13 @@ class Remuxer:
             encoder.layout = stream.codec_context.layout
             encoder.metadata.update(stream.metadata)
             return _Route(stream, encoder, encoder)
+        for (src, dst), rewrite in _TEXT_REWRITES.items():
+            if name == src and dst in self._output.supported_codecs:
+                log.info("rewriting %s subtitles of stream %d as %s", src, stream.index, dst)
+                target = self._output.add_mux_stream(dst)
+                target.time_base = stream.time_base
+                target.metadata.update(stream.metadata)
+                return _Route(stream, target, rewrite=rewrite)
         log.warning("%s cannot hold %s subtitles: stream %d dropped", self._output.format.name, name, stream.index)
         return None
 
@@ -115,6 +142,13 @@ class Remuxer:
 
     def _mux(self, packet: av.Packet) -> None:
         route = self._routes[packet.stream.index]
+        if route.rewrite is not None:
+            data = route.rewrite(bytes(packet))
+            if data is None:
+                return
+            copy = av.Packet(data)
+            copy.pts, copy.dts, copy.duration, copy.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+            packet = copy
         if route.encoder is None:
             packet.stream = route.target
             self._output.mux(packet)
