@@ -1,0 +1,247 @@
+"""Operators: estimate depth for the active movie strip (worker process), build the 3D scene, render stereo."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import bpy
+
+from . import preferences, scene_build
+from .pass_manifest import PassError, read_manifest
+from .worker_process import WorkerProcess, WorkerState
+
+PASS_KEY = "depthshot_pass"  # custom property on the movie strip: its depth pass folder
+TIMER_S = 0.25
+
+
+def active_movie_strip(context: bpy.types.Context) -> bpy.types.Strip | None:
+    """The active strip of the Sequencer's scene, if it is a movie strip."""
+    scene = context.sequencer_scene
+    editor = scene.sequence_editor if scene else None
+    strip = editor.active_strip if editor else None
+    return strip if strip is not None and strip.type == "MOVIE" else None
+
+
+def strip_time_range(strip: bpy.types.Strip) -> tuple[float, float]:
+    """Source-time seconds ``(start, end)`` of the strip's visible part, honouring its trims and offsets."""
+    fps = strip.fps
+    return (
+        (strip.frame_final_start - strip.frame_start) / fps,
+        (strip.frame_final_end - strip.frame_start) / fps,
+    )
+
+
+def pass_folder(strip: bpy.types.Strip, model: str, start: float, end: float) -> Path:
+    """Where the strip's depth pass goes: ``//depthshot/`` beside a saved .blend, else the add-on's user folder."""
+    key = f"{bpy.path.abspath(strip.filepath)}|{model}|{start:.6f}|{end:.6f}"
+    name = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', strip.name)}-{model}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+    if bpy.data.filepath:
+        return Path(bpy.path.abspath("//depthshot")) / name
+    return Path(bpy.utils.extension_path_user(__package__, path="passes", create=True)) / name
+
+
+def _job(context, strip) -> dict:
+    settings = context.sequencer_scene.depthshot
+    prefs = context.preferences.addons[__package__].preferences
+    start, end = strip_time_range(strip)
+    job = {
+        "input": bpy.path.abspath(strip.filepath),
+        "output": str(pass_folder(strip, settings.model, start, end)),
+        "model": settings.model,
+        "weights": bpy.path.abspath(settings.weights) if settings.weights else None,
+        "input_size": settings.input_size,
+        "precision": settings.precision,
+        "shots": settings.shots,
+        "start": start,
+        "end": end,
+    }
+    if prefs.device != "auto":
+        job["device"] = prefs.device
+    return job
+
+
+class DEPTHSHOT_OT_estimate_depth(bpy.types.Operator):
+    """Estimate consistent depth for the active movie strip in a worker process and add it as an image strip"""
+
+    bl_idname = "depthshot.estimate_depth"
+    bl_label = "Estimate Depth"
+
+    synchronous: bpy.props.BoolProperty(
+        name="Synchronous", description="Wait for the worker (background mode and scripts)", options={"SKIP_SAVE"}
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return active_movie_strip(context) is not None and not context.sequencer_scene.depthshot.running
+
+    def execute(self, context):
+        started = self._start(context)
+        if started is not None:
+            return started
+        return self._finish(context, self._worker.wait())
+
+    def invoke(self, context, event):
+        if self.synchronous or bpy.app.background:
+            return self.execute(context)
+        started = self._start(context)
+        if started is not None:
+            return started
+        self._timer = context.window_manager.event_timer_add(TIMER_S, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        settings = context.sequencer_scene.depthshot
+        if event.type == "ESC" or settings.cancel_requested:
+            self._worker.cancel()
+            return self._finish(context, self._worker.state)
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        state = self._worker.poll()
+        settings.progress = 100.0 * state.fraction
+        settings.status = f"{state.stage} {state.frames_done}/{state.frame_count}" + (
+            f", {state.fps:.1f} fps, {state.eta_s:.0f} s left" if state.fps else ""
+        )
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "SEQUENCE_EDITOR":
+                area.tag_redraw()
+        return self._finish(context, state) if state.finished else {"RUNNING_MODAL"}
+
+    def _start(self, context) -> set[str] | None:
+        """Start the worker; ``None`` when it runs, else the operator's result."""
+        strip = active_movie_strip(context)
+        settings = context.sequencer_scene.depthshot
+        python = preferences.worker_python(context, __package__)
+        if python is None:
+            self.report({"ERROR"}, "set a Worker Python in the Depthshot preferences (or create its environment)")
+            return {"CANCELLED"}
+        job = _job(context, strip)
+        self._strip_name = strip.name
+        if (Path(job["output"]) / "depth_pass.json").is_file():
+            self._worker = None
+            return self._finish(context, WorkerState(pass_path=Path(job["output"]), finished=True))
+        try:
+            self._worker = WorkerProcess(python, job)
+        except OSError as exc:
+            self.report({"ERROR"}, f"cannot start the worker {python}: {exc.strerror}")
+            return {"CANCELLED"}
+        settings.running, settings.cancel_requested, settings.progress = True, False, 0.0
+        settings.status = "starting"
+        return None
+
+    def _finish(self, context, state: WorkerState) -> set[str]:
+        scene = context.sequencer_scene
+        settings = scene.depthshot
+        settings.running = settings.cancel_requested = False
+        if getattr(self, "_timer", None) is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        if state.error is not None:
+            settings.status = f"failed: {state.error}"
+            self.report({"ERROR"}, f"depth failed: {state.error}")
+            return {"CANCELLED"}
+        try:
+            manifest = read_manifest(state.pass_path)
+        except PassError as exc:
+            settings.status = f"failed: {exc}"
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        source = scene.sequence_editor.strips[self._strip_name]
+        source[PASS_KEY] = str(manifest.path)
+        scene_build.add_depth_strip(scene, source, manifest)
+        settings.progress, settings.status = 100.0, f"done: {manifest.frame_count} frames"
+        self.report({"INFO"}, f"depth pass: {manifest.path}")
+        return {"FINISHED"}
+
+
+class DEPTHSHOT_OT_cancel(bpy.types.Operator):
+    """Stop the running depth worker (the same job resumes where it stopped)"""
+
+    bl_idname = "depthshot.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return context.sequencer_scene is not None and context.sequencer_scene.depthshot.running
+
+    def execute(self, context):
+        context.sequencer_scene.depthshot.cancel_requested = True
+        return {"FINISHED"}
+
+
+class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
+    """Build the chosen results (mesh, point cloud, stereo rig) from the active strip's depth pass"""
+
+    bl_idname = "depthshot.build_scene"
+    bl_label = "Build 3D"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        strip = active_movie_strip(context)
+        return strip is not None and PASS_KEY in strip
+
+    def execute(self, context):
+        strip = active_movie_strip(context)
+        settings = context.sequencer_scene.depthshot
+        try:
+            manifest = read_manifest(strip[PASS_KEY])
+        except PassError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        objects = scene_build.build_scene(
+            context.scene,
+            strip,
+            manifest,
+            mesh=settings.build_mesh,
+            points=settings.build_points,
+            stereo=settings.build_stereo,
+            resolution=(settings.grid_x, settings.grid_y),
+        )
+        self.report({"INFO"}, f"built {', '.join(o.name for o in objects)}")
+        return {"FINISHED"}
+
+
+class DEPTHSHOT_OT_render_stereo(bpy.types.Operator):
+    """Render the strip's frames in stereo to a side-by-side video and add it to the Sequencer"""
+
+    bl_idname = "depthshot.render_stereo"
+    bl_label = "Render Stereo"
+
+    @classmethod
+    def poll(cls, context):
+        strip = active_movie_strip(context)
+        return strip is not None and context.scene.camera is not None
+
+    def execute(self, context):
+        scene, strip = context.scene, active_movie_strip(context)
+        seq_scene = context.sequencer_scene
+        render = scene.render
+        folder = Path(strip[PASS_KEY]).parent if PASS_KEY in strip else Path(bpy.app.tempdir)
+        output = folder / f"{Path(strip.get(PASS_KEY, strip.name)).name}-stereo-sbs.mp4"
+        saved = (render.filepath, render.use_sequencer, scene.frame_start, scene.frame_end,
+                 render.image_settings.media_type)
+        scene_build.setup_stereo_output(scene)
+        render.use_sequencer = False  # render the 3D scene, not the edit
+        render.image_settings.media_type = "VIDEO"
+        render.image_settings.file_format = "FFMPEG"
+        render.ffmpeg.format = "MPEG4"
+        render.ffmpeg.codec = "H264"
+        render.use_file_extension = False
+        render.filepath = str(output)
+        scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
+        try:
+            bpy.ops.render.render(animation=True, scene=scene.name)
+        finally:
+            render.filepath, render.use_sequencer, scene.frame_start, scene.frame_end = saved[:4]
+            render.image_settings.media_type = saved[4]
+        channel = max(s.channel for s in seq_scene.sequence_editor.strips) + 1
+        seq_scene.sequence_editor.strips.new_movie(f"{strip.name} stereo", str(output), channel,
+                                                   strip.frame_final_start)
+        self.report({"INFO"}, f"stereo video: {output}")
+        return {"FINISHED"}
+
+
+CLASSES = (DEPTHSHOT_OT_estimate_depth, DEPTHSHOT_OT_cancel, DEPTHSHOT_OT_build_scene, DEPTHSHOT_OT_render_stereo)

@@ -1,0 +1,41 @@
+"""Per-scene settings of the Sequencer panel and the state of a running depth job."""
+
+from __future__ import annotations
+
+import bpy
+
+MODELS = [
+    ("vda-s", "VDA Small", "Video Depth Anything ViT-S, relative (Apache-2.0)"),
+    ("vda-b", "VDA Base", "Video Depth Anything ViT-B, relative"),
+    ("vda-l", "VDA Large", "Video Depth Anything ViT-L, relative"),
+    ("vda-s-metric", "VDA Small Metric", "Video Depth Anything ViT-S, metres"),
+    ("vda-b-metric", "VDA Base Metric", "Video Depth Anything ViT-B, metres"),
+    ("vda-l-metric", "VDA Large Metric", "Video Depth Anything ViT-L, metres"),
+]
+
+
+class DepthshotSettings(bpy.types.PropertyGroup):
+    model: bpy.props.EnumProperty(name="Model", items=MODELS, default="vda-s")
+    weights: bpy.props.StringProperty(
+        name="Weights", description="Local checkpoint (.pth); empty: the Hugging Face cache", subtype="FILE_PATH"
+    )
+    precision: bpy.props.EnumProperty(
+        name="Precision",
+        items=[("fp32", "FP32", ""), ("fp16", "FP16", "CUDA only"), ("bf16", "BF16", "")],
+        default="fp32",
+    )
+    input_size: bpy.props.IntProperty(name="Input Size", default=518, min=28, max=2048, step=14)
+    shots: bpy.props.BoolProperty(name="Shot Detection", description="Process each shot on its own", default=True)
+    build_mesh: bpy.props.BoolProperty(name="Displaced Mesh", default=True)
+    build_points: bpy.props.BoolProperty(name="Point Cloud", default=False)
+    build_stereo: bpy.props.BoolProperty(name="Stereo Rig", default=True)
+    grid_x: bpy.props.IntProperty(name="Grid X", default=192, min=2, max=4096)
+    grid_y: bpy.props.IntProperty(name="Grid Y", default=108, min=2, max=4096)
+    # state of the running job, shown by the panel
+    running: bpy.props.BoolProperty(options={"SKIP_SAVE"})
+    cancel_requested: bpy.props.BoolProperty(options={"SKIP_SAVE"})
+    progress: bpy.props.FloatProperty(name="Progress", subtype="PERCENTAGE", min=0, max=100, options={"SKIP_SAVE"})
+    status: bpy.props.StringProperty(options={"SKIP_SAVE"})
+
+
+CLASSES = (DepthshotSettings,)
