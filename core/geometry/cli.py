@@ -1,0 +1,108 @@
+"""Command-line plumbing shared by ``python -m core.pointcloud`` and ``python -m core.mesh``.
+
+INPUT is a depth pass folder (read as is) or a video (depth is computed first with ``core.depth.run_depth`` into
+``--pass-dir``, default ``OUT/depth_pass``; that job resumes if interrupted). Each frame's file is written
+atomically, so a run that is stopped resumes where it left off; ``--overwrite`` redoes existing files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.cli import setup_logging
+from core.depth.depth_pass import DepthPass
+from core.errors import DepthshotError
+from core.geometry.camera import DEFAULT_HFOV_DEG, DEFAULT_NEAR, DEFAULT_NEAR_FAR_RATIO, DepthRange
+from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG, EdgeRule
+from core.geometry.sequence import CameraOptions, GeometryFrame, is_depth_pass, iter_frames, parse_frames
+
+log = logging.getLogger(__name__)
+
+
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The arguments both geometry commands share; the caller adds its own."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("input", metavar="INPUT", type=Path, help="a depth pass folder, or a video to compute depth for")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder (one file per frame)")
+    p.add_argument("--frames", help="frames to write, e.g. 0-99, 120, 200-, 0-99:5 (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="rewrite frames whose file already exists")
+    cam = p.add_argument_group("camera")
+    cam.add_argument("--fov", type=float, help=f"horizontal field of view in degrees (default: the pass's "
+                     f"intrinsics when known, else {DEFAULT_HFOV_DEG:g})")
+    for name in ("fx", "fy", "cx", "cy"):
+        cam.add_argument(f"--{name}", type=float, help=f"explicit {name} in pixels of the depth pass")
+    cam.add_argument("--near", type=float, default=DEFAULT_NEAR,
+                     help="relative depth: depth of the nearest point (default %(default)s)")
+    cam.add_argument("--near-far-ratio", type=float, default=DEFAULT_NEAR_FAR_RATIO,
+                     help="relative depth: farthest / nearest depth within a shot (default %(default)s)")
+    cam.add_argument("--edge-angle", type=float, default=DEFAULT_MAX_ANGLE_DEG,
+                     help="cut at depth discontinuities steeper than this angle between view ray and surface, "
+                          "in degrees (default %(default)s)")
+    dep = p.add_argument_group("depth (when INPUT is a video)")
+    dep.add_argument("--pass-dir", type=Path, help="where to write the depth pass (default OUT/depth_pass)")
+    dep.add_argument("--model", help="depth model id (see python -m core.depth --help)")
+    dep.add_argument("--weights", type=Path, help="checkpoint file")
+    dep.add_argument("--device", help="cpu or cuda")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def open_input(args: argparse.Namespace) -> DepthPass:
+    """The depth pass to read: INPUT itself, or the pass computed from the video INPUT."""
+    src: Path = args.input
+    if not src.exists():
+        raise DepthshotError(f"{src}: no such file or folder")
+    if is_depth_pass(src):
+        return DepthPass.open(src)
+    if src.is_dir():
+        raise DepthshotError(f"{src}: a folder but not a depth pass (no depth_pass.json)")
+    from core.depth import DepthJob, run_depth  # the engine (and torch) only when depth must be computed
+
+    pass_dir = args.pass_dir or args.output / "depth_pass"
+    if not is_depth_pass(pass_dir):
+        chosen = {k: getattr(args, k) for k in ("model", "weights", "device") if getattr(args, k) is not None}
+        log.info("computing depth of %s into %s", src, pass_dir)
+        run_depth(DepthJob(input=src, output=pass_dir, **chosen))
+    return DepthPass.open(pass_dir)
+
+
+def camera_options(args: argparse.Namespace) -> CameraOptions:
+    """Camera and depth-range options from the parsed arguments."""
+    return CameraOptions(
+        fov_deg=args.fov, fx=args.fx, fy=args.fy, cx=args.cx, cy=args.cy,
+        depth_range=DepthRange(near=args.near, ratio=args.near_far_ratio),
+    )
+
+
+def edge_rule(args: argparse.Namespace) -> EdgeRule:
+    """The discontinuity rule from ``--edge-angle``."""
+    return EdgeRule(max_angle_deg=args.edge_angle)
+
+
+def run_frames(
+    args: argparse.Namespace, out_path: Callable[[int], Path], write: Callable[[GeometryFrame, Path], None]
+) -> int:
+    """Open the input, then for every selected frame whose file ``out_path(index)`` is missing (or all with
+    ``--overwrite``) call ``write(frame, path)``, with a progress bar. Returns the number of frames written."""
+    args.output.mkdir(parents=True, exist_ok=True)
+    camera = camera_options(args)  # validate options before any long job starts
+    dp = open_input(args)
+    selected = parse_frames(args.frames, len(dp))
+    todo = [i for i in selected if args.overwrite or not out_path(i).exists()]
+    if len(todo) < len(selected):
+        log.info("%d of %d frames already written, skipping them", len(selected) - len(todo), len(selected))
+    for frame in tqdm(iter_frames(dp, todo, camera), total=len(todo), unit="frame", disable=not todo):
+        write(frame, out_path(frame.index))
+    return len(todo)
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse and set up logging."""
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return args

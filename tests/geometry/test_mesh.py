@@ -1,0 +1,88 @@
+import numpy as np
+import open3d as o3d
+import pytest
+import trimesh
+
+from core.errors import DepthshotError
+from core.geometry.camera import Intrinsics
+from core.geometry.mesh import MeshConfig, depth_to_mesh, mesh_path, write_mesh
+
+from .conftest import frame_image, step_depth
+
+W, H = 64, 48
+
+
+def test_no_triangle_bridges_a_step_edge():
+    k = Intrinsics.from_fov(W, H)
+    mesh = depth_to_mesh(step_depth(W, H), frame_image(0, W, H), k)
+    z = -mesh.vertices[:, 2][mesh.faces]  # glTF axes: depth is -z
+    assert np.allclose(z.min(axis=1), z.max(axis=1))
+    # every grid cell except the column of cells that straddles the step keeps its two triangles
+    assert len(mesh.faces) == 2 * (W - 2) * (H - 1)
+    assert len(mesh.vertices) == W * H
+
+
+def test_vertices_are_in_blender_axes_with_uvs_on_pixel_centres():
+    k = Intrinsics(fx=70.0, fy=70.0, cx=31.5, cy=23.5, width=W, height=H)
+    depth = np.full((H, W), 3.0, np.float32)
+    mesh = depth_to_mesh(depth, frame_image(0, W, H), k, MeshConfig(stride=2))
+    assert len(mesh.vertices) == 32 * 24 and len(mesh.faces) == 2 * 31 * 23
+    np.testing.assert_allclose(mesh.vertices[:, 2], -3.0, rtol=1e-6)
+    # vertex 0 is pixel (0, 0): left (x < 0) and, with y up, above the axis
+    assert mesh.vertices[0, 0] < 0 and mesh.vertices[0, 1] > 0
+    np.testing.assert_allclose(mesh.visual.uv[0], [0.5 / W, 1 - 0.5 / H])
+    np.testing.assert_allclose(mesh.visual.uv[33], [2.5 / W, 1 - 2.5 / H])
+    # faces point at the camera (normals towards +z, i.e. towards the origin)
+    assert np.all(mesh.face_normals[:, 2] > 0.99)
+
+
+def test_glb_round_trip_has_counts_and_texture(tmp_path):
+    image = frame_image(1, W, H)
+    mesh = depth_to_mesh(step_depth(W, H), image, Intrinsics.from_fov(W, H), name="000001")
+    path = write_mesh(mesh_path(tmp_path, 1, "glb"), mesh)
+    assert [p.name for p in tmp_path.iterdir()] == ["000001.glb"]
+    back = trimesh.load(path, force="mesh")
+    assert len(back.vertices) == len(mesh.vertices) and len(back.faces) == len(mesh.faces)
+    np.testing.assert_array_equal(np.asarray(back.visual.material.baseColorTexture.convert("RGB")), image)
+    np.testing.assert_allclose(back.visual.uv, mesh.visual.uv, atol=1e-6)
+    o3d_mesh = o3d.io.read_triangle_mesh(str(path), True)
+    assert len(o3d_mesh.triangles) == len(mesh.faces)
+    assert o3d_mesh.has_triangle_uvs() and o3d_mesh.has_textures()
+    np.testing.assert_array_equal(np.asarray(o3d_mesh.textures[0]), image[::-1])  # Open3D: bottom row first
+
+
+def test_obj_round_trip_writes_material_and_texture(tmp_path):
+    image = frame_image(2, W, H)
+    mesh = depth_to_mesh(step_depth(W, H), image, Intrinsics.from_fov(W, H), name="000002")
+    path = write_mesh(mesh_path(tmp_path, 2, "obj"), mesh)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000002.mtl", "000002.obj", "000002.png"]
+    back = trimesh.load(path, force="mesh")
+    assert len(back.faces) == len(mesh.faces)
+    np.testing.assert_array_equal(np.asarray(back.visual.material.image.convert("RGB")), image)
+    o3d_mesh = o3d.io.read_triangle_mesh(str(path), True)
+    assert len(o3d_mesh.triangles) == len(mesh.faces) and o3d_mesh.has_textures()
+    np.testing.assert_array_equal(np.asarray(o3d_mesh.textures[0]), image[::-1])  # Open3D: bottom row first
+
+
+def test_ply_round_trip_has_vertex_colours_of_the_frame(tmp_path):
+    image = frame_image(3, W, H)
+    mesh = depth_to_mesh(np.full((H, W), 2.0, np.float32), image, Intrinsics.from_fov(W, H))
+    path = write_mesh(tmp_path / "000003.ply", mesh)
+    back = trimesh.load(path, process=False)
+    assert len(back.vertices) == W * H and len(back.faces) == 2 * (W - 1) * (H - 1)
+    np.testing.assert_array_equal(back.visual.vertex_colors[:, :3], image.reshape(-1, 3))
+    o3d_mesh = o3d.io.read_triangle_mesh(str(path))
+    assert len(o3d_mesh.vertices) == W * H
+    np.testing.assert_array_equal(np.rint(np.asarray(o3d_mesh.vertex_colors) * 255).astype(np.uint8),
+                                  image.reshape(-1, 3))
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    k = Intrinsics.from_fov(W, H)
+    mesh = depth_to_mesh(np.ones((H, W), np.float32), frame_image(0, W, H), k)
+    with pytest.raises(DepthshotError, match="unknown mesh format"):
+        write_mesh(tmp_path / "x.fbx", mesh)
+    with pytest.raises(DepthshotError, match="RGB uint8"):
+        depth_to_mesh(np.ones((H, W), np.float32), frame_image(0, W, H).astype(np.float32), k)
+    with pytest.raises(DepthshotError, match="stride"):
+        MeshConfig(stride=0)
