@@ -20,6 +20,7 @@ from core.errors import DepthshotError
 from core.geometry.camera import DEFAULT_HFOV_DEG, DEFAULT_NEAR, DEFAULT_NEAR_FAR_RATIO, DepthRange
 from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG, EdgeRule
 from core.geometry.sequence import CameraOptions, GeometryFrame, is_depth_pass, iter_frames, parse_frames
+from core.video import probe
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def open_input(args: argparse.Namespace) -> DepthPass:
         return DepthPass.open(src)
     if src.is_dir():
         raise DepthshotError(f"{src}: a folder but not a depth pass (no depth_pass.json)")
+    probe(src)  # not a video: a clear error before the engine starts
     from core.depth import DepthJob, run_depth  # the engine (and torch) only when depth must be computed
 
     pass_dir = args.pass_dir or args.output / "depth_pass"

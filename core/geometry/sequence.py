@@ -18,6 +18,7 @@ import numpy as np
 from core.depth.depth_pass import MANIFEST, DepthPass
 from core.errors import DepthshotError
 from core.geometry.camera import DepthRange, Intrinsics, raw_to_depth, resolve_intrinsics
+from core.video import read_frames
 
 log = logging.getLogger(__name__)
 
@@ -104,22 +105,26 @@ def _runs(indices: Sequence[int]) -> Iterator[list[int]]:
 
 def iter_frames(dp: DepthPass, indices: Sequence[int], camera: CameraOptions = CameraOptions()) -> Iterator[GeometryFrame]:
     """Yield the frames ``indices`` (sorted) of ``dp`` with depth converted and colours from the pass's source
-    video (read at the pass's size and matched by presentation time, half a frame period tolerance)."""
-    from core.video import read_frames  # the video layer is only needed once frames are read
+    video (read at the pass's size and matched by presentation time, half a frame period tolerance).
 
+    The source video and the camera options are checked when this is called, before any frame is read.
+    """
     source = dp.source_path()
     if source is None:
         raise DepthshotError(f"{dp.root}: the depth pass names no source video to take colours from")
     if not source.is_file():
         raise DepthshotError(f"{dp.root}: its source video {source} is missing")
-    k = camera.intrinsics(dp)
+    return _frames(dp, source, indices, camera.intrinsics(dp), camera.depth_range)
+
+
+def _frames(
+    dp: DepthPass, source: Path, indices: Sequence[int], k: Intrinsics, depth_range: DepthRange
+) -> Iterator[GeometryFrame]:
     info = dp.info
     tol = 0.5 / info.fps if info.fps > 0 else 0.02
     for run in _runs(indices):
         first_t, last_t = info.timestamps[run[0]], info.timestamps[run[-1]]
-        video = read_frames(
-            source, start=max(0.0, first_t - tol), end=last_t + tol, size=(info.width, info.height)
-        )
+        video = read_frames(source, start=max(0.0, first_t - tol), end=last_t + tol, size=(info.width, info.height))
         pending = iter(run)
         i = next(pending)
         for frame in video:
@@ -129,8 +134,7 @@ def iter_frames(dp: DepthPass, indices: Sequence[int], camera: CameraOptions = C
             if frame.pts > t + tol:
                 raise DepthshotError(f"{source}: no video frame at t={t:.3f}s for depth frame {i}")
             shot = dp.shot_of(i)
-            depth = raw_to_depth(dp.read(i), info.kind, shot.lo, shot.hi, camera.depth_range)
-            yield GeometryFrame(i, t, depth, frame.image, k)
+            yield GeometryFrame(i, t, raw_to_depth(dp.read(i), info.kind, shot.lo, shot.hi, depth_range), frame.image, k)
             i = next(pending, -1)
             if i < 0:
                 break
