@@ -95,7 +95,7 @@ def build_group() -> bpy.types.GeometryNodeTree:
     b.link(sample.outputs[0], lohi.inputs[0])
     lo, hi = lohi.outputs[0], lohi.outputs[1]
 
-    # grid of Resolution X x Resolution Y vertices spanning pixel centres 0..W-1, 0..H-1
+    # grid of Resolution X x Resolution Y vertices spanning pixel centres 0..W-1, 0..H-1 (row 0 on top)
     grid = b.node("GeometryNodeMeshGrid")
     grid.inputs["Size X"].default_value = 1.0
     grid.inputs["Size Y"].default_value = 1.0
@@ -103,8 +103,9 @@ def build_group() -> bpy.types.GeometryNodeTree:
     b.link(inp["Resolution Y"], grid.inputs["Vertices Y"])
     pos = b.node("ShaderNodeSeparateXYZ")
     b.link(b.node("GeometryNodeInputPosition").outputs[0], pos.inputs[0])
-    col = b.math("MULTIPLY", b.math("ADD", pos.outputs[0], 0.5), b.math("SUBTRACT", inp["Width"], 1.0))
-    row = b.math("MULTIPLY", b.math("SUBTRACT", 0.5, pos.outputs[1]), b.math("SUBTRACT", inp["Height"], 1.0))
+    # snapped to the nearest pixel centre, so each vertex is exactly one depth pixel unprojected
+    col = b.math("ROUND", b.math("MULTIPLY", b.math("ADD", pos.outputs[0], 0.5), b.math("SUBTRACT", inp["Width"], 1.0)))
+    row = b.math("ROUND", b.math("MULTIPLY", b.math("SUBTRACT", 0.5, pos.outputs[1]), b.math("SUBTRACT", inp["Height"], 1.0)))
     uv = b.node("ShaderNodeCombineXYZ")
     b.link(b.math("DIVIDE", b.math("ADD", col, 0.5), inp["Width"]), uv.inputs[0])
     b.link(b.math("SUBTRACT", 1.0, b.math("DIVIDE", b.math("ADD", row, 0.5), inp["Height"])), uv.inputs[1])

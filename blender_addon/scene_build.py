@@ -40,7 +40,6 @@ def _depth_image(manifest: PassManifest) -> bpy.types.Image:
 def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Material:
     """Emission material showing the movie frame of the current scene frame through the grid's UVs."""
     material = bpy.data.materials.new(f"{source.name} footage")
-    material.use_nodes = True
     tree = material.node_tree
     tree.nodes.clear()
     movie = bpy.data.images.load(bpy.path.abspath(source.filepath), check_existing=True)

@@ -1,0 +1,102 @@
+"""Headless Blender (the ``bpy`` wheel) with the add-on built by Blender's own extension tool and installed.
+
+``BLENDER_USER_RESOURCES`` must point at a scratch folder before ``bpy`` is imported, so installing the
+extension never touches the real user configuration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO / ".." / "shared"
+_USER = tempfile.mkdtemp(prefix="depthshot-blender-user-")
+os.environ["BLENDER_USER_RESOURCES"] = _USER
+
+import bpy  # noqa: E402  (needs the environment above)
+
+EXT_TOOL = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+MODULE = "bl_ext.user_default.depthshot"
+W, H, N, FPS = 64, 48, 6, 24
+
+
+def build_extension(out_dir: Path) -> Path:
+    """``blender --command extension build`` through the wheel's Python: returns the zip."""
+    result = subprocess.run(
+        [sys.executable, str(EXT_TOOL), "build", "--source-dir", str(REPO / "blender_addon"), "--output-dir",
+         str(out_dir)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out_dir / "depthshot-0.1.0.zip"
+
+
+@pytest.fixture(scope="session")
+def addon(tmp_path_factory):
+    """The extension built, installed from its zip and enabled; disabled at the end."""
+    zip_path = build_extension(tmp_path_factory.mktemp("ext"))
+    result = bpy.ops.extensions.package_install_files(
+        filepath=str(zip_path), repo="user_default", enable_on_install=True
+    )
+    assert result == {"FINISHED"}
+    assert MODULE in bpy.context.preferences.addons
+    yield sys.modules[MODULE]
+    bpy.ops.preferences.addon_disable(module=MODULE)
+    shutil.rmtree(_USER, ignore_errors=True)
+
+
+def frame_image(i: int) -> np.ndarray:
+    """Frame ``i`` of the test clip: uint8 [H, W, 3], a different flat colour per frame plus a left band."""
+    img = np.zeros((H, W, 3), np.uint8)
+    img[..., i % 3] = 220
+    img[:, : W // 4] = (40, 40, 40)
+    return img
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory) -> Path:
+    """A real H.264 file of ``N`` frames at ``FPS``, ``W x H``."""
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i in range(N):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame_image(i), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture
+def scene(addon):
+    """An empty file whose scene is also the workspace's sequencer scene."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    bpy.context.workspace.sequencer_scene = scene
+    scene.sequence_editor_create()
+    return scene
+
+
+@pytest.fixture(scope="session")
+def vda_weights(tmp_path_factory) -> Path:
+    """Synthetic vda-s weights from the shared fixture, saved as a .pth."""
+    import torch
+
+    fixtures = SHARED / "fixtures" / "vda"
+    spec = importlib.util.spec_from_file_location("make_weights", fixtures / "make_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path_factory.mktemp("weights") / "vda_s.pth"
+    torch.save(module.make_state_dict(str(fixtures / "layout_vits.json")), path)
+    return path
