@@ -68,8 +68,12 @@ def stream_duration(
     return None
 
 
-def container_start(container: av.container.InputContainer) -> float:
-    """The container's start time in seconds (the origin of every ``pts`` this package reports)."""
+def timeline_origin(container: av.container.InputContainer) -> float:
+    """The time (s) that ``pts`` 0 stands for: the first video frame's presentation time (else the container's
+    start). Every time this package reports or accepts is measured from it, for all streams alike."""
+    stream = video_stream(container)
+    if stream.start_time is not None and stream.time_base is not None:
+        return float(stream.start_time * stream.time_base)
     return container.start_time / av.time_base if container.start_time is not None else 0.0
 
 

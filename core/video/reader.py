@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from core.video.container import average_rate, container_start, open_input, stream_duration, video_stream
+from core.video.container import average_rate, timeline_origin, open_input, stream_duration, video_stream
 from core.video.convert import DTYPES, quarter_turns, to_rgb
 from core.video.errors import EmptyVideoError, TruncatedVideoError
 
@@ -76,7 +76,7 @@ def _frames(path, start, end, stride, size, dtype) -> Iterator[Frame]:
     with open_input(path) as container:
         stream = video_stream(container)
         stream.thread_type = "AUTO"
-        origin = container_start(container)
+        origin = timeline_origin(container)
         tb = stream.time_base
         begin_ts = _ticks(start, origin, tb)
         end_ts = _ticks(end, origin, tb)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import av
 import av.container
 
-from core.video.container import container_start, open_input
+from core.video.container import timeline_origin, open_input
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ class Remuxer:
     ) -> None:
         self._input = open_input(source)
         self._output = output
-        self._shift = container_start(self._input) + (start or 0.0)
+        self._shift = timeline_origin(self._input) + (start or 0.0)
+        self._trim_start = start is not None
         self._end = end - (start or 0.0) if end is not None else math.inf
         self._routes: dict[int, _Route] = {}
         for stream in self._input.streams:
@@ -106,7 +107,7 @@ class Remuxer:
         self._input.close()
 
     def _route(self, stream: av.stream.Stream) -> _Route | None:
-        name = stream.codec_context.name
+        name = stream.codec_context.codec.canonical_name  # "subrip" for the decoder named "srt"
         if name in self._output.supported_codecs:
             return _Route(stream, self._output.add_stream_from_template(stream))
         if stream.type == "audio":
@@ -133,8 +134,8 @@ class Remuxer:
                 continue  # flush markers: nothing to copy
             tb = packet.time_base
             begin = float(packet.pts * tb) - self._shift
-            if begin < -1e-6 or begin >= self._end:
-                continue
+            if (self._trim_start and begin < -1e-6) or begin >= self._end:
+                continue  # outside the window (an untrimmed start keeps e.g. audio priming before 0)
             shift = round(self._shift / tb)
             packet.pts -= shift
             packet.dts -= shift

@@ -112,7 +112,7 @@ class VideoWriter:
         self.settings = settings or EncodeSettings()
         self.source = Path(source) if source is not None else None
         self.start = start or 0.0
-        self._end = end
+        self._window = (start, end)
         self._copy = (copy_audio, copy_subtitles)
         self._copy_color = copy_color
         self._post_process = post_process
@@ -161,8 +161,8 @@ class VideoWriter:
                     container,
                     audio=self._copy[0],
                     subtitles=self._copy[1],
-                    start=self.start,
-                    end=self._end,
+                    start=self._window[0],
+                    end=self._window[1],
                 )
         except BaseException:
             self.abort()
