@@ -26,7 +26,8 @@ def active_movie_strip(context: bpy.types.Context) -> bpy.types.Strip | None:
 
 def strip_time_range(strip: bpy.types.Strip) -> tuple[float, float]:
     """Source-time seconds ``(start, end)`` of the strip's visible part, honouring its trims and offsets."""
-    fps = strip.fps
+    scene = strip.id_data
+    fps = strip.fps if strip.fps > 0 else scene.render.fps / scene.render.fps_base  # 0 when the file is missing
     return (
         (strip.frame_final_start - strip.frame_start) / fps,
         (strip.frame_final_end - strip.frame_start) / fps,

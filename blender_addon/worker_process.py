@@ -83,7 +83,8 @@ class WorkerProcess:
         )
         threading.Thread(target=self._pump, args=(self._proc.stdout, self._lines), daemon=True).start()
         self._stderr: list[str] = []
-        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        self._stderr_thread = threading.Thread(target=self._pump_stderr, daemon=True)
+        self._stderr_thread.start()
         request = {"type": "start", "protocol": PROTOCOL_VERSION, "job": job}
         try:
             self._proc.stdin.write(json.dumps(request) + "\n")
@@ -147,6 +148,7 @@ class WorkerProcess:
 
     def _on_exit(self) -> None:
         code = self._proc.wait()
+        self._stderr_thread.join(timeout=5)
         self.state.stderr_tail = list(self._stderr)
         if not self.state.finished:
             last = next((s for s in reversed(self._stderr) if s.strip()), "")
