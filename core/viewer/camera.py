@@ -1,0 +1,49 @@
+"""Where the viewer's camera sits: at the recording camera (OpenCV axes: y down, looking down +z), optionally
+orbited about the scene centre."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import DepthshotError
+from core.geometry.camera import DEFAULT_HFOV_DEG
+
+UP = np.array([0.0, -1.0, 0.0])
+"""Screen up in OpenCV camera axes."""
+
+
+@dataclass(frozen=True)
+class View:
+    """``hfov_deg``: horizontal field of view (use the one the clouds were made with to see the frame as filmed);
+    ``orbit_deg``: yaw of the camera about the scene centre (0 = the recording camera's place); ``point_size``
+    in pixels; ``size``: image size (width, height)."""
+
+    hfov_deg: float = DEFAULT_HFOV_DEG
+    orbit_deg: float = 0.0
+    point_size: float = 2.0
+    size: tuple[int, int] = (960, 540)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.hfov_deg < 180.0:
+            raise DepthshotError(f"field of view must be between 0 and 180 degrees, got {self.hfov_deg}")
+        if not (self.size[0] >= 16 and self.size[1] >= 16):
+            raise DepthshotError(f"image size must be at least 16x16, got {self.size[0]}x{self.size[1]}")
+        if not self.point_size > 0:
+            raise DepthshotError(f"point size must be positive, got {self.point_size}")
+
+    @property
+    def vfov_deg(self) -> float:
+        """Vertical field of view for the image aspect (what Open3D's cameras take)."""
+        w, h = self.size
+        return math.degrees(2.0 * math.atan(math.tan(math.radians(self.hfov_deg) / 2.0) * h / w))
+
+
+def orbit_eye(centre: np.ndarray, orbit_deg: float) -> np.ndarray:
+    """Camera position (3,): the origin rotated by ``orbit_deg`` about the vertical axis through ``centre``
+    (positive = the camera moves to the right)."""
+    a = math.radians(orbit_deg)
+    rot = np.array([[math.cos(a), 0.0, -math.sin(a)], [0.0, 1.0, 0.0], [math.sin(a), 0.0, math.cos(a)]])
+    return centre + rot @ (-centre)

@@ -1,0 +1,76 @@
+"""``python -m core.viewer DIR --screenshots OUT``, run in a subprocess: Open3D's renderer aborts the whole
+process when no Vulkan driver is installed (Mesa's ``mesa-vulkan-drivers`` provides one for CPUs)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from core.cli import run_main
+from core.geometry.camera import Intrinsics
+from core.geometry.pointcloud import depth_to_points, write_ply
+from core.viewer.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[2]
+W, H = 160, 120
+SQUARES = [(slice(30, 90), slice(10, 70)), (slice(30, 90), slice(90, 150))]  # frame 0 left, frame 1 right
+
+
+def write_sequence(folder: Path) -> None:
+    """Two clouds made with the default 60 degree camera: a red 60x60 pixel square at 2 m, left then right."""
+    k = Intrinsics.from_fov(W, H)
+    image = np.zeros((H, W, 3), np.uint8)
+    image[..., 0], image[..., 1] = 230, 20
+    folder.mkdir()
+    for i, (rows, cols) in enumerate(SQUARES):
+        depth = np.full((H, W), np.nan, np.float32)
+        depth[rows, cols] = 2.0
+        write_ply(folder / f"{i:06d}.ply", depth_to_points(depth, image, k))
+
+
+def test_screenshots_show_each_cloud_where_the_camera_filmed_it(tmp_path):
+    write_sequence(tmp_path / "clouds")
+    cmd = [sys.executable, "-m", "core.viewer", str(tmp_path / "clouds"), "--screenshots", str(tmp_path / "shots"),
+           "--size", f"{W}x{H}"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["000000.png", "000001.png"]
+    for i, (rows, cols) in enumerate(SQUARES):
+        image = cv2.imread(str(tmp_path / "shots" / f"{i:06d}.png"))[..., ::-1]
+        assert image.shape == (H, W, 3)
+        red = (image[..., 0] > 150) & (image[..., 1] < 100)
+        expected = np.zeros((H, W), bool)
+        expected[rows, cols] = True
+        # the square is where it was filmed (rendered with the same lens from the recording camera)
+        assert (red & expected).sum() >= 0.95 * expected.sum()
+        assert (red & ~expected).sum() <= 0.02 * expected.sum()
+        near = np.zeros((H, W), bool)
+        near[rows.start - 2 : rows.stop + 2, cols.start - 2 : cols.stop + 2] = True
+        assert image[~near].max() < 60  # away from the square's border (points are 2 px wide): background
+
+
+def test_viewer_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "none").mkdir()
+    assert run_main(main, [str(tmp_path / "none"), "--screenshots", str(tmp_path / "s")]) == 2
+    assert "no .ply point clouds" in capsys.readouterr().err
+    assert run_main(main, [str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    write_sequence(tmp_path / "clouds")
+    assert run_main(main, [str(tmp_path / "clouds"), "--screenshots", str(tmp_path / "s"), "--fov", "0"]) == 2
+    assert "field of view" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_missing_vulkan_driver_is_a_clear_error(monkeypatch):
+    from core.viewer import screenshots
+
+    monkeypatch.setattr(screenshots, "_ICD_DIRS", ("/nonexistent",))
+    monkeypatch.delenv("VK_ICD_FILENAMES", raising=False)
+    monkeypatch.delenv("VK_DRIVER_FILES", raising=False)
+    with pytest.raises(screenshots.DepthshotError, match="mesa-vulkan-drivers"):
+        screenshots.check_vulkan()
