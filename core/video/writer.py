@@ -138,7 +138,7 @@ class VideoWriter:
         """Check the paths and settings, then open the temporary output file."""
         encoder, pix_fmt = self.settings.encoder()
         self._check_paths()
-        _check_size(self.width, self.height, pix_fmt)
+        _check_size(self.path, self.width, self.height, pix_fmt)
         color = self._color(pix_fmt)
         try:
             container = av.open(str(self.temp_path), mode="w", options=self.settings.container_options)
@@ -291,7 +291,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def _check_size(width: int, height: int, pix_fmt: str) -> None:
+def _check_size(path: Path, width: int, height: int, pix_fmt: str) -> None:
     """Raise ``EncodeSettingsError`` when ``pix_fmt``'s chroma subsampling needs an even width or height."""
     chroma = av.VideoFormat(pix_fmt, 2, 2).components
     need_w = any(c.width == 1 for c in chroma)
@@ -299,6 +299,6 @@ def _check_size(width: int, height: int, pix_fmt: str) -> None:
     if width < 1 or height < 1 or (need_w and width % 2) or (need_h and height % 2):
         rule = "an even width and height" if need_h else "an even width"
         raise EncodeSettingsError(
-            f"{width}x{height} cannot be encoded as {pix_fmt}, which needs {rule}; "
+            f"{path}: {width}x{height} cannot be encoded as {pix_fmt}, which needs {rule}; "
             "resize to an even size or use pix_fmt yuv444p"
         )
