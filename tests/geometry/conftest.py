@@ -62,3 +62,12 @@ def step_pass(tmp_path: Path) -> DepthPass:
 @pytest.fixture
 def pass_factory(tmp_path: Path) -> Callable[..., DepthPass]:
     return lambda depths, **kw: make_pass(tmp_path, depths, **kw)
+
+
+@pytest.fixture(scope="session")
+def tum() -> Path:
+    """The shared real RGB-D clip (640x480 Kinect): rgb.mp4, depth/NNNNN.png (metres * 5000), intrinsics.json."""
+    path = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tum_fr1_xyz"
+    if not path.is_dir():
+        pytest.skip("shared data tum_fr1_xyz is not beside the checkout")
+    return path.resolve()

@@ -1,0 +1,19 @@
+import numpy as np
+import pytest
+
+from core.errors import DepthshotError
+from core.viewer.camera import View, orbit_eye
+
+
+def test_orbit_zero_is_the_recording_camera_and_positive_moves_right():
+    centre = np.array([0.0, 0.0, 2.0])
+    np.testing.assert_allclose(orbit_eye(centre, 0.0), [0.0, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(orbit_eye(centre, 90.0), [2.0, 0.0, 2.0], atol=1e-12)  # +x is right
+    assert np.linalg.norm(orbit_eye(centre, 33.0) - centre) == pytest.approx(2.0)
+
+
+def test_vertical_fov_follows_the_aspect():
+    assert View(hfov_deg=90.0, size=(200, 200)).vfov_deg == pytest.approx(90.0)
+    assert View(hfov_deg=60.0, size=(1920, 1080)).vfov_deg == pytest.approx(35.98, abs=0.01)
+    with pytest.raises(DepthshotError):
+        View(size=(8, 8))
