@@ -1,0 +1,120 @@
+"""``python -m core.stereo INPUT [-o OUTPUT] [options]``: convert a video to stereo 3D."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.cli import run_main, setup_logging
+from core.errors import DepthshotError
+from core.stereo.convert import StereoJob, run_stereo
+from core.stereo.disparity import DisparityConfig
+from core.stereo.layouts import LAYOUTS
+from core.video import EncodeSettings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m core.stereo",
+        description="Turn a video into stereo 3D (SBS, top-bottom, anaglyph, VR180) from its depth.",
+    )
+    p.add_argument("input", type=Path, help="input video")
+    p.add_argument("-o", "--output", type=Path, help="output video (.mp4/.mkv/.mov); default: INPUT + player tags")
+    p.add_argument("--depth", type=Path, help="existing depth pass folder (default: run the depth engine)")
+    p.add_argument("--layout", choices=LAYOUTS, default="sbs_full", help="frame packing (default sbs_full)")
+    g = p.add_argument_group("depth to disparity")
+    g.add_argument("--divergence", type=float, default=2.0, help="total parallax, %% of the width (default 2)")
+    g.add_argument("--convergence", type=float, default=0.5, help="screen plane: 0 = far .. 1 = near (default 0.5)")
+    g.add_argument("--auto-convergence", action="store_true", help="put the screen plane on the subject, smoothly")
+    g.add_argument("--convergence-smoothing", type=float, default=1.0, metavar="S",
+                   help="auto-convergence time constant in seconds (default 1)")
+    g.add_argument("--disparity", choices=("relative", "metric"), default="relative",
+                   help="relative (per-shot normalised) or metric (geometric; needs a metric pass)")
+    g.add_argument("--screen-width", type=float, metavar="M", help="screen width in metres (caps parallax)")
+    g.add_argument("--viewing-distance", type=float, metavar="M", help="viewing distance in metres")
+    g.add_argument("--ipd", type=float, default=0.063, metavar="M", help="eye separation in metres (default 0.063)")
+    g.add_argument("--fov", type=float, metavar="DEG",
+                   help="horizontal field of view (metric, VR180); default: the pass's intrinsics, else 60")
+    g = p.add_argument_group("view synthesis")
+    g.add_argument("--eyes", choices=("both_half", "right_only"), default="both_half",
+                   help="shift both eyes half-way (default) or keep the input as the left eye")
+    g.add_argument("--dilate", type=int, default=0, metavar="PX", help="foreground edge dilation in pixels")
+    g.add_argument("--border", choices=("fill", "black"), default="fill", help="screen-edge strips (default fill)")
+    g.add_argument("--vr-eye-size", type=int, metavar="PX", help="VR180 eye size (default: source detail, max 2048)")
+    g = p.add_argument_group("encoding")
+    g.add_argument("--codec", choices=("h264", "h265", "ffv1", "prores"), default="h264")
+    g.add_argument("--crf", type=int, default=18)
+    g.add_argument("--preset", default="medium")
+    g.add_argument("--pix-fmt", help="e.g. yuv420p, yuv444p, yuv420p10le (default: by layout and source)")
+    g.add_argument("--start", type=float, metavar="S", help="start time in seconds")
+    g.add_argument("--end", type=float, metavar="S", help="end time in seconds")
+    g.add_argument("--preview-frame", type=int, metavar="N", help="render only source frame N to a PNG")
+    g.add_argument("--preview", type=Path, metavar="PNG", help="where --preview-frame writes")
+    g = p.add_argument_group("depth engine (without --depth)")
+    g.add_argument("--model", default="vda-l", help="depth model id (default vda-l)")
+    g.add_argument("--weights", type=Path, help="checkpoint file instead of the hub download")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def job_from_args(args: argparse.Namespace) -> StereoJob:
+    """Validate the parsed options and build the job (DepthshotError on bad values)."""
+    if not args.input.is_file():
+        raise DepthshotError(f"{args.input}: no such file")
+    if args.depth is not None and not args.depth.exists():
+        raise DepthshotError(f"{args.depth}: no such depth pass")
+    if args.preview is not None and args.preview_frame is None:
+        raise DepthshotError("--preview needs --preview-frame N")
+    if args.preview_frame is not None and args.preview_frame < 0:
+        raise DepthshotError(f"--preview-frame must be >= 0, got {args.preview_frame}")
+    if args.dilate < 0:
+        raise DepthshotError(f"--dilate must be >= 0, got {args.dilate}")
+    if not 0 <= args.crf <= 51:
+        raise DepthshotError(f"--crf must be 0..51, got {args.crf}")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise DepthshotError(f"--end ({args.end}) must be after --start ({args.start})")
+    disparity = DisparityConfig(
+        divergence=args.divergence,
+        convergence=args.convergence,
+        auto_convergence=args.auto_convergence,
+        smoothing_s=args.convergence_smoothing,
+        mode=args.disparity,
+        screen_width=args.screen_width,
+        viewing_distance=args.viewing_distance,
+        ipd=args.ipd,
+    )
+    return StereoJob(
+        input=args.input,
+        output=args.output,
+        depth=args.depth,
+        layout=args.layout,
+        disparity=disparity,
+        eyes=args.eyes,
+        dilate=args.dilate,
+        border=args.border,
+        fov=args.fov,
+        vr_eye_size=args.vr_eye_size,
+        settings=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt),
+        start=args.start,
+        end=args.end,
+        device=args.device,
+        model=args.model,
+        weights=args.weights,
+        preview_frame=args.preview_frame,
+        preview=args.preview,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    out = run_stereo(job_from_args(args))
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,252 @@
+"""The stereo conversion job: video + depth pass -> packed stereo video (streamed, flat memory).
+
+Frames are matched to depth frames by timestamp, so a pass made for a trimmed range still lines up. Without a depth
+pass the depth engine writes one next to the output first (that step is the expensive one and resumes after an
+interruption; the synthesis and encoding that follow are re-run from the start, see ``run_stereo``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from core.depth.depth_pass import DepthPass
+from core.errors import DepthshotError
+from core.geometry.camera import resolve_intrinsics
+from core.stereo.disparity import (
+    DisparityConfig,
+    convergence_track,
+    metric_disparity,
+    nearness,
+    relative_disparity,
+    subject_nearness,
+)
+from core.stereo.layouts import Packer
+from core.stereo.metadata import TAGS, spherical_post_process, stereo_settings
+from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
+from core.video import EncodeSettings, Frame, VideoInfo, VideoWriter, bounded_map, probe, read_frames
+
+log = logging.getLogger(__name__)
+
+_VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+
+
+@dataclass
+class StereoJob:
+    """Everything one conversion needs; mirrors ``python -m core.stereo``'s options.
+
+    ``depth``: an existing depth pass (None = run the depth engine with ``model``/``weights`` into
+    ``default_depth_path``). ``fov``: horizontal field of view in degrees (metric disparity, VR180); None = the
+    pass's intrinsics, else the project default. ``preview_frame``/``preview``: render only that source frame index
+    to a PNG instead of encoding.
+    """
+
+    input: Path
+    output: Path | None = None
+    depth: Path | None = None
+    layout: str = "sbs_full"
+    disparity: DisparityConfig = field(default_factory=DisparityConfig)
+    eyes: Mode = "both_half"
+    dilate: int = 0
+    border: Border = "fill"
+    fov: float | None = None
+    vr_eye_size: int | None = None
+    settings: EncodeSettings = field(default_factory=EncodeSettings)
+    start: float | None = None
+    end: float | None = None
+    device: str = "auto"
+    model: str = "vda-l"
+    weights: Path | None = None
+    preview_frame: int | None = None
+    preview: Path | None = None
+
+
+def default_output(input_path: Path, layout: str) -> Path:
+    """``clip.mp4`` -> ``clip_LRF_Full_SBS.mp4`` (the layout's player tag), next to the input."""
+    suffix = input_path.suffix.lower() if input_path.suffix.lower() in _VIDEO_SUFFIXES else ".mp4"
+    return input_path.with_name(f"{input_path.stem}{TAGS[layout].file_tag}{suffix}")
+
+
+def default_depth_path(input_path: Path, output: Path) -> Path:
+    """Where the depth engine's pass goes when none is given: ``<input stem>_depth`` beside the output."""
+    return output.with_name(f"{input_path.stem}_depth")
+
+
+def run_stereo(job: StereoJob) -> Path:
+    """Convert ``job.input`` to stereo; returns the written video (or preview PNG).
+
+    Re-running after an interruption resumes the depth engine's pass and redoes synthesis and encoding: the
+    encoded stream cannot be appended to through the video layer, and synthesis costs far less than depth.
+    """
+    info = probe(job.input)
+    output = job.output or default_output(job.input, job.layout)
+    if job.preview_frame is None and output.suffix.lower() not in _VIDEO_SUFFIXES:
+        raise DepthshotError(f"{output}: output must be .mp4, .mkv or .mov")
+    device = _device(job.device)
+    depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
+    dp = DepthPass.open(depth_path)
+    _check_pass(dp, info)
+    k = resolve_intrinsics(
+        info.width,
+        info.height,
+        fov_deg=job.fov,
+        known=dp.info.intrinsics,
+        known_size=(dp.info.width, dp.info.height),
+    )
+    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
+        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
+    packer = Packer(
+        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
+    )
+    deep = info.bit_depth > 8
+    frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8")
+    synth = _Synthesizer(job, dp, info.width, k.fx, device)
+
+    if job.preview_frame is not None:
+        return _write_preview(job, frames, synth, packer)
+
+    settings = _settings(job, info, output)
+    post = spherical_post_process(job.layout, output.suffix)
+    w, h = packer.size
+    total = _expected_frames(info, job.start, job.end)
+    with VideoWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
+                     post_process=post) as writer:
+        for frame, disparity in tqdm(bounded_map(synth.prepare, frames), total=total, unit="frame", desc="stereo"):
+            packed = synth.render(frame, disparity, packer)
+            writer.write(_to_output(packed, deep), frame.pts)
+    return output
+
+
+class _Synthesizer:
+    """Per-frame work: depth lookup and disparity (``prepare``, runs ahead in a thread), warp and pack."""
+
+    def __init__(self, job: StereoJob, dp: DepthPass, width: int, fx: float, device: torch.device) -> None:
+        self.job, self.dp, self.width, self.fx, self.device = job, dp, width, fx, device
+        self.times = np.asarray(dp.info.timestamps, dtype=np.float64)
+        self.tolerance = 0.5 / dp.info.fps if dp.info.fps > 0 else 1e-3
+        self.track: np.ndarray | None = None
+        if job.disparity.auto_convergence:
+            self.track = _auto_convergence(dp, job.disparity.smoothing_s)
+
+    def depth_index(self, pts: float) -> int:
+        j = int(np.clip(np.searchsorted(self.times, pts), 1, len(self.times) - 1)) if len(self.times) > 1 else 0
+        if j > 0 and abs(self.times[j - 1] - pts) <= abs(self.times[j] - pts):
+            j -= 1
+        if abs(self.times[j] - pts) > self.tolerance:
+            raise DepthshotError(f"the depth pass has no frame at t={pts:.3f}s (was it made from another clip/range?)")
+        return j
+
+    def prepare(self, frame: Frame) -> tuple[Frame, np.ndarray]:
+        j = self.depth_index(frame.pts)
+        raw, shot = self.dp.read(j), self.dp.shot_of(j)
+        h, w = frame.image.shape[:2]
+        if raw.shape != (h, w):
+            raw = cv2.resize(raw, (w, h), interpolation=cv2.INTER_LINEAR)
+        cfg = self.job.disparity
+        conv = cfg.convergence if self.track is None else float(self.track[j])
+        if cfg.mode == "metric":
+            return frame, metric_disparity(raw, shot, cfg, self.fx, conv)
+        return frame, relative_disparity(nearness(raw, shot, self.dp.info.kind), cfg, self.width, conv)
+
+    def render(self, frame: Frame, disparity: np.ndarray, packer: Packer) -> torch.Tensor:
+        img = torch.from_numpy(frame.image).to(self.device).permute(2, 0, 1)
+        img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+        d = dilate_foreground(torch.from_numpy(disparity).to(self.device), self.job.dilate)
+        warp = dict(tolerance=1.0, border=self.job.border)
+        if self.job.eyes == "both_half":
+            left, right = (warp_view(img, d, s, **warp).image for s in (0.5, -0.5))
+        else:
+            left, right = img, warp_view(img, d, -1.0, **warp).image
+        return packer(left, right)
+
+
+def _auto_convergence(dp: DepthPass, smoothing_s: float) -> np.ndarray:
+    """Convergence per depth frame following the subject (one extra read of the pass)."""
+    subject = [
+        subject_nearness(nearness(raw, dp.shot_of(i), dp.info.kind))
+        for i, raw in tqdm(dp.frames(), total=len(dp), unit="frame", desc="auto-convergence")
+    ]
+    return convergence_track(subject, dp.info.timestamps, [s.start for s in dp.info.shots], smoothing_s)
+
+
+def _make_depth(job: StereoJob, path: Path) -> Path:
+    """Run the depth engine into ``path`` (resumes a pass left unfinished there)."""
+    try:
+        from core.depth import DepthJob, run_depth
+    except ImportError as exc:
+        raise DepthshotError(f"the depth engine is not available ({exc}); give an existing pass with --depth") from None
+    if (path / "depth_pass.json").is_file():
+        log.info("using the existing depth pass %s", path)
+        return path
+    log.info("running the depth engine (%s) into %s", job.model, path)
+    engine_device = "cuda" if _device(job.device).type == "cuda" else "cpu"
+    job_depth = DepthJob(input=job.input, output=path, model=job.model, weights=job.weights, device=engine_device,
+                         start=job.start, end=job.end)
+    return Path(run_depth(job_depth))
+
+
+def _check_pass(dp: DepthPass, info: VideoInfo) -> None:
+    a_video, a_pass = info.width / info.height, dp.info.width / dp.info.height
+    if abs(a_video / a_pass - 1) > 0.02:
+        raise DepthshotError(
+            f"the depth pass is {dp.info.width}x{dp.info.height} but the video is {info.width}x{info.height} "
+            "(different aspect ratio: was it made from another clip?)"
+        )
+
+
+def _settings(job: StereoJob, info: VideoInfo, output: Path) -> EncodeSettings:
+    settings = job.settings
+    if settings.pix_fmt is None and settings.codec in ("h264", "h265"):
+        chroma = "yuv444p" if job.layout == "anaglyph" else "yuv420p"
+        settings = replace(settings, pix_fmt=chroma + ("10le" if info.bit_depth > 8 else ""))
+    elif job.layout == "anaglyph" and settings.pix_fmt and "420" in settings.pix_fmt:
+        log.warning("anaglyph in %s: chroma subsampling will blur red/cyan edges (crosstalk); yuv444p avoids it",
+                    settings.pix_fmt)
+    return stereo_settings(job.layout, settings, output.suffix)
+
+
+def _expected_frames(info: VideoInfo, start: float | None, end: float | None) -> int | None:
+    if start is None and end is None:
+        return info.frame_count or None
+    span = (end if end is not None else info.duration) - (start or 0.0)
+    return max(0, round(span * info.fps))
+
+
+def _to_output(packed: torch.Tensor, deep: bool) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, or uint16 for sources deeper than 8 bits."""
+    scale = 65535.0 if deep else 255.0
+    out = (packed.clamp(0, 1) * scale).round().permute(1, 2, 0).cpu().numpy()
+    return out.astype(np.uint16 if deep else np.uint8)
+
+
+def _write_preview(job: StereoJob, frames: Iterator[Frame], synth: _Synthesizer, packer: Packer) -> Path:
+    target = job.preview or job.input.with_name(f"{job.input.stem}{TAGS[job.layout].file_tag}_{job.preview_frame}.png")
+    for frame in frames:
+        if frame.index == job.preview_frame:
+            rgb = _to_output(synth.render(*synth.prepare(frame), packer), deep=False)
+            tmp = target.with_name(f".{target.stem}.partial-{os.getpid()}.png")
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+                raise DepthshotError(f"{target}: cannot write the preview PNG")
+            os.replace(tmp, target)
+            return target
+        if frame.index > job.preview_frame:
+            break
+    raise DepthshotError(f"frame {job.preview_frame} is not in the input (or outside --start/--end)")
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DepthshotError("--device cuda: no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise DepthshotError(f"unknown device {name!r} (auto, cpu, cuda)")
+    return torch.device(name)

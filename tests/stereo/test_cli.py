@@ -1,0 +1,123 @@
+import importlib.util
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from core.cli import run_main
+from core.depth.depth_pass import DepthPassWriter, PassInfo
+from core.stereo.__main__ import main
+from core.stereo.convert import default_output
+from core.stereo.metadata import ST3D_LEFT_RIGHT, spherical_metadata
+from core.video import probe, read_frames
+
+_MEDIA = Path(__file__).resolve().parents[1] / "video" / "media.py"  # the video tests' clip writer (PyAV direct)
+_spec = importlib.util.spec_from_file_location("video_media", _MEDIA)
+media = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(media)
+
+W, H, N, FPS = 64, 48, 6, 10
+
+
+def _pass(path: Path, width=W, height=H, frames=N, kind="relative_inverse_depth") -> Path:
+    """A depth pass whose left half is near (1.0) and right half far (0.0), one shot."""
+    w = DepthPassWriter(path, PassInfo(source="", fps=FPS, width=width, height=height, kind=kind))
+    w.begin_shot(0)
+    for i in range(frames):
+        d = np.zeros((height, width), np.float32)
+        d[:, : width // 2] = 1.0
+        w.write(i, d if kind != "metric_depth" else 4.0 - 3.0 * d, i / FPS)
+    w.end_shot()
+    w.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clip")
+    src = media.write_video(folder / "in.mkv", frames=N, size=(W, H), fps=FPS, audio="aac", subtitles=True)
+    return src, _pass(folder / "in_depth")
+
+
+def _run(*argv) -> int:
+    return run_main(main, [str(a) for a in argv])
+
+
+def test_sbs_half_mkv_keeps_audio_and_subtitles_and_tags_stereo_mode(clip, tmp_path):
+    src, depth = clip
+    out = tmp_path / "out.mkv"
+    assert _run(src, "-o", out, "--depth", depth, "--layout", "sbs_half", "--preset", "ultrafast") == 0
+    info = probe(out)
+    assert (info.width, info.height) == (W, H)
+    assert info.audio_streams == 1 and info.subtitle_streams == 1
+    assert len(list(read_frames(out))) == N
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].metadata["stereo_mode"] == "left_right"
+
+
+def test_vr180_mp4_has_spherical_boxes(clip, tmp_path):
+    src, depth = clip
+    out = tmp_path / "vr.mp4"
+    assert _run(src, "-o", out, "--depth", depth, "--layout", "vr180", "--fov", 90, "--preset", "ultrafast") == 0
+    assert spherical_metadata(out)["stereo_mode"] == ST3D_LEFT_RIGHT
+    assert (probe(out).width, probe(out).height) == (256, 128)
+
+
+def test_preview_frame_png_shows_the_near_half_shifted(clip, tmp_path):
+    src, depth = clip
+    png = tmp_path / "p.png"
+    argv = (src, "--depth", depth, "--layout", "sbs_full", "--preview-frame", 2, "--preview", png, "--divergence", 10)
+    assert _run(*argv) == 0
+    img = cv2.imread(str(png))
+    assert img.shape == (H, 2 * W, 3)
+    # the white 8x8 marker sits in the near (left) half: 10 % of 64 px = 6.4 px budget, near = +3.2 px,
+    # so the left eye shows it 1.6 px right of the source and the right eye 1.6 px left
+    cols = lambda half: np.nonzero(half[:8].min(2).max(0) > 200)[0]  # noqa: E731
+    left, right = cols(img[:, :W]), cols(img[:, W:])
+    assert left.max() > right.max()
+    assert not default_output(src, "sbs_full").exists()
+
+
+def test_output_name_carries_player_tags(tmp_path):
+    assert default_output(tmp_path / "a.mov", "sbs_full").name == "a_LRF_Full_SBS.mov"
+    assert default_output(tmp_path / "a.avi", "vr180").name == "a_180x180_LR.mp4"
+
+
+@pytest.mark.parametrize(
+    "extra, msg",
+    [
+        (["--divergence", "-1"], "divergence"),
+        (["--convergence", "2"], "convergence"),
+        (["--crf", "99"], "crf"),
+        (["--start", "2", "--end", "1"], "after --start"),
+        (["--preview", "x.png"], "--preview-frame"),
+        (["--disparity", "metric"], "metric depth pass"),
+        (["--screen-width", "1"], "together"),
+        (["--layout", "vr180", "--fov", "190"], "field of view"),
+        (["-o", "out.avi"], ".mp4, .mkv or .mov"),
+    ],
+)
+def test_bad_options_give_one_line_errors(clip, tmp_path, capsys, extra, msg):
+    src, depth = clip
+    extra = [str(tmp_path / e) if e.endswith((".png", ".avi")) else e for e in extra]
+    assert _run(src, "--depth", depth, *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and msg in err[-1]
+
+
+def test_bad_inputs(clip, tmp_path, capsys):
+    src, depth = clip
+    assert _run(tmp_path / "missing.mp4", "--depth", depth) == 2
+    assert _run(src, "--depth", tmp_path / "nope") == 2
+    not_video = tmp_path / "x.mp4"
+    not_video.write_text("hello")
+    assert _run(not_video, "--depth", depth) == 2
+    wide = _pass(tmp_path / "wide", width=96, height=32)
+    assert _run(src, "--depth", wide) == 2
+    assert "aspect ratio" in capsys.readouterr().err
+    short = _pass(tmp_path / "short", frames=3)
+    assert _run(src, "--depth", short, "-o", tmp_path / "o.mkv") == 2
+    assert not (tmp_path / "o.mkv").exists()
+    assert "no frame at t=" in capsys.readouterr().err
