@@ -1,0 +1,51 @@
+"""Shared helpers of the model tests: the VDA fixtures beside the checkout, cached synthetic weights."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from types import ModuleType
+
+import pytest
+import torch
+from vda_fixture_files import VDA_FIXTURES, layout_path
+
+
+
+@pytest.fixture(scope="session")
+def make_weights() -> ModuleType:
+    """The fixtures' ``make_weights.py``, imported by path."""
+    spec = importlib.util.spec_from_file_location("make_weights", VDA_FIXTURES / "make_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def state_dict_for(make_weights: ModuleType) -> Callable[[str], dict[str, torch.Tensor]]:
+    """encoder -> synthetic state dict, generated once per session (vitl takes 12 s or more)."""
+    cache: dict[str, dict[str, torch.Tensor]] = {}
+
+    def get(encoder: str) -> dict[str, torch.Tensor]:
+        if encoder not in cache:
+            cache[encoder] = make_weights.make_state_dict(str(layout_path(encoder)))
+        return cache[encoder]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def model_for(state_dict_for: Callable[[str], dict[str, torch.Tensor]]) -> Callable[[str], torch.nn.Module]:
+    """encoder -> VideoDepthAnything with the synthetic weights, float32, eval mode (built once per session)."""
+    from core.models.vda import VideoDepthAnything
+
+    cache: dict[str, torch.nn.Module] = {}
+
+    def get(encoder: str) -> torch.nn.Module:
+        if encoder not in cache:
+            model = VideoDepthAnything(encoder)
+            model.load_state_dict(state_dict_for(encoder), strict=True)
+            cache[encoder] = model.eval()
+        return cache[encoder]
+
+    return get
