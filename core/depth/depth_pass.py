@@ -301,7 +301,8 @@ class DepthPassWriter:
             raise DepthshotError(f"depth frame {i} contains NaN or infinite values")
         path = self._raw_dir / f"{i:06d}.exr"
         tmp = path.with_name(f".{path.name}.tmp")
-        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, "pts": float(pts)}
+        # EXR float attributes are 32-bit: keep the timestamp exact as text
+        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, "pts": repr(float(pts))}
         OpenEXR.File(header, {"Z": np.ascontiguousarray(depth, dtype=np.float32)}).write(str(tmp))
         os.replace(tmp, path)
         self._next = max(self._next, i + 1)

@@ -164,7 +164,7 @@ def import_depth(
         width=width,
         height=height,
         kind=kind,  # type: ignore[arg-type]
-        model={"id": "external", "engine": "import", "source": str(src), "scale": scale},
+        model={"id": "external", "engine": "import", "source": Path(src).name, "scale": scale},
         intrinsics=intrinsics,
     )
     writer = DepthPassWriter(out_pass, info, resume=False)
