@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.bench geometry", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median, default 3)")
     parser.add_argument("--mesh-strides", default="1,2", help="mesh strides to time (default 1,2)")
+    parser.add_argument("--mesh-formats", default="glb,ply",
+                        help="mesh formats to time (default glb,ply; obj is text and about 10x slower to write)")
     args = parser.parse_args(argv)
     depth, image, k = synthetic_scene()
     print(f"# geometry, {WIDTH}x{HEIGHT} frame, {platform.processor() or platform.machine()}, "
@@ -77,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ))
         for stride in (int(s) for s in args.mesh_strides.split(",") if s):
             config = MeshConfig(stride=stride)
-            for fmt in ("glb", "ply", "obj"):
+            for fmt in (f for f in args.mesh_formats.split(",") if f):
                 rows.append((
                     f"mesh {fmt.upper()} stride {stride}",
                     lambda c=config: depth_to_mesh(depth, image, k, c, name="000000"),

@@ -49,6 +49,8 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     dep.add_argument("--model", help="depth model id (see python -m core.depth --help)")
     dep.add_argument("--weights", type=Path, help="checkpoint file")
     dep.add_argument("--device", help="cpu or cuda")
+    dep.add_argument("--input-size", type=int, help="network input size (see python -m core.depth --help)")
+    dep.add_argument("--max-res", type=int, help="largest side of the depth pass in pixels")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -67,7 +69,8 @@ def open_input(args: argparse.Namespace) -> DepthPass:
 
     pass_dir = args.pass_dir or args.output / "depth_pass"
     if not is_depth_pass(pass_dir):
-        chosen = {k: getattr(args, k) for k in ("model", "weights", "device") if getattr(args, k) is not None}
+        keys = ("model", "weights", "device", "input_size", "max_res")
+        chosen = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
         log.info("computing depth of %s into %s", src, pass_dir)
         run_depth(DepthJob(input=src, output=pass_dir, **chosen))
     return DepthPass.open(pass_dir)

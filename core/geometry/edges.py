@@ -114,8 +114,8 @@ def grid_triangles(depth: np.ndarray, dx_rad: float, dy_rad: float, rule: EdgeRu
     upper = ok_h[:-1, :] & ok_v[:, :-1] & ok_d  # (v,u) (v,u+1) (v+1,u)
     lower = ok_h[1:, :] & ok_v[:, 1:] & ok_d  # (v,u+1) (v+1,u+1) (v+1,u)
     top_left = np.arange(h * w, dtype=np.int64).reshape(h, w)[:-1, :-1]
-    a = top_left[upper]
-    tri_upper = np.stack([a, a + w, a + 1], axis=1)
-    b = top_left[lower]
-    tri_lower = np.stack([b + 1, b + w, b + w + 1], axis=1)
-    return np.concatenate([tri_upper, tri_lower], axis=0)
+    a, b = top_left[upper], top_left[lower]
+    tris = np.empty((len(a) + len(b), 3), dtype=np.int64)
+    tris[: len(a), 0], tris[: len(a), 1], tris[: len(a), 2] = a, a + w, a + 1
+    tris[len(a) :, 0], tris[len(a) :, 1], tris[len(a) :, 2] = b + 1, b + w, b + w + 1
+    return tris

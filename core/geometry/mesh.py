@@ -54,10 +54,13 @@ def depth_to_mesh(
     is_used = np.zeros(gh * gw, dtype=bool)
     is_used[faces.ravel()] = True
     used = np.flatnonzero(is_used)
-    faces = (np.cumsum(is_used) - 1)[faces]
+    if len(used) < gh * gw:  # drop vertices no triangle uses, renumbering the faces
+        faces = np.take(np.cumsum(is_used) - 1, faces)
     rows, cols = np.divmod(used, gw)
-    vertices = opencv_to_blender(unproject(depth, k)[::s, ::s].reshape(-1, 3)[used])
-    uv = np.stack([(cols * s + 0.5) / k.width, 1.0 - (rows * s + 0.5) / k.height], axis=1)
+    vertices = opencv_to_blender(np.take(unproject(depth, k)[::s, ::s].reshape(-1, 3), used, axis=0))
+    uv = np.empty((len(used), 2))
+    uv[:, 0] = (cols * s + 0.5) / k.width
+    uv[:, 1] = 1.0 - (rows * s + 0.5) / k.height
     material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(image), name=name)
     visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
     return trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False)

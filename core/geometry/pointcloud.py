@@ -53,11 +53,12 @@ def depth_to_points(
         raise DepthshotError(f"image must be {depth.shape[1]}x{depth.shape[0]} RGB uint8, got {image.shape} {image.dtype}")
     confidence = edge_confidence(depth, 1.0 / k.fx, 1.0 / k.fy)
     s = config.stride
-    keep = confidence[::s, ::s] >= np.float32(config.edges.min_confidence)
+    confidence = confidence[::s, ::s].reshape(-1)
+    keep = np.flatnonzero(confidence >= np.float32(config.edges.min_confidence))  # np.take: faster than a mask
     points = Points(
-        positions=unproject(depth, k)[::s, ::s][keep],
-        colors=image[::s, ::s][keep],
-        confidence=confidence[::s, ::s][keep],
+        positions=np.take(unproject(depth, k)[::s, ::s].reshape(-1, 3), keep, axis=0),
+        colors=np.take(image[::s, ::s].reshape(-1, 3), keep, axis=0),
+        confidence=np.take(confidence, keep),
     )
     return points if config.voxel is None else voxel_merge(points, config.voxel)
 
