@@ -94,14 +94,15 @@ def run_frames(
 ) -> int:
     """Open the input, then for every selected frame whose file ``out_path(index)`` is missing (or all with
     ``--overwrite``) call ``write(frame, path)``, with a progress bar. Returns the number of frames written."""
-    args.output.mkdir(parents=True, exist_ok=True)
     camera = camera_options(args)  # validate options before any long job starts
     dp = open_input(args)
     selected = parse_frames(args.frames, len(dp))
     todo = [i for i in selected if args.overwrite or not out_path(i).exists()]
     if len(todo) < len(selected):
         log.info("%d of %d frames already written, skipping them", len(selected) - len(todo), len(selected))
-    for frame in tqdm(iter_frames(dp, todo, camera), total=len(todo), unit="frame", disable=not todo):
+    frames = iter_frames(dp, todo, camera)
+    args.output.mkdir(parents=True, exist_ok=True)
+    for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):
         write(frame, out_path(frame.index))
     return len(todo)
 

@@ -89,3 +89,4 @@ def test_bad_inputs_give_one_line_errors(step_pass, pass_factory, tmp_path, caps
     assert "junk.mp4" in error(pointcloud_cli, tmp_path / "junk.mp4", "--pass-dir", tmp_path / "jp")
     step_pass.source_path().unlink()
     assert "source video" in error(pointcloud_cli, step_pass.root)
+    assert not (tmp_path / "o").exists()  # nothing written on errors
