@@ -121,3 +121,13 @@ def test_bad_inputs(clip, tmp_path, capsys):
     assert _run(src, "--depth", short, "-o", tmp_path / "o.mkv") == 2
     assert not (tmp_path / "o.mkv").exists()
     assert "no frame at t=" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [["--disparity", "metric", "--fov", "60"], ["--auto-convergence"],
+                                   ["--eyes", "right_only", "--dilate", "2", "--border", "black"]])
+def test_other_disparity_and_synthesis_modes_render(tmp_path, extra):
+    src = media.write_video(tmp_path / "in.mp4", frames=3, size=(W, H), fps=FPS)
+    depth = _pass(tmp_path / "d", frames=3, kind="metric_depth")
+    png = tmp_path / "p.png"
+    assert _run(src, "--depth", depth, "--preview-frame", 1, "--preview", png, *extra) == 0
+    assert cv2.imread(str(png)).shape == (H, 2 * W, 3)
