@@ -1,0 +1,129 @@
+"""The whole RollingDepth pipeline with a tiny random UNet/VAE on CPU, on short real clips."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
+from core.depth.rollingdepth import PRESETS, CoalignConfig, estimate_shot, get_preset, random_model, run_shot
+from core.depth.rollingdepth.snippets import plan_dilations
+from core.depth.rollingdepth.weights import resolve_checkpoint
+from core.errors import DepthshotError
+from core.video import EncodeSettings, VideoWriter, read_frames
+
+from .conftest import synthetic_frames
+
+FAST_TEST = replace(get_preset("fast"), resolution=64, precision="fp32", coalign=CoalignConfig(iterations=30))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model(0)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """An 8-frame 64x48 H.264 clip written and read back with PyAV."""
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    with VideoWriter(path, 64, 48, 24.0, EncodeSettings(codec="h264", crf=10, pix_fmt="yuv444p")) as writer:
+        for frame in synthetic_frames(8):
+            writer.write(frame)
+    return path
+
+
+def _reader(path: Path):
+    return lambda: (f.image for f in read_frames(path))
+
+
+def test_tiny_pipeline_on_a_decoded_clip(model, clip):
+    depth = list(estimate_shot(model, _reader(clip), 8, FAST_TEST, progress=False))
+    assert len(depth) == 8
+    for d in depth:
+        assert d.shape == (48, 64) and d.dtype == np.float32 and np.isfinite(d).all()
+    stack = np.stack(depth)
+    assert stack.std() > 0  # the random network still produces structure, not a constant
+    again = list(estimate_shot(model, _reader(clip), 8, FAST_TEST, progress=False))
+    np.testing.assert_array_equal(stack, np.stack(again))  # fixed seed: reproducible (resume-safe)
+
+
+@pytest.mark.slow
+def test_refinement_and_several_dilations(model):
+    frames = synthetic_frames(12)
+    config = replace(get_preset("full"), resolution=64, precision="fp32", refine_steps=3, coalign=CoalignConfig(iterations=30))
+    assert plan_dilations(12, 3, list(config.dilations), True) == [1, 3]  # 10 and 25 capped to 3
+    depth = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, config, progress=False)))
+    assert depth.shape == (12, 48, 64) and np.isfinite(depth).all()
+    unrefined = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, replace(config, refine_steps=0), progress=False)))
+    assert np.abs(depth - unrefined).max() > 1e-3  # the refinement really ran
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_short_clips_work(model, count):
+    frames = synthetic_frames(count)
+    depth = list(estimate_shot(model, lambda: iter(frames), count, FAST_TEST, progress=False))
+    assert len(depth) == count and all(np.isfinite(d).all() and d.shape == (48, 64) for d in depth)
+
+
+def test_frame_count_mismatch_is_a_clean_error(model):
+    frames = synthetic_frames(4)
+    with pytest.raises(DepthshotError, match="has 4 frames, expected 6"):
+        list(estimate_shot(model, lambda: iter(frames), 6, FAST_TEST, progress=False))
+
+
+def test_depth_pass_from_run_shot(model, clip, tmp_path, monkeypatch):
+    """run_shot with a checkpoint folder in the diffusers layout -> a valid depth pass on disk."""
+    weights = _save_checkpoint(model, tmp_path / "ckpt")
+    monkeypatch.setitem(PRESETS, "fast", FAST_TEST)
+    info = PassInfo(source=str(clip), fps=24.0, width=64, height=48, kind="relative_inverse_depth",
+                    model={"id": "rollingdepth", "engine": "rollingdepth", "precision": "fp32"})
+    writer = DepthPassWriter(tmp_path / "pass", info)
+    writer.begin_shot(0)
+    pts = [f.pts for f in read_frames(clip)]
+    for i, depth in enumerate(run_shot(_reader(clip), 8, "fast", "cpu", weights)):
+        writer.write(i, depth, pts[i])
+    writer.end_shot()
+    writer.close()
+    dp = DepthPass.open(tmp_path / "pass")
+    assert len(dp) == 8 and dp.info.kind == "relative_inverse_depth"
+    frames = np.stack([dp.read(i) for i in range(8)])
+    assert frames.shape == (8, 48, 64) and np.isfinite(frames).all() and frames.std() > 0
+    assert dp.frame_path(7).exists()
+
+
+def test_missing_weights_offline_is_a_clean_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(DepthshotError, match="HF_HUB_OFFLINE"):
+        resolve_checkpoint(None, fp16=True)
+    with pytest.raises(DepthshotError, match="not a RollingDepth checkpoint"):
+        resolve_checkpoint(tmp_path, fp16=True)
+
+
+def test_unknown_preset():
+    with pytest.raises(DepthshotError, match="unknown RollingDepth preset"):
+        get_preset("slow")
+
+
+def _save_checkpoint(model, folder: Path) -> Path:
+    """Write the tiny model in the checkpoint's diffusers layout, with a minimal CLIP tokenizer/text encoder."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from core.models.rollingdepth import tiny_text_encoder_config
+
+    model.unet.save_pretrained(folder / "unet")
+    model.vae.save_pretrained(folder / "vae")
+    (folder / "scheduler").mkdir()
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps({"_class_name": "DDIMScheduler", **model.scheduler_config}))
+    tok = folder / "tokenizer"
+    tok.mkdir()
+    (tok / "vocab.json").write_text(json.dumps({"<|startoftext|>": 0, "<|endoftext|>": 1, "a</w>": 2}))
+    (tok / "merges.txt").write_text("#version: 0.2\n")
+    CLIPTokenizer(str(tok / "vocab.json"), str(tok / "merges.txt")).save_pretrained(tok)
+    torch.manual_seed(0)
+    CLIPTextModel(tiny_text_encoder_config(model.unet.config.cross_attention_dim)).save_pretrained(folder / "text_encoder")
+    return folder
