@@ -6,7 +6,6 @@ colours. One frame is in memory at a time.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -19,9 +18,6 @@ from core.depth.depth_pass import MANIFEST, DepthPass
 from core.errors import DepthshotError
 from core.geometry.camera import DepthRange, Intrinsics, raw_to_depth, resolve_intrinsics
 from core.video import read_frames
-
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class CameraOptions:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.errors import DepthshotError
-from core.geometry.camera import Intrinsics, unproject
+from core.geometry.camera import Intrinsics
 from core.geometry.edges import EdgeRule, edge_confidence, grid_triangles, link_slopes
 
 
@@ -27,9 +27,10 @@ def test_triangles_never_bridge_a_step_edge():
     z = depth.reshape(-1)[tris]
     assert len(tris) > 0
     assert np.all(z.min(axis=1) == z.max(axis=1))  # every kept triangle lies on one side
-    # and every triangle that does not touch the step is kept
-    flat = depth.copy()
-    assert len(grid_triangles(flat * 0 + 1.5, 1 / k.fx, 1 / k.fy, EdgeRule())) == 2 * 23 * 31
+    # only cells across a step lose (both) triangles: 23 cells at columns 12|13, 4 at rows 16|17, the corner
+    # cell, and 6 at columns 4|5 below it
+    assert len(tris) == 2 * (23 * 31 - 23 - 4 - 1 - 6)
+    assert len(grid_triangles(np.full_like(depth, 1.5), 1 / k.fx, 1 / k.fy, EdgeRule())) == 2 * 23 * 31
 
 
 def test_invalid_depth_cuts_triangles():
