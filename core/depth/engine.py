@@ -1,0 +1,189 @@
+"""Drives VDA over a shot as a stream: frames in, aligned depth frames out, with encoder-feature reuse.
+
+``VdaRunner`` holds the model and does the tensor work of one window (pre-processing, per-frame encoding,
+temporal decoding, resize back to the frame size). ``ShotDepth`` is the per-shot state machine: it buffers at most
+one window of frames, runs a window whenever 32 positions are filled, feeds the stitcher and returns finished frames.
+
+Every frame is encoded exactly once and on its own (batch of one): the 10 key positions a window takes over from the
+previous one reuse that window's features. Encoding one frame at a time also makes the features a function of the
+frame alone, so a resumed job (which re-encodes the saved key frames) computes the same bits as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.depth.stitch import Stitcher
+from core.depth.windows import KEY_POSITIONS, OVERLAP, STEP, WINDOW
+from core.models.vda import VideoDepthAnything
+from core.models.vda.preprocess import network_size, preprocess
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class VdaRunner:
+    """One VDA model on one device at one precision and network input size."""
+
+    def __init__(self, model: VideoDepthAnything, input_size: int, device: str = "cpu", precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.model = model.eval()
+        self.input_size = input_size
+        self.device = torch.device(device)
+        self.precision = precision
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
+
+    def encode(self, frames: np.ndarray) -> list[torch.Tensor]:
+        """Encoder features of uint8 RGB frames [N, H, W, 3]: 4 tensors [N, h*w, C] on the device, frame by frame."""
+        per_frame = []
+        with torch.inference_mode(), self._autocast():
+            for frame in frames:
+                x = preprocess(frame[None], self.input_size).to(self.device)
+                per_frame.append(self.model.encode(x))
+        return [torch.cat(layer) for layer in zip(*per_frame)]
+
+    def network_output(self, features: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
+        """Decode one window's features (32 frames of an H x W video) to float32 [32, th, tw] (network size)."""
+        th, tw = network_size(height, width, self.input_size)
+        with torch.inference_mode(), self._autocast():
+            out = self.model.decode(features, 1, features[0].shape[0], th, tw)
+        return out[0].float()
+
+    def window_depth(self, features: list[torch.Tensor], height: int, width: int) -> np.ndarray:
+        """Raw depth of one window resized to the frame size (bilinear, align_corners=True): float32 [32, H, W]."""
+        out = self.network_output(features, height, width)
+        with torch.inference_mode():
+            out = F.interpolate(out[:, None], size=(height, width), mode="bilinear", align_corners=True)[:, 0]
+        return out.cpu().numpy().astype(np.float32, copy=False)
+
+
+@dataclass
+class WindowRecord:
+    """What one window did (for tests and diagnostics): its 32 input frames, raw maps and fit."""
+
+    frames: np.ndarray  # uint8 [32, H, W, 3]
+    raw: np.ndarray  # float32 [32, H, W]
+    scale_shift: tuple[float, float] | None
+
+
+class ShotDepth:
+    """Streaming long-video depth for one shot.
+
+    ``push(frame, pts)`` returns the frames that became final as ``(index in shot, depth float32 [H, W], pts)``;
+    ``finish()`` pads the shot, runs what is left and returns the rest. Memory: one window of frames plus ten maps.
+    """
+
+    def __init__(
+        self,
+        runner: VdaRunner,
+        metric: bool,
+        reuse_features: bool = True,
+        on_window: Callable[[WindowRecord], None] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.reuse_features = reuse_features
+        self.on_window = on_window
+        self.stitcher = Stitcher(metric=metric)
+        self.received = 0
+        self._keys: np.ndarray | None = None  # uint8 [10, H, W, 3]: next window's positions 0..9
+        self._key_features: list[torch.Tensor] | None = None
+        self._new: list[np.ndarray] = []
+        self._pts: deque[float] = deque()  # pts of frames received but not yet returned
+
+    @property
+    def windows(self) -> int:
+        return self.stitcher.windows
+
+    def _capacity(self) -> int:
+        return WINDOW if self._keys is None else WINDOW - OVERLAP
+
+    def push(self, frame: np.ndarray, pts: float) -> list[tuple[int, np.ndarray, float]]:
+        """Add the shot's next frame (uint8 RGB [H, W, 3], pts seconds); return the frames that became final."""
+        self._new.append(frame)
+        self._pts.append(pts)
+        self.received += 1
+        if len(self._new) < self._capacity():
+            return []
+        return self._run_window()
+
+    def finish(self) -> list[tuple[int, np.ndarray, float]]:
+        """End of shot: pad with the last frame, run the windows that still matter, return the remaining frames."""
+        out: list[tuple[int, np.ndarray, float]] = []
+        n = self.received
+        if n == 0:
+            return out
+        last = self._new[-1] if self._new else self._keys[-1]
+        # window k contributes only if the shot reaches frame 22k+3 (see windows.useful_windows)
+        while self.windows == 0 or n - STEP * self.windows > 3:
+            self._new += [last] * (self._capacity() - len(self._new))
+            out += self._run_window()
+        out += self._emit(self.stitcher.finish())
+        return [item for item in out if item[0] < n]
+
+    def _emit(self, depth: np.ndarray) -> list[tuple[int, np.ndarray, float]]:
+        first = self.stitcher.emitted - len(depth)
+        out = []
+        for j, d in enumerate(depth):
+            pts = self._pts.popleft() if self._pts else float("nan")  # padding frames have no pts
+            out.append((first + j, d, pts))
+        return out
+
+    def _run_window(self) -> list[tuple[int, np.ndarray, float]]:
+        new = np.stack(self._new)
+        frames = new if self._keys is None else np.concatenate([self._keys, new])
+        if self.reuse_features:
+            if self._keys is not None and self._key_features is None:  # after a resume
+                self._key_features = self.runner.encode(self._keys)
+            features = self.runner.encode(new)
+            if self._key_features is not None:
+                features = [torch.cat([k, f]) for k, f in zip(self._key_features, features)]
+        else:
+            features = self.runner.encode(frames)
+        raw = self.runner.window_depth(features, frames.shape[1], frames.shape[2])
+        done = self.stitcher.push(raw)
+        keys = list(KEY_POSITIONS)
+        self._keys = frames[keys].copy()
+        self._key_features = [f[keys] for f in features] if self.reuse_features else None
+        self._new = []
+        if self.on_window is not None:
+            self.on_window(WindowRecord(frames, raw, self.stitcher.scale_shift))
+        return self._emit(done)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """State between windows (after a window, before new frames): arrays for ``np.savez``."""
+        if self._new or self._keys is None:
+            raise ValueError("state is only defined right after a window")
+        return {
+            **{f"stitch_{k}": v for k, v in self.stitcher.state().items()},
+            "received": np.array(self.received, np.int64),
+            "keys": self._keys,
+            "pts": np.array(self._pts, np.float64),
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        runner: VdaRunner,
+        state: dict[str, np.ndarray],
+        reuse_features: bool = True,
+        on_window: Callable[[WindowRecord], None] | None = None,
+    ) -> ShotDepth:
+        """Rebuild a shot's engine from ``state()``; feed it the frames from index ``received`` on."""
+        stitch = {k[len("stitch_") :]: v for k, v in state.items() if k.startswith("stitch_")}
+        shot = cls(runner, metric=bool(stitch["metric"]), reuse_features=reuse_features, on_window=on_window)
+        shot.stitcher = Stitcher.from_state(stitch)
+        shot.received = int(state["received"])
+        shot._keys = np.array(state["keys"], np.uint8)
+        shot._pts = deque(float(p) for p in state["pts"])
+        return shot

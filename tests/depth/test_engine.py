@@ -1,0 +1,101 @@
+"""The streaming engine against the reference long-video run (long_vits.npz), feature reuse, resume state."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.depth.engine import ShotDepth, VdaRunner, WindowRecord
+from core.depth.windows import WINDOW, window_frame_index
+from core.models.vda import VideoDepthAnything
+
+
+@pytest.fixture(scope="module")
+def long(vda_fixtures):
+    return np.load(vda_fixtures / "long_vits.npz")
+
+
+@pytest.fixture(scope="module")
+def runner(vits_weights, long):
+    model = VideoDepthAnything("vits")
+    model.load_state_dict(torch.load(vits_weights, weights_only=True), strict=True)
+    return VdaRunner(model, input_size=int(long["input_size"]), device="cpu", precision="fp32")
+
+
+def run_shot(shot: ShotDepth, frames: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    out = []
+    for i, f in enumerate(frames):
+        out += shot.push(f, i / 24)
+    out += shot.finish()
+    assert [i for i, _, _ in out] == list(range(len(frames)))
+    return np.stack([d for _, d, _ in out]), [p for _, _, p in out]
+
+
+def frame_ids(window: np.ndarray, frames: np.ndarray) -> list[int]:
+    """Which video frame each window position holds (frames of the test video are all distinct)."""
+    return [int(np.flatnonzero((frames == f).all(axis=(1, 2, 3)))[0]) for f in window]
+
+
+def test_long_video_matches_reference(runner, long):
+    frames, ref = long["frames"], long["depth"]
+    records: list[WindowRecord] = []
+    depth, pts = run_shot(ShotDepth(runner, metric=False, on_window=records.append), frames)
+
+    ids = np.array([frame_ids(r.frames, frames) for r in records])
+    np.testing.assert_array_equal(ids, long["window_frame_index"])
+    np.testing.assert_array_equal(window_frame_index(len(frames)), long["window_frame_index"])
+    # the network output per window, at network resolution (forward rule of the fixture README)
+    for k, idx in enumerate(long["window_frame_index"]):
+        out = runner.network_output(runner.encode(frames[idx]), 60, 100).numpy()
+        ref_k = long["window_out"][k]
+        rng = ref_k.max() - ref_k.min()
+        assert np.abs(out - ref_k).max() <= 5e-5 * rng
+        assert np.abs(out - ref_k).mean() <= 5e-6 * rng
+    rng = ref.max() - ref.min()
+    assert np.abs(depth - ref).max() <= 5e-5 * rng
+    fits = np.array([r.scale_shift for r in records[1:]])
+    np.testing.assert_allclose(fits, long["scale_shift"], rtol=1e-4)
+    assert pts == pytest.approx([i / 24 for i in range(len(frames))])
+
+
+def test_feature_reuse_changes_nothing(runner, long):
+    frames = long["frames"][:50]
+    with_reuse, _ = run_shot(ShotDepth(runner, metric=False, reuse_features=True), frames)
+    encoded = []
+    original = runner.encode
+
+    def counting(x):
+        encoded.append(len(x))
+        return original(x)
+
+    runner.encode = counting
+    try:
+        without, _ = run_shot(ShotDepth(runner, metric=False, reuse_features=False), frames)
+    finally:
+        del runner.encode
+    assert sum(encoded) == 3 * WINDOW  # 50 frames: 3 windows, every position encoded
+    rng = without.max() - without.min()
+    assert np.abs(with_reuse - without).max() <= 5e-5 * rng
+
+
+def test_resume_from_state_is_bit_identical(runner, long):
+    frames = long["frames"][:60]
+    full, _ = run_shot(ShotDepth(runner, metric=False), frames)
+
+    first = ShotDepth(runner, metric=False)
+    out = []
+    for i, f in enumerate(frames[:54]):  # window 1 runs at frame 53
+        out += first.push(f, i / 24)
+    state = {k: np.array(v) for k, v in first.state().items()}
+    resumed = ShotDepth.from_state(runner, state)
+    assert resumed.received == 54
+    for i, f in enumerate(frames[54:], start=54):
+        out += resumed.push(f, i / 24)
+    out += resumed.finish()
+    got = np.stack([d for _, d, _ in out])
+    assert np.array_equal(got, full)
+
+
+def test_short_shots(runner, long):
+    for n in (1, 5, 23):
+        depth, _ = run_shot(ShotDepth(runner, metric=False), long["frames"][:n])
+        assert depth.shape == (n, 60, 100) and depth.dtype == np.float32
