@@ -1,4 +1,5 @@
-"""Video I/O on PyAV: probe, streaming decode to RGB, streaming encode with audio/subtitle remux.
+"""Video I/O on PyAV: probe, streaming decode to RGB, streaming encode with audio/subtitle remux, resumable
+segmented encode (``SegmentedWriter``).
 
 Nothing outside this package knows about containers or codecs.
 """
@@ -15,6 +16,7 @@ from core.video.errors import (
 from core.video.info import ColorInfo, VideoInfo, probe
 from core.video.pipeline import Sink, bounded_map, prefetch
 from core.video.reader import Frame, read_frames
+from core.video.segments import SegmentedWriter
 from core.video.writer import EncodeSettings, VideoWriter
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "VideoPathError",
     "VideoWriter",
     "bounded_map",
+    "SegmentedWriter",
     "prefetch",
     "probe",
     "read_frames",

@@ -137,7 +137,7 @@ class VideoWriter:
     def open(self) -> None:
         """Check the paths and settings, then open the temporary output file."""
         encoder, pix_fmt = self.settings.encoder()
-        self._check_paths()
+        check_output_path(self.path, self.source)
         _check_size(self.path, self.width, self.height, pix_fmt)
         color = self._color(pix_fmt)
         try:
@@ -233,17 +233,6 @@ class VideoWriter:
                 self._remux.feed_until(float(packet.dts * packet.time_base))
             self._container.mux(packet)
 
-    def _check_paths(self) -> None:
-        if self.source is not None and _same_file(self.path, self.source):
-            raise VideoPathError(f"{self.path}: refusing to write onto the input file")
-        if self.path.is_dir():
-            raise VideoPathError(f"{self.path}: is a folder")
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise VideoPathError(f"{self.path}: the folder {folder} does not exist")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise VideoPathError(f"{self.path}: permission denied (cannot write in {folder})")
-
     def _color(self, pix_fmt: str) -> ColorInfo:
         color = _BT709
         if self.source is not None and self._copy_color:
@@ -270,6 +259,20 @@ class VideoWriter:
         stream.options = options
         stream.metadata.update(self.settings.stream_metadata)
         return stream
+
+
+def check_output_path(path: Path, source: Path | None = None) -> None:
+    """Raise ``VideoPathError`` unless ``path`` can be written: not ``source``, not a folder, in an existing,
+    writable folder."""
+    if source is not None and _same_file(path, source):
+        raise VideoPathError(f"{path}: refusing to write onto the input file")
+    if path.is_dir():
+        raise VideoPathError(f"{path}: is a folder")
+    folder = path.parent
+    if not folder.is_dir():
+        raise VideoPathError(f"{path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise VideoPathError(f"{path}: permission denied (cannot write in {folder})")
 
 
 def _as_rate(fps: float | Fraction) -> Fraction:

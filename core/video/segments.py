@@ -1,0 +1,334 @@
+"""``SegmentedWriter``: a resumable ``VideoWriter`` that encodes in closed segments and joins them losslessly.
+
+The video is encoded in segments of ``segment_frames`` frames, each a separate encode (so it starts with a key
+frame and no frame refers across a boundary), into a work folder beside the output::
+
+    out/.film.mp4.work/job.json            fingerprint of the job + the finished segments (rewritten atomically)
+    out/.film.mp4.work/segment_00000.mov   one finished segment (.mkv for H.265 and FFV1)
+
+A segment is listed in ``job.json`` only after its file has been renamed into place and synced, so after a crash
+(Ctrl-C, ``kill -9``, power loss) ``resume_point`` frames are safe and the caller feeds frames from there on. A
+different fingerprint (other options, another source) discards the work folder and starts afresh.
+``close()`` stream-copies the segments' video packets (no re-encode; in-band codec SEI such as x264's frame
+packing comes along) into the final container with the source's audio/subtitles (``Remuxer``), runs
+``post_process`` and renames the file into place, then deletes the work folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, replace
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import av
+import numpy as np
+
+from core.video.errors import EmptyVideoError, VideoError, VideoPathError
+from core.video.remux import Remuxer
+from core.video.writer import TIME_BASE, EncodeSettings, VideoWriter, _as_rate, _check_size, check_output_path
+
+log = logging.getLogger(__name__)
+
+_STATE_VERSION = 1
+
+
+class SegmentedWriter:
+    """Write frames to ``path`` like ``VideoWriter`` (same arguments and timeline), resumably.
+
+    ``segment_frames``: frames per segment (e.g. 2-10 s of video: a crash loses at most one segment).
+    ``fingerprint``: JSON-able description of everything else that decides the frames (the caller's options);
+    a work folder made with another fingerprint is discarded. After ``open()`` (or entering the with-block)
+    ``resume_point`` is the number of frames already encoded: the caller skips that many frames and writes
+    the rest. Leaving the with-block by an exception keeps the finished segments for the next run::
+
+        with SegmentedWriter("out.mp4", w, h, info.rate, source="in.mp4", fingerprint=opts) as out:
+            for f in itertools.islice(read_frames("in.mp4"), out.resume_point, None):
+                out.write(f.image, f.pts)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        width: int,
+        height: int,
+        fps: float | Fraction,
+        settings: EncodeSettings | None = None,
+        *,
+        source: str | os.PathLike[str] | None = None,
+        copy_audio: bool = True,
+        copy_subtitles: bool = True,
+        copy_color: bool = True,
+        start: float | None = None,
+        end: float | None = None,
+        post_process: Callable[[Path], None] | None = None,
+        segment_frames: int = 150,
+        fingerprint: Mapping[str, Any] | None = None,
+    ) -> None:
+        if segment_frames < 1:
+            raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
+        self.path = Path(path)
+        self.width, self.height = int(width), int(height)
+        self.rate = _as_rate(fps)
+        self.settings = settings or EncodeSettings()
+        self.source = Path(source) if source is not None else None
+        self.start, self.end = start, end
+        self.segment_frames = segment_frames
+        self.work_dir = self.path.with_name(f".{self.path.name}.work")
+        self.temp_path = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self._copy = (copy_audio, copy_subtitles, copy_color)
+        self._post_process = post_process
+        self._fingerprint = _jsonable(
+            {
+                "writer": {
+                    "size": [self.width, self.height],
+                    "rate": str(self.rate),
+                    "settings": asdict(self.settings),
+                    "source": _file_identity(self.source),
+                    "window": [start, end],
+                    "copy": list(self._copy),
+                    "segment_frames": segment_frames,
+                },
+                "job": dict(fingerprint or {}),
+            }
+        )
+        self._segments: list[dict[str, Any]] = []  # {"frames", "last_pts" (s), "reorder"} per finished segment
+        self._segment: VideoWriter | None = None
+        self._last_pts: float | None = None
+        self.resume_point = 0
+        self.frames_written = 0
+
+    def __enter__(self) -> SegmentedWriter:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def open(self) -> None:
+        """Check the paths and settings, then take up the work folder's finished segments (or start one)."""
+        _, pix_fmt = self.settings.encoder()
+        check_output_path(self.path, self.source)
+        _check_size(self.path, self.width, self.height, pix_fmt)
+        state = self._load_state()
+        if state is not None and state["fingerprint"] == self._fingerprint:
+            for k, segment in enumerate(state["segments"]):
+                if not self._segment_path(k).is_file():
+                    break
+                self._segments.append(segment)
+        elif self.work_dir.exists():
+            log.info("%s: options or inputs changed since the interrupted run; starting afresh", self.path)
+            shutil.rmtree(self.work_dir)
+        try:
+            self.work_dir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise VideoPathError(f"{self.work_dir}: cannot create the work folder ({exc.strerror})") from None
+        for stale in self.work_dir.glob(".*.partial-*"):  # a segment cut short by a crash
+            stale.unlink()
+        self._save_state()
+        self.resume_point = self.frames_written = sum(s["frames"] for s in self._segments)
+        self._last_pts = self._segments[-1]["last_pts"] if self._segments else None
+        if self.resume_point:
+            log.info("%s: resuming after %d frames (%d segments)", self.path, self.resume_point, len(self._segments))
+
+    def write(self, image: np.ndarray, pts: float | None = None) -> None:
+        """Encode one ``(H, W, 3)`` RGB frame (uint8/uint16) shown at ``pts`` (s, source timeline), as
+        ``VideoWriter.write``; ``None`` places it one nominal frame period after the previous one."""
+        if pts is None:
+            pts = (self.start or 0.0) + float(self.frames_written / self.rate)
+        if self._last_pts is not None and pts <= self._last_pts:
+            raise ValueError(f"frame time {pts}s is not after the previous frame ({self._last_pts}s)")
+        if self._segment is None:
+            self._segment = VideoWriter(
+                self._segment_path(len(self._segments)),
+                self.width,
+                self.height,
+                self.rate,
+                replace(self.settings, stream_metadata={}, container_options={}),
+                source=self.source,
+                copy_audio=False,
+                copy_subtitles=False,
+                copy_color=self._copy[2],
+                start=self.start,
+            )
+            self._segment.open()
+        self._segment.write(image, pts)
+        self._last_pts = pts
+        self.frames_written += 1
+        if self._segment.frames_written == self.segment_frames:
+            self._finish_segment()
+
+    def close(self) -> None:
+        """Finish the last segment, join all segments into ``path`` and delete the work folder."""
+        try:
+            if self._segment is not None:
+                self._finish_segment()
+            if not self._segments:
+                raise EmptyVideoError(f"{self.path}: no frames were written")
+            self._join()
+            if self._post_process is not None:
+                self._post_process(self.temp_path)
+            os.replace(self.temp_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        log.info("wrote %s (%d frames, %d segments)", self.path, self.frames_written, len(self._segments))
+
+    def abort(self) -> None:
+        """Stop writing: drop the unfinished segment and any partial output, keep the finished segments."""
+        if self._segment is not None:
+            self._segment.abort()
+            self._segment = None
+        self.temp_path.unlink(missing_ok=True)
+
+    def _finish_segment(self) -> None:
+        segment, self._segment = self._segment, None
+        segment.close()
+        _sync(segment.path)
+        reorder = _reorder_depth(segment.path)
+        self._segments.append({"frames": segment.frames_written, "last_pts": self._last_pts, "reorder": reorder})
+        self._save_state()
+
+    def _join(self) -> None:
+        """Stream-copy the segments' video packets, interleaved with the source's audio/subtitles, into the
+        temporary output."""
+        paths = [self._segment_path(k) for k in range(len(self._segments))]
+        try:
+            output = av.open(str(self.temp_path), mode="w", options=self.settings.container_options)
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise VideoPathError(f"{self.path}: cannot write this file type ({exc})") from None
+        remux = None
+        try:
+            with av.open(str(paths[0])) as first:
+                template = first.streams.video[0]
+                extradata = template.codec_context.extradata
+                stream = output.add_stream_from_template(template)
+            stream.time_base = TIME_BASE
+            stream.codec_context.framerate = self.rate
+            stream.metadata.update(self.settings.stream_metadata)
+            if self.source is not None and any(self._copy[:2]):
+                remux = Remuxer(
+                    self.source, output, audio=self._copy[0], subtitles=self._copy[1], start=self.start, end=self.end
+                )
+            clock = _DecodeClock(round(1 / (self.rate * TIME_BASE)), max(s["reorder"] for s in self._segments))
+            for path in paths:
+                with av.open(str(path)) as segment:
+                    video = segment.streams.video[0]
+                    if video.codec_context.extradata != extradata:
+                        raise VideoError(f"{path}: encoded with other codec parameters than the first segment")
+                    packets = [p for p in segment.demux(video) if p.pts is not None]  # one segment: seconds
+                    pts = [_ticks(p.pts, p.time_base) for p in packets]
+                    for packet, t, d in zip(packets, pts, clock.segment(pts)):
+                        duration = _ticks(packet.duration, packet.time_base)
+                        packet.time_base = TIME_BASE
+                        packet.pts, packet.dts, packet.duration = t, d, duration
+                        if remux is not None:
+                            remux.feed_until(float(d * TIME_BASE))
+                        packet.stream = stream
+                        output.mux(packet)
+            if remux is not None:
+                remux.finish()
+        finally:
+            if remux is not None:
+                remux.close()
+            output.close()
+
+    def _segment_path(self, k: int) -> Path:
+        # MOV keeps the exact 1/90000 times; Matroska (1 ms) takes FFV1, which MOV cannot hold, and H.265,
+        # whose encoder gives invalid decode times to clips under 3 frames that MOV refuses
+        suffix = ".mkv" if self.settings.codec in ("ffv1", "h265") else ".mov"
+        return self.work_dir / f"segment_{k:05d}{suffix}"
+
+    def _load_state(self) -> dict[str, Any] | None:
+        try:
+            state = json.loads((self.work_dir / "job.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
+            return None
+        return state
+
+    def _save_state(self) -> None:
+        state = {"version": _STATE_VERSION, "fingerprint": self._fingerprint, "segments": self._segments}
+        target = self.work_dir / "job.json"
+        temp = self.work_dir / f".job.json.partial-{os.getpid()}"
+        temp.write_text(json.dumps(state, indent=1))
+        os.replace(temp, target)
+
+
+class _DecodeClock:
+    """Decode times for the joined stream, as one encode with a constant reordering delay would give them.
+
+    Each segment was encoded alone, so its decode times follow its own delay (a short last segment may have
+    none); joined as they are, the decode clock would jump. Instead packet ``j`` (in decode order over the whole
+    stream) gets the ``j - delay``-th presentation time, ``delay`` (frames) being the largest reordering of any
+    segment; the first ``delay`` packets get times one ``period`` (ticks) apart before the first frame.
+    """
+
+    def __init__(self, period: int, delay: int) -> None:
+        self.period, self.delay = period, delay
+        self.count = 0  # packets so far
+        self.first: int | None = None  # the stream's first presentation time
+        self.recent: list[int] = []  # the last ``delay`` presentation times, in order
+
+    def segment(self, pts: list[int]) -> list[int]:
+        """The decode times (ticks) of one segment's packets, given their ``pts`` (decode order, ticks)."""
+        times = self.recent + sorted(pts)
+        if self.first is None:
+            self.first = times[0]
+        out = []
+        for i in range(len(pts)):
+            j = len(self.recent) + i - self.delay
+            out.append(times[j] if j >= 0 else self.first - (self.delay - self.count - i) * self.period)
+        self.count += len(pts)
+        self.recent = times[len(times) - self.delay :] if self.delay else []
+        return out
+
+
+def _reorder_depth(path: Path) -> int:
+    """How many frames the video of ``path`` is decoded ahead of its display (0 without B-frames)."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        packets = [(p.pts, p.dts) for p in container.demux(video) if p.pts is not None]
+    rank = {pts: r for r, pts in enumerate(sorted(pts for pts, _ in packets))}
+    first = min(rank)
+    ahead = max(i - rank[pts] for i, (pts, _) in enumerate(packets))
+    return max(ahead, sum(dts is not None and dts < first for _, dts in packets))
+
+
+def _ticks(value: int, time_base: Fraction) -> int:
+    """``value`` in ``time_base`` units as ``TIME_BASE`` ticks."""
+    return round(value * time_base / TIME_BASE)
+
+
+def _file_identity(path: Path | None) -> list[Any] | None:
+    """``[resolved path, size, mtime_ns]``: changes when the file is replaced or edited."""
+    if path is None:
+        return None
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (paths and other objects as strings), so fingerprints compare."""
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
