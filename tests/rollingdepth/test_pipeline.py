@@ -127,3 +127,19 @@ def _save_checkpoint(model, folder: Path) -> Path:
     torch.manual_seed(0)
     CLIPTextModel(tiny_text_encoder_config(model.unet.config.cross_attention_dim)).save_pretrained(folder / "text_encoder")
     return folder
+
+
+@pytest.mark.slow
+def test_engine_writes_a_rollingdepth_pass(model, clip, tmp_path, monkeypatch):
+    """``core.depth.run_depth(engine="rollingdepth")`` end to end with the tiny checkpoint folder."""
+    from core.depth.job import DepthJob, run_depth
+
+    weights = _save_checkpoint(model, tmp_path / "ckpt")
+    monkeypatch.setitem(PRESETS, "fast", FAST_TEST)
+    out = run_depth(DepthJob(input=clip, output=tmp_path / "pass", engine="rollingdepth", preset="fast",
+                             weights=weights, device="cpu", shots=False))
+    dp = DepthPass.open(out)
+    assert len(dp) == 8 and (dp.info.width, dp.info.height) == (64, 48)
+    assert dp.info.model["engine"] == "rollingdepth" and dp.info.kind == "relative_inverse_depth"
+    frames = np.stack([d for _, d in dp.frames()])
+    assert np.isfinite(frames).all() and frames.std() > 0
