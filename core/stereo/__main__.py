@@ -1,4 +1,9 @@
-"""``python -m core.stereo INPUT [-o OUTPUT] [options]``: convert a video to stereo 3D."""
+"""``python -m core.stereo INPUT [-o OUTPUT] [options]``: convert a video to stereo 3D.
+
+The output's folder is created when missing. An interrupted run (Ctrl-C, kill, crash) continues where it stopped
+when the same command is run again: the depth engine resumes its pass and the encode resumes after its last
+finished segment (kept in ``.<output name>.work/`` beside the output until the video is complete).
+"""
 
 from __future__ import annotations
 
@@ -50,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pix-fmt", help="e.g. yuv420p, yuv444p, yuv420p10le (default: by layout and source)")
     g.add_argument("--start", type=float, metavar="S", help="start time in seconds")
     g.add_argument("--end", type=float, metavar="S", help="end time in seconds")
+    g.add_argument("--segment-seconds", type=float, default=5.0, metavar="S",
+                   help="encode in pieces of S seconds; an interrupted run resumes after the last one (default 5)")
     g.add_argument("--preview-frame", type=int, metavar="N", help="render only source frame N to a PNG")
     g.add_argument("--preview", type=Path, metavar="PNG", help="where --preview-frame writes")
     g = p.add_argument_group("depth engine (without --depth)")
@@ -74,6 +81,8 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         raise DepthshotError(f"--dilate must be >= 0, got {args.dilate}")
     if not 0 <= args.crf <= 51:
         raise DepthshotError(f"--crf must be 0..51, got {args.crf}")
+    if args.segment_seconds <= 0:
+        raise DepthshotError(f"--segment-seconds must be > 0, got {args.segment_seconds}")
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise DepthshotError(f"--end ({args.end}) must be after --start ({args.start})")
     disparity = DisparityConfig(
@@ -105,6 +114,7 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         weights=args.weights,
         preview_frame=args.preview_frame,
         preview=args.preview,
+        segment_seconds=args.segment_seconds,
     )
 
 

@@ -1,16 +1,20 @@
 """The stereo conversion job: video + depth pass -> packed stereo video (streamed, flat memory).
 
 Frames are matched to depth frames by timestamp, so a pass made for a trimmed range still lines up. Without a depth
-pass the depth engine writes one next to the output first (that step is the expensive one and resumes after an
-interruption; the synthesis and encoding that follow are re-run from the start, see ``run_stereo``).
+pass the depth engine writes one next to the output first. Both steps resume after an interruption (Ctrl-C, kill,
+crash): the engine continues its pass, and the stereo video is encoded in segments of ``segment_seconds`` kept in
+``.<output name>.work/`` beside the output, so a re-run with the same command continues after the last finished
+segment and yields the same file as an uninterrupted run; changed options or inputs start the video afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -32,7 +36,7 @@ from core.stereo.disparity import (
 from core.stereo.layouts import Packer
 from core.stereo.metadata import TAGS, spherical_post_process, stereo_settings
 from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
-from core.video import EncodeSettings, Frame, VideoInfo, VideoWriter, bounded_map, probe, read_frames
+from core.video import EncodeSettings, Frame, SegmentedWriter, VideoInfo, bounded_map, probe, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,8 @@ class StereoJob:
     ``depth``: an existing depth pass (None = run the depth engine with ``model``/``weights`` into
     ``default_depth_path``). ``fov``: horizontal field of view in degrees (metric disparity, VR180); None = the
     pass's intrinsics, else the project default. ``preview_frame``/``preview``: render only that source frame index
-    to a PNG instead of encoding.
+    to a PNG instead of encoding. ``segment_seconds``: length of the independently encoded pieces an interrupted
+    run resumes from (s).
     """
 
     input: Path
@@ -67,6 +72,7 @@ class StereoJob:
     weights: Path | None = None
     preview_frame: int | None = None
     preview: Path | None = None
+    segment_seconds: float = 5.0
 
 
 def default_output(input_path: Path, layout: str) -> Path:
@@ -83,14 +89,16 @@ def default_depth_path(input_path: Path, output: Path) -> Path:
 def run_stereo(job: StereoJob) -> Path:
     """Convert ``job.input`` to stereo; returns the written video (or preview PNG).
 
-    Re-running after an interruption resumes the depth engine's pass and redoes synthesis and encoding: the
-    encoded stream cannot be appended to through the video layer, and synthesis costs far less than depth.
+    The output's folder is created if missing. Re-running the same job after an interruption resumes the depth
+    engine's pass and then the encode after its last finished segment (see the module docstring).
     """
     info = probe(job.input)
     output = job.output or default_output(job.input, job.layout)
     if job.preview_frame is None and output.suffix.lower() not in _VIDEO_SUFFIXES:
         raise DepthshotError(f"{output}: output must be .mp4, .mkv or .mov")
     device = _device(job.device)
+    if job.depth is None:
+        _make_folder(output.parent)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
     dp = DepthPass.open(depth_path)
     _check_pass(dp, info)
@@ -117,9 +125,15 @@ def run_stereo(job: StereoJob) -> Path:
     post = spherical_post_process(job.layout, output.suffix)
     w, h = packer.size
     total = _expected_frames(info, job.start, job.end)
-    with VideoWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
-                     post_process=post) as writer:
-        for frame, disparity in tqdm(bounded_map(synth.prepare, frames), total=total, unit="frame", desc="stereo"):
+    _make_folder(output.parent)
+    segment_frames = max(1, round(job.segment_seconds * info.fps))
+    with SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
+                         post_process=post, segment_frames=segment_frames,
+                         fingerprint=_fingerprint(job, dp, device)) as writer:
+        todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
+        bar = tqdm(bounded_map(synth.prepare, todo), total=total, initial=writer.resume_point, unit="frame",
+                   desc="stereo")
+        for frame, disparity in bar:
             packed = synth.render(frame, disparity, packer)
             writer.write(_to_output(packed, deep), frame.pts)
     return output
@@ -193,6 +207,22 @@ def _make_depth(job: StereoJob, path: Path) -> Path:
     return Path(run_depth(job_depth))
 
 
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DepthshotError(f"{folder}: cannot create the output folder ({exc.strerror})") from None
+
+
+def _fingerprint(job: StereoJob, dp: DepthPass, device: torch.device) -> dict[str, object]:
+    """What decides the stereo frames besides the writer's own settings: the options and the depth pass."""
+    options = asdict(job)
+    for name in ("output", "preview", "preview_frame", "device", "model", "weights", "depth"):
+        options.pop(name)
+    manifest = (dp.root / "depth_pass.json").read_bytes()
+    return {"options": options, "device": device.type, "depth_pass": hashlib.sha256(manifest).hexdigest()}
+
+
 def _check_pass(dp: DepthPass, info: VideoInfo) -> None:
     a_video, a_pass = info.width / info.height, dp.info.width / dp.info.height
     if abs(a_video / a_pass - 1) > 0.02:
@@ -229,6 +259,7 @@ def _to_output(packed: torch.Tensor, deep: bool) -> np.ndarray:
 
 def _write_preview(job: StereoJob, frames: Iterator[Frame], synth: _Synthesizer, packer: Packer) -> Path:
     target = job.preview or job.input.with_name(f"{job.input.stem}{TAGS[job.layout].file_tag}_{job.preview_frame}.png")
+    _make_folder(target.parent)
     for frame in frames:
         if frame.index == job.preview_frame:
             rgb = _to_output(synth.render(*synth.prepare(frame), packer), deep=False)
