@@ -43,8 +43,9 @@ def model_for(state_dict_for: Callable[[str], dict[str, torch.Tensor]]) -> Calla
 
     def get(encoder: str) -> torch.nn.Module:
         if encoder not in cache:
-            model = VideoDepthAnything(encoder)
-            model.load_state_dict(state_dict_for(encoder), strict=True)
+            with torch.device("meta"):  # no random initialisation (seconds for vitl): the weights are assigned
+                model = VideoDepthAnything(encoder)
+            model.load_state_dict(state_dict_for(encoder), strict=True, assign=True)
             cache[encoder] = model.eval()
         return cache[encoder]
 

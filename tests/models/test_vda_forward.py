@@ -128,3 +128,40 @@ def test_forward_matches_reference(model_for, encoder: str) -> None:
     with torch.no_grad():
         assert_close_to_reference(model(torch.from_numpy(x)).numpy(), out_t32)
         assert_close_to_reference(model(torch.from_numpy(x[:, :8])).numpy(), out_t8)
+
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture
+def no_tf32():
+    """Full float32 matmuls/convs on CUDA for the parity check (TF32 would exceed the tolerance)."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@cuda_only
+def test_vits_forward_cuda_fp32(model_for, vits_npz, no_tf32) -> None:
+    model = model_for("vits").to("cuda")
+    try:
+        with torch.no_grad():
+            out = model(torch.from_numpy(vits_npz["x"]).to("cuda")).cpu().numpy()
+    finally:
+        model.to("cpu")
+    assert_close_to_reference(out, vits_npz["out_T32"])
+
+
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+def test_vits_forward_cuda_autocast_near_fp32(model_for, vits_npz, dtype: torch.dtype) -> None:
+    model = model_for("vits").to("cuda")
+    try:
+        with torch.no_grad(), torch.autocast("cuda", dtype=dtype):
+            out = model(torch.from_numpy(vits_npz["x"]).to("cuda")).float().cpu().numpy()
+    finally:
+        model.to("cpu")
+    ref = vits_npz["out_T32"]
+    assert np.isfinite(out).all()
+    assert np.abs(out - ref).mean() <= 1e-2 * (ref.max() - ref.min())
