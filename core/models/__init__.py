@@ -1,1 +1,2 @@
-"""core.models"""
+"""core.models: neural networks keyed one-to-one with their official checkpoints (``vda``), and weight loading
+(``weights``)."""

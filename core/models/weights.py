@@ -120,7 +120,8 @@ def resolve_weights(model_id: str, weights: Path | None = None) -> Path:
     try:
         return Path(hf_hub_download(spec.repo_id, spec.filename))
     except Exception as exc:  # network, auth, disk: all end the same way for the user
-        raise DepthshotError(f"could not download {model_id} weights ({exc.__class__.__name__}); {_download_hint(spec)}") from exc
+        reason = exc.__class__.__name__
+        raise DepthshotError(f"could not download {model_id} weights ({reason}); {_download_hint(spec)}") from exc
 
 
 def file_sha256(path: Path) -> str:
@@ -173,12 +174,14 @@ def check_layout(state: dict[str, torch.Tensor], model: VideoDepthAnything, spec
     if found is not None and found != spec.encoder:
         ids = " / ".join(s.model_id for s in MODELS.values() if s.encoder == found)
         raise DepthshotError(
-            f"{path} is a {found} checkpoint ({ids}), but {spec.model_id} needs {spec.encoder}: choose the matching model"
+            f"{path} is a {found} checkpoint ({ids}), but {spec.model_id} needs {spec.encoder}: "
+            "choose the matching model"
         )
     missing = sorted(expected.keys() - got.keys())
     if missing:
         raise DepthshotError(
-            f"{path} is not a Video Depth Anything {spec.encoder} checkpoint: {len(missing)} keys missing, e.g. {missing[0]}"
+            f"{path} is not a Video Depth Anything {spec.encoder} checkpoint: "
+            f"{len(missing)} keys missing, e.g. {missing[0]}"
         )
     unexpected = sorted(got.keys() - expected.keys())
     if unexpected:

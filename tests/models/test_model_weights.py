@@ -30,7 +30,7 @@ def vits_files(tmp_path_factory, state_dict_for) -> dict[str, Path]:
     state = state_dict_for("vits")
     torch.save(state, folder / "video_depth_anything_vits.pth")
     save_file(state, str(folder / "video_depth_anything_vits.safetensors"))
-    return {"pth": folder / "video_depth_anything_vits.pth", "safetensors": folder / "video_depth_anything_vits.safetensors"}
+    return {form: folder / f"video_depth_anything_vits.{form}" for form in ("pth", "safetensors")}
 
 
 def test_registry_lists_the_six_official_checkpoints() -> None:
@@ -165,7 +165,9 @@ def test_hub_cache_offline(tmp_path: Path, vits_files) -> None:
     snapshot.mkdir(parents=True)
     shutil.copyfile(vits_files["pth"], snapshot / "video_depth_anything_vits.pth")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9", PYTHONPATH=str(REPO_ROOT))
+    # offline, and an endpoint that cannot be reached anyway: no network can be touched
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")
+    env["PYTHONPATH"] = str(REPO_ROOT)
     proc = subprocess.run(
         [sys.executable, "-c", _HUB_SCRIPT], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
     )
@@ -174,6 +176,7 @@ def test_hub_cache_offline(tmp_path: Path, vits_files) -> None:
     assert Path(result["cached"]) == snapshot / "video_depth_anything_vits.pth"
     assert "does not match the official SHA-256 of vda-s" in result["sha_error"]
     assert "HF_HUB_OFFLINE" in result["offline_error"]
-    assert "hf download depth-anything/Video-Depth-Anything-Large video_depth_anything_vitl.pth" in result["offline_error"]
+    hint = "hf download depth-anything/Video-Depth-Anything-Large video_depth_anything_vitl.pth"
+    assert hint in result["offline_error"]
     assert "--weights" in result["offline_error"]
     assert result["loaded_sha"] == weights.file_sha256(vits_files["pth"])

@@ -15,7 +15,8 @@ def test_state_dict_layout_equals_reference(encoder: str, metric: bool) -> None:
     layout = load_layout(encoder)
     with torch.device("meta"):  # shapes and dtypes only: skips the costly random initialisation
         model = VideoDepthAnything(encoder, metric=metric)
-    got = [[key, list(value.shape), str(value.dtype).removeprefix("torch.")] for key, value in model.state_dict().items()]
+    state = model.state_dict()
+    got = [[key, list(value.shape), str(value.dtype).removeprefix("torch.")] for key, value in state.items()]
     assert got == layout["state_dict"]  # same keys, shapes, dtypes, and the same order
     buffers = [name for name, _ in model.named_buffers()]
     assert buffers == layout["buffers"]

@@ -37,7 +37,9 @@ class FeatureFusionBlock(nn.Module):
         self.resConfUnit1 = ResidualConvUnit(features)
         self.resConfUnit2 = ResidualConvUnit(features)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, skip: torch.Tensor | None = None, size: tuple[int, int] | None = None
+    ) -> torch.Tensor:
         """(N, F, h, w) [+ skip (N, F, h, w)] -> (N, F, *size), or twice the size when ``size`` is None."""
         if skip is not None:
             x = x + self.resConfUnit1(skip)
@@ -96,7 +98,8 @@ class DPTHeadTemporal(nn.Module):
         )
 
     def forward(self, features: list[torch.Tensor], grid_h: int, grid_w: int, frames: int) -> torch.Tensor:
-        """Four (B*T, h*w, D) token maps of clips of ``frames`` frames -> depth (B*T, 1, 14h, 14w) before the final ReLU.
+        """Four (B*T, h*w, D) token maps of clips of ``frames`` frames -> depth (B*T, 1, 14h, 14w), before the
+        final ReLU.
 
         The last two convs run in float32 with autocast disabled, as in the reference (their weights' dtype when
         the whole model was cast with ``model.to(dtype)``).

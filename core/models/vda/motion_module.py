@@ -100,8 +100,8 @@ class TemporalTransformerBlock(nn.Module):
         batch_frames, locations, dim = x.shape
         for attention, norm in zip(self.attention_blocks, self.norms):
             seq = norm(x).reshape(-1, frames, locations, dim).transpose(1, 2).reshape(-1, frames, dim)
-            out = attention(seq).reshape(-1, locations, frames, dim).transpose(1, 2).reshape(batch_frames, locations, dim)
-            x = x + out
+            out = attention(seq).reshape(-1, locations, frames, dim).transpose(1, 2)
+            x = x + out.reshape(batch_frames, locations, dim)
         return x + self.ff(self.ff_norm(x))
 
 

@@ -58,7 +58,7 @@ class VideoDepthAnything(nn.Module):
         return [tokens for tokens, _ in self.pretrained.intermediate_layers(x, self.config.layers)]
 
     def decode(self, features: list[torch.Tensor], batch: int, frames: int, height: int, width: int) -> torch.Tensor:
-        """Depth (B, T, H, W) from ``encode`` features of B clips of T <= 32 frames each, frames of a clip consecutive."""
+        """Depth (B, T, H, W) from ``encode`` features of B clips of T <= 32 frames (a clip's frames consecutive)."""
         grid_h, grid_w = grid_size(height, width)
         if features[0].shape[0] != batch * frames:
             raise ValueError(f"features hold {features[0].shape[0]} frames, expected {batch} x {frames}")
