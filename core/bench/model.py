@@ -154,7 +154,9 @@ def format_table(results: Sequence[Measurement]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.bench model", description=__doc__.splitlines()[0])
-    parser.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="folder with make_weights.py and layout_*.json")
+    parser.add_argument(
+        "--fixtures", type=Path, default=DEFAULT_FIXTURES, help="folder with make_weights.py and layout_*.json"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (best is reported)")
     parser.add_argument("--skip-cuda", action="store_true", help="CPU figures only")
     args = parser.parse_args(argv)
@@ -166,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         print(f"CUDA: {torch.cuda.get_device_name()}")
-        results += bench_device("cuda", ["vits", "vitl"], 32, 518, 518, ["fp32", "fp16", "bf16"], args.repeats, fixtures)
+        precisions = ["fp32", "fp16", "bf16"]
+        results += bench_device("cuda", ["vits", "vitl"], 32, 518, 518, precisions, args.repeats, fixtures)
     print(format_table(results))
     return 0
