@@ -1,2 +1,1 @@
-"""core.models: neural networks keyed one-to-one with their official checkpoints (``vda``), and weight loading
-(``weights``)."""
+"""core.models: networks keyed one-to-one with their official checkpoints, and the VDA weight registry/loader."""
