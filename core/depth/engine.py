@@ -81,7 +81,13 @@ class ShotDepth:
     """Streaming long-video depth for one shot.
 
     ``push(frame, pts)`` returns the frames that became final as ``(index in shot, depth float32 [H, W], pts)``;
-    ``finish()`` pads the shot, runs what is left and returns the rest. Memory: one window of frames plus ten maps.
+    ``finish()`` pads the shot, runs what is left and returns the rest. Memory: one window of frames and features
+    plus ten depth maps.
+
+    Resuming: after a window run by ``push``, ``state()`` (small) and ``anchor()`` (the shot's first frame and its
+    features, constant for the shot) describe everything; ``from_state`` rebuilds the engine from them and the
+    frames of the last encoded batch (``batch_frames`` frames ending at ``received``), which it re-encodes exactly
+    as they were encoded the first time, so the continued run is bit-identical.
     """
 
     def __init__(
@@ -98,12 +104,18 @@ class ShotDepth:
         self.received = 0
         self._keys: np.ndarray | None = None  # uint8 [10, H, W, 3]: next window's positions 0..9
         self._key_features: list[torch.Tensor] | None = None
+        self._anchor: tuple[np.ndarray, list[torch.Tensor]] | None = None  # shot frame 0 and its features
         self._new: list[np.ndarray] = []
         self._pts: deque[float] = deque()  # pts of frames received but not yet returned
 
     @property
     def windows(self) -> int:
         return self.stitcher.windows
+
+    @property
+    def batch_frames(self) -> int:
+        """Frames the last window encoded (32 for window 0, 22 after): what a resume must re-decode."""
+        return WINDOW if self.windows <= 1 else WINDOW - OVERLAP
 
     def _capacity(self) -> int:
         return WINDOW if self._keys is None else WINDOW - OVERLAP
@@ -139,51 +151,84 @@ class ShotDepth:
             out.append((first + j, d, pts))
         return out
 
+    def _encode_batch(self, new: np.ndarray) -> list[torch.Tensor] | None:
+        """Encode a window's new frames; set the anchor on window 0. Returns None without feature reuse."""
+        if self._keys is None:
+            features = self.runner.encode(new)
+            self._anchor = (new[0].copy(), [f[:1].clone() for f in features])
+            return features
+        return self.runner.encode(new) if self.reuse_features else None
+
+    def _set_keys(self, frames: np.ndarray, features: list[torch.Tensor] | None) -> None:
+        keys = list(KEY_POSITIONS)
+        self._keys = frames[keys].copy()
+        self._key_features = [f[keys] for f in features] if features is not None else None
+
     def _run_window(self) -> list[tuple[int, np.ndarray, float]]:
         new = np.stack(self._new)
-        frames = new if self._keys is None else np.concatenate([self._keys, new])
-        if self.reuse_features:
-            if self._keys is not None and self._key_features is None:  # after a resume
-                self._key_features = self.runner.encode(self._keys)
-            features = self.runner.encode(new)
-            if self._key_features is not None:
-                features = [torch.cat([k, f]) for k, f in zip(self._key_features, features)]
+        first = self._keys is None
+        frames = new if first else np.concatenate([self._keys, new])
+        encoded = self._encode_batch(new)
+        if first:
+            features = encoded
+        elif self.reuse_features:
+            features = [torch.cat([k, f]) for k, f in zip(self._key_features, encoded)]
         else:
             features = self.runner.encode(frames)
         raw = self.runner.window_depth(features, frames.shape[1], frames.shape[2])
         done = self.stitcher.push(raw)
-        keys = list(KEY_POSITIONS)
-        self._keys = frames[keys].copy()
-        self._key_features = [f[keys] for f in features] if self.reuse_features else None
+        self._set_keys(frames, features if self.reuse_features else None)
         self._new = []
         if self.on_window is not None:
             self.on_window(WindowRecord(frames, raw, self.stitcher.scale_shift))
         return self._emit(done)
 
     def state(self) -> dict[str, np.ndarray]:
-        """State between windows (after a window, before new frames): arrays for ``np.savez``."""
+        """State right after a window run by ``push``: arrays for ``np.savez`` (a few depth maps)."""
         if self._new or self._keys is None:
             raise ValueError("state is only defined right after a window")
         return {
             **{f"stitch_{k}": v for k, v in self.stitcher.state().items()},
             "received": np.array(self.received, np.int64),
-            "keys": self._keys,
             "pts": np.array(self._pts, np.float64),
         }
+
+    def anchor(self) -> dict[str, np.ndarray]:
+        """The shot's first frame and its encoder features (float32 arrays), fixed once window 0 has run."""
+        frame, features = self._anchor
+        return {"frame": frame, **{f"layer{i}": f.float().cpu().numpy() for i, f in enumerate(features)}}
 
     @classmethod
     def from_state(
         cls,
         runner: VdaRunner,
         state: dict[str, np.ndarray],
+        anchor: dict[str, np.ndarray],
+        batch: np.ndarray,
         reuse_features: bool = True,
         on_window: Callable[[WindowRecord], None] | None = None,
     ) -> ShotDepth:
-        """Rebuild a shot's engine from ``state()``; feed it the frames from index ``received`` on."""
+        """Rebuild a shot's engine from ``state()``, ``anchor()`` and the last encoded batch of frames
+        (uint8 [batch_frames, H, W, 3], shot frames ``received - batch_frames .. received - 1``); then feed it the
+        frames from ``received`` on."""
         stitch = {k[len("stitch_") :]: v for k, v in state.items() if k.startswith("stitch_")}
         shot = cls(runner, metric=bool(stitch["metric"]), reuse_features=reuse_features, on_window=on_window)
         shot.stitcher = Stitcher.from_state(stitch)
         shot.received = int(state["received"])
-        shot._keys = np.array(state["keys"], np.uint8)
         shot._pts = deque(float(p) for p in state["pts"])
+        if len(batch) != shot.batch_frames:
+            raise ValueError(f"expected the last {shot.batch_frames} frames, got {len(batch)}")
+        layers = [torch.from_numpy(anchor[f"layer{i}"]).to(runner.device) for i in range(len(anchor) - 1)]
+        shot._anchor = (np.array(anchor["frame"]), layers)
+        features = runner.encode(batch) if reuse_features else None
+        if shot.windows == 1:
+            frames = batch
+        else:  # window positions 0..9 came from earlier windows; only position 0 is a key again
+            filler = np.repeat(batch[:1], OVERLAP, axis=0)
+            filler[0] = shot._anchor[0]
+            frames = np.concatenate([filler, batch])
+            if features is not None:
+                features = [torch.cat([a.to(f.dtype), f[:1].expand(OVERLAP - 1, *f.shape[1:]), f])
+                            for a, f in zip(layers, features)]
+        shot._set_keys(frames, features)
         return shot

@@ -69,28 +69,35 @@ def test_feature_reuse_changes_nothing(runner, long):
 
     runner.encode = counting
     try:
+        run_shot(ShotDepth(runner, metric=False, reuse_features=True), frames)
+        assert encoded == [WINDOW, WINDOW - 10, WINDOW - 10]  # with reuse: each frame once (window 2 is padded)
+        encoded.clear()
         without, _ = run_shot(ShotDepth(runner, metric=False, reuse_features=False), frames)
     finally:
         del runner.encode
-    assert sum(encoded) == 3 * WINDOW  # 50 frames: 3 windows, every position encoded
+    assert encoded == [WINDOW, WINDOW, WINDOW]  # 50 frames: 3 windows, every position encoded
     rng = without.max() - without.min()
     assert np.abs(with_reuse - without).max() <= 5e-5 * rng
 
 
-def test_resume_from_state_is_bit_identical(runner, long):
+@pytest.mark.parametrize("stop", [32, 54])  # right after window 0, right after window 1
+def test_resume_from_state_is_bit_identical(runner, long, stop):
     frames = long["frames"][:60]
     full, _ = run_shot(ShotDepth(runner, metric=False), frames)
 
     first = ShotDepth(runner, metric=False)
     out = []
-    for i, f in enumerate(frames[:54]):  # window 1 runs at frame 53
+    for i, f in enumerate(frames[:stop]):
         out += first.push(f, i / 24)
     state = {k: np.array(v) for k, v in first.state().items()}
-    resumed = ShotDepth.from_state(runner, state)
-    assert resumed.received == 54
-    for i, f in enumerate(frames[54:], start=54):
+    anchor = {k: np.array(v) for k, v in first.anchor().items()}
+    batch = frames[stop - first.batch_frames : stop]
+    resumed = ShotDepth.from_state(runner, state, anchor, batch)
+    assert resumed.received == stop
+    for i, f in enumerate(frames[stop:], start=stop):
         out += resumed.push(f, i / 24)
     out += resumed.finish()
+    assert [i for i, _, _ in out] == list(range(60))
     got = np.stack([d for _, d, _ in out])
     assert np.array_equal(got, full)
 
