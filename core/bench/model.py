@@ -147,7 +147,7 @@ def format_table(results: Sequence[Measurement]) -> str:
         peak = "-" if m.peak_gib is None else f"{m.peak_gib:.1f}"
         lines.append(
             f"| {m.device} | {m.encoder} | {m.precision} | {m.frames}x{m.height}x{m.width} | {m.seconds:.3f} "
-            f"| {m.fps:.2f} | {dev(m.max_dev)} | {dev(m.mean_dev)} | {peak} |"
+            f"| {m.fps:.2f} | {_fmt(m.max_dev)} | {_fmt(m.mean_dev)} | {peak} |"
         )
     return "\n".join(lines)
 
