@@ -27,3 +27,11 @@ def vits_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "vits_synthetic.pth"
     torch.save(module.make_state_dict(str(VDA_FIXTURES / "layout_vits.json")), path)
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Two OpenMP threads on a busy 2-core box are 20x slower than one: tests use one."""
+    import torch
+
+    torch.set_num_threads(1)

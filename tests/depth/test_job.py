@@ -1,0 +1,113 @@
+"""End to end: video file -> depth pass, shots, resume after kill -9, CLI errors and progress."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.depth import DepthJob, run_depth
+from core.depth.depth_pass import DepthPass
+
+from .videos import scene_frames, write_video
+
+ROOT = Path(__file__).resolve().parents[2]
+W, H = 96, 64
+
+
+def job(src: Path, out: Path, weights: Path, **kw) -> DepthJob:
+    return DepthJob(input=src, output=out, model="vda-s", weights=weights, input_size=70, device="cpu", **kw)
+
+
+def cli(*args, **popen) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "core.depth", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+@pytest.fixture(scope="module")
+def cut_video(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cut")
+    a = list(scene_frames(30, W, H, seed=1))
+    b = list(scene_frames(28, W, H, seed=2))
+    return write_video(d / "cut.mp4", a + b), write_video(d / "second.mp4", b)
+
+
+def test_hard_cut_gives_two_independent_shots(cut_video, vits_weights, tmp_path):
+    src, second = cut_video
+    progress = []
+    dp = DepthPass.open(run_depth(job(src, tmp_path / "p", vits_weights), on_progress=progress.append))
+    assert [(s.start, s.end) for s in dp.info.shots] == [(0, 30), (30, 58)]
+    assert dp.info.kind == "relative_inverse_depth" and len(dp) == 58
+    assert (dp.info.width, dp.info.height) == (W, H)
+    assert dp.info.timestamps == pytest.approx([i / 24 for i in range(58)])
+    assert progress[-1].stage == "done" and progress[-1].frames_done == 58
+    # the second shot is computed exactly as if it were a video of its own: nothing aligned across the cut
+    alone = DepthPass.open(run_depth(job(second, tmp_path / "q", vits_weights)))
+    assert len(alone.info.shots) == 1
+    shot, ref = dp.info.shots[1], alone.info.shots[0]
+    assert (shot.lo, shot.hi) == (ref.lo, ref.hi)
+    for i in range(28):
+        np.testing.assert_array_equal(dp.read(30 + i), alone.read(i))
+    # with shots off the same video is one shot and the second half differs
+    one = DepthPass.open(run_depth(job(src, tmp_path / "r", vits_weights, shots=False)))
+    assert len(one.info.shots) == 1
+    assert not np.allclose(one.read(45), dp.read(45), atol=1e-3)
+
+
+def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
+    src = write_video(tmp_path / "long.mp4", scene_frames(100, W, H, seed=3))
+    args = [src, "--model", "vda-s", "--weights", vits_weights, "--input-size", "70", "--device", "cpu",
+            "--no-shots", "--progress", "jsonl"]
+    ref = cli(*args, "-o", tmp_path / "ref")
+    out, err = ref.communicate(timeout=600)
+    assert ref.returncode == 0, err
+    events = [json.loads(line)["event"] for line in out.splitlines()]
+    assert events[0] == "start" and events[-1] == "done" and "progress" in events
+
+    target = tmp_path / "resumed"
+    state = target / ".work" / "engine_state.npz"
+    proc = cli(*args, "-o", target)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:  # kill once window 1 is done, mid-run
+        if state.exists() and np.load(state)["stitch_counts"][0] >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert not (target / "depth_pass.json").exists()
+
+    again = cli(*args, "-o", target)
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    files = sorted(p.relative_to(tmp_path / "ref") for p in (tmp_path / "ref").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
+    assert len(files) == 101
+    for f in files:
+        assert (tmp_path / "ref" / f).read_bytes() == (target / f).read_bytes(), f
+
+
+@pytest.mark.parametrize(
+    "make_input, extra, message",
+    [
+        (lambda d: d / "missing.mp4", [], "no such file"),
+        (lambda d: (d / "text.mp4").write_text("not a video") and d / "text.mp4", [], ""),
+        (lambda d: write_video(d / "ok.mp4", scene_frames(3, W, H, 0)), ["--input-size", "50"], "multiple of 14"),
+        (lambda d: write_video(d / "ok.mp4", scene_frames(3, W, H, 0)), ["--model", "vda-xl"], "vda-xl"),
+    ],
+)
+def test_bad_input_exits_cleanly(tmp_path, vits_weights, make_input, extra, message):
+    src = make_input(tmp_path)
+    out = tmp_path / "out"
+    proc = cli(src, "-o", out, "--weights", vits_weights, "--device", "cpu", *extra)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not out.exists()
