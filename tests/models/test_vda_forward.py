@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -118,6 +120,18 @@ def test_cpu_autocast_keeps_last_convs_in_float32(model_for, vits_npz) -> None:
     ref = model_for("vits")(torch.from_numpy(vits_npz["x"][:, :4])).detach().numpy()
     err = np.abs(out.float().numpy() - ref)
     assert err.mean() <= 1e-2 * (ref.max() - ref.min())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+def test_model_cast_to_half_precision_runs(model_for, vits_npz, dtype: torch.dtype) -> None:
+    """``model.to(dtype)`` (no autocast) works end to end, the last convs included, and stays near fp32."""
+    model = copy.deepcopy(model_for("vits")).to(dtype)
+    x = torch.from_numpy(vits_npz["x"][:, :4])
+    with torch.no_grad():
+        out = model(x.to(dtype))
+        ref = model_for("vits")(x).numpy()
+    assert out.dtype == dtype
+    assert np.abs(out.float().numpy() - ref).mean() <= 1e-2 * (ref.max() - ref.min())
 
 
 @pytest.mark.parametrize("encoder", ["vitb", pytest.param("vitl", marks=pytest.mark.slow)])
