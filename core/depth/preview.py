@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from core.depth.depth_pass import DepthPass
+from core.errors import DepthshotError
 
 
 def colorize(depth: np.ndarray, lo: float, hi: float, near_is_high: bool = True) -> np.ndarray:
@@ -37,7 +38,10 @@ def write_preview(depth_pass: DepthPass, path: Path, *, side_by_side: bool = Fal
     if side_by_side:
         start = info.model.get("start")
         end = info.model.get("end")
-        rgb = read_frames(info.source, start=start, end=end, size=(info.width, info.height))
+        source = depth_pass.source_path()
+        if source is None:
+            raise DepthshotError("the depth pass has no source video for a side-by-side preview")
+        rgb = read_frames(source, start=start, end=end, size=(info.width, info.height))
     with VideoWriter(path, w * (2 if side_by_side else 1), h, info.fps, EncodeSettings(codec="h264", crf=crf)) as out:
         for i, depth in depth_pass.frames():
             shot = depth_pass.shot_of(i)

@@ -111,3 +111,23 @@ def test_bad_input_exits_cleanly(tmp_path, vits_weights, make_input, extra, mess
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert not out.exists()
+
+
+def test_max_res_and_preview(vits_weights, tmp_path):
+    src = write_video(tmp_path / "v.mp4", scene_frames(12, W, H, seed=4))
+    out = run_depth(job(src, tmp_path / "p", vits_weights, max_res=48, preview=True))
+    dp = DepthPass.open(out)
+    assert (dp.info.width, dp.info.height) == (48, 32) and len(dp) == 12
+    from core.depth.preview import write_preview
+    from core.video import probe, read_frames
+
+    info = probe(out / "preview.mp4")
+    assert (info.width, info.height) == (48, 32)
+    assert sum(1 for _ in read_frames(out / "preview.mp4")) == 12
+    sbs = write_preview(dp, tmp_path / "sbs.mp4", side_by_side=True)
+    frames = [f.image for f in read_frames(sbs)]
+    assert len(frames) == 12 and frames[0].shape == (32, 96, 3)
+    # left half is the video, right half the coloured depth
+    rgb = next(read_frames(src, size=(48, 32))).image.astype(int)
+    assert np.abs(frames[0][:, :48].astype(int) - rgb).mean() < 12
+    assert np.abs(frames[0][:, 48:].astype(int) - rgb).mean() > 20
