@@ -1,12 +1,13 @@
 """Drives VDA over a shot as a stream: frames in, aligned depth frames out, with encoder-feature reuse.
 
-``VdaRunner`` holds the model and does the tensor work of one window (pre-processing, per-frame encoding,
-temporal decoding, resize back to the frame size). ``ShotDepth`` is the per-shot state machine: it buffers at most
+``VdaRunner`` holds the model and does the tensor work of one window (pre-processing, encoding, temporal
+decoding, resize back to the frame size). ``ShotDepth`` is the per-shot state machine: it buffers at most
 one window of frames, runs a window whenever 32 positions are filled, feeds the stitcher and returns finished frames.
 
-Every frame is encoded exactly once and on its own (batch of one): the 10 key positions a window takes over from the
-previous one reuse that window's features. Encoding one frame at a time also makes the features a function of the
-frame alone, so a resumed job (which re-encodes the saved key frames) computes the same bits as an uninterrupted one.
+Every frame is encoded exactly once: the 10 key positions a window takes over from the previous one reuse that
+window's features, so window 0 encodes 32 frames and every later window only its 22 new ones (in chunks of
+``encode_batch``). Batch composition can change the last bits of the features, so a resumed job re-encodes the
+last window's batch exactly as it was encoded (see ``ShotDepth.from_state``) and stays bit-identical.
 """
 
 from __future__ import annotations
@@ -31,13 +32,21 @@ PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat
 class VdaRunner:
     """One VDA model on one device at one precision and network input size."""
 
-    def __init__(self, model: VideoDepthAnything, input_size: int, device: str = "cpu", precision: str = "fp32"):
+    def __init__(
+        self,
+        model: VideoDepthAnything,
+        input_size: int,
+        device: str = "cpu",
+        precision: str = "fp32",
+        encode_batch: int = 8,
+    ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.model = model.eval()
         self.input_size = input_size
         self.device = torch.device(device)
         self.precision = precision
+        self.encode_batch = encode_batch  # frames per encoder call (bounds activation memory)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
@@ -45,13 +54,16 @@ class VdaRunner:
         return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
 
     def encode(self, frames: np.ndarray) -> list[torch.Tensor]:
-        """Encoder features of uint8 RGB frames [N, H, W, 3]: 4 tensors [N, h*w, C] on the device, frame by frame."""
-        per_frame = []
+        """Encoder features of uint8 RGB frames [N, H, W, 3]: 4 tensors [N, h*w, C] on the device.
+
+        Frames are encoded in consecutive chunks of ``encode_batch``; the same frames give the same bits.
+        """
+        chunks = []
         with torch.inference_mode(), self._autocast():
-            for frame in frames:
-                x = preprocess(frame[None], self.input_size).to(self.device)
-                per_frame.append(self.model.encode(x))
-        return [torch.cat(layer) for layer in zip(*per_frame)]
+            for i in range(0, len(frames), self.encode_batch):
+                x = preprocess(frames[i : i + self.encode_batch], self.input_size).to(self.device)
+                chunks.append(self.model.encode(x))
+        return [torch.cat(layer) for layer in zip(*chunks)]
 
     def network_output(self, features: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
         """Decode one window's features (32 frames of an H x W video) to float32 [32, th, tw] (network size)."""
