@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 import torch
-from vda_fixture_files import VDA_FIXTURES, layout_path
+from .vda_fixture_files import VDA_FIXTURES, layout_path
 
 
 

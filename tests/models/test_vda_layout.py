@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core.models.vda import VideoDepthAnything
-from vda_fixture_files import load_layout
+from .vda_fixture_files import load_layout
 
 
 @pytest.mark.parametrize("metric", [False, True], ids=["relative", "metric"])

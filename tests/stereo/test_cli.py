@@ -1,4 +1,3 @@
-import importlib.util
 from pathlib import Path
 
 import av
@@ -12,11 +11,8 @@ from core.stereo.__main__ import main
 from core.stereo.convert import default_output
 from core.stereo.metadata import ST3D_LEFT_RIGHT, spherical_metadata
 from core.video import probe, read_frames
+from tests.video import media  # the video tests' clip writer (PyAV direct)
 
-_MEDIA = Path(__file__).resolve().parents[1] / "video" / "media.py"  # the video tests' clip writer (PyAV direct)
-_spec = importlib.util.spec_from_file_location("video_media", _MEDIA)
-media = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(media)
 
 W, H, N, FPS = 64, 48, 6, 10
 

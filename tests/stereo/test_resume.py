@@ -1,6 +1,5 @@
 """Resuming python -m core.stereo after a real kill -9 or Ctrl-C, restarting on changed options."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -18,11 +17,8 @@ from core.cli import run_main
 from core.depth.depth_pass import DepthPassWriter, PassInfo
 from core.stereo.__main__ import main
 from core.video import probe, read_frames
+from tests.video import media  # the video tests' clip writer (PyAV direct)
 
-_MEDIA = Path(__file__).resolve().parents[1] / "video" / "media.py"  # the video tests' clip writer (PyAV direct)
-_spec = importlib.util.spec_from_file_location("video_media", _MEDIA)
-media = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(media)
 
 ROOT = Path(__file__).resolve().parents[2]
 W, H, N, FPS = 64, 48, 40, 10

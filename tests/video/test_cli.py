@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from media import write_video
+from .media import write_video
 
 from core.cli import run_main
 from core.video.__main__ import main

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from media import write_video
+from .media import write_video
 
 from core.video.pipeline import Sink, bounded_map, prefetch
 

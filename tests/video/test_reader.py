@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media import frame_level, level, write_video
+from .media import frame_level, level, write_video
 
 from core.video import (
     EmptyVideoError,

@@ -6,7 +6,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media import SUBTITLES, frame_level, level, pattern, stream_span, subtitle_texts, write_video
+from .media import SUBTITLES, frame_level, level, pattern, stream_span, subtitle_texts, write_video
 
 from core.video import (
     EmptyVideoError,
