@@ -320,7 +320,7 @@ class DepthPassWriter:
             depth, pts = self._read_staged(i)
             lo, hi = min(lo, float(depth.min())), max(hi, float(depth.max()))
             flat = depth.reshape(-1)
-            samples.append(flat[:: max(1, flat.size // per_frame)])
+            samples.append(flat[:: max(1, flat.size // per_frame)].copy())  # a view would keep the frame alive
             stamps.append(pts)
         p2, p98 = (float(v) for v in np.percentile(np.concatenate(samples), [2, 98]))
         shot = Shot(index=len(self.info.shots), start=start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
