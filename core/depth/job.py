@@ -293,6 +293,8 @@ def _run_rollingdepth(job: DepthJob, device: str, writer: DepthPassWriter, scan:
     from core.video import read_frames
 
     resume = writer.current_shot_start if writer.current_shot_start is not None else writer.resume_point()
+    config = rollingdepth.get_preset(job.preset)
+    model = None  # loaded once, when the first shot that is not done yet comes
     for start, end in scan.bounds():
         if end <= resume:
             continue
@@ -307,8 +309,10 @@ def _run_rollingdepth(job: DepthJob, device: str, writer: DepthPassWriter, scan:
                     pts[i] = frame.pts
                     yield frame.image
 
+        if model is None:
+            model = rollingdepth.load_model(job.weights, device, config.precision)
         writer.begin_shot(start)
-        depths = rollingdepth.run_shot(shot_frames, end - start, job.preset, device, job.weights)
+        depths = rollingdepth.estimate_shot(model, shot_frames, end - start, config)
         for i, depth in enumerate(depths, start=start):
             if i >= end:
                 raise RuntimeError(f"rollingdepth returned more than the shot's {end - start} frames")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
-from core.depth.rollingdepth import PRESETS, CoalignConfig, estimate_shot, get_preset, random_model, run_shot
+from core.depth.rollingdepth import PRESETS, CoalignConfig, estimate_shot, get_preset, load_model, random_model
 from core.depth.rollingdepth.snippets import plan_dilations
 from core.depth.rollingdepth.weights import resolve_checkpoint
 from core.errors import DepthshotError
@@ -76,16 +76,16 @@ def test_frame_count_mismatch_is_a_clean_error(model):
         list(estimate_shot(model, lambda: iter(frames), 6, FAST_TEST, progress=False))
 
 
-def test_depth_pass_from_run_shot(model, clip, tmp_path, monkeypatch):
-    """run_shot with a checkpoint folder in the diffusers layout -> a valid depth pass on disk."""
+def test_depth_pass_from_a_checkpoint_folder(model, clip, tmp_path):
+    """load_model from a checkpoint folder in the diffusers layout + estimate_shot -> a valid depth pass on disk."""
     weights = _save_checkpoint(model, tmp_path / "ckpt")
-    monkeypatch.setitem(PRESETS, "fast", FAST_TEST)
+    loaded = load_model(weights, "cpu", FAST_TEST.precision)
     info = PassInfo(source=str(clip), fps=24.0, width=64, height=48, kind="relative_inverse_depth",
                     model={"id": "rollingdepth", "engine": "rollingdepth", "precision": "fp32"})
     writer = DepthPassWriter(tmp_path / "pass", info)
     writer.begin_shot(0)
     pts = [f.pts for f in read_frames(clip)]
-    for i, depth in enumerate(run_shot(_reader(clip), 8, "fast", "cpu", weights)):
+    for i, depth in enumerate(estimate_shot(loaded, _reader(clip), 8, FAST_TEST, progress=False)):
         writer.write(i, depth, pts[i])
     writer.end_shot()
     writer.close()

@@ -250,18 +250,3 @@ def estimate_shot(
         outputs = merged()
     for depth in outputs:
         yield resize(depth.float()[None, None], frame_size)[0, 0].cpu().numpy()
-
-
-def run_shot(
-    read_frames: Callable[[], Iterator[np.ndarray]],
-    n_frames: int,
-    preset: str,
-    device: str,
-    weights: Path | None,
-) -> Iterator[np.ndarray]:
-    """RollingDepth depth of one shot with a preset (fast, fast1024, full, paper): float32 ``[H, W]``
-    relative inverse depth per frame, in order. Loads the checkpoint (downloading it on first use);
-    to process many shots, call :func:`load_model` once and :func:`estimate_shot` per shot."""
-    config = get_preset(preset)
-    model = load_model(weights, device, config.precision)
-    yield from estimate_shot(model, read_frames, n_frames, config)
