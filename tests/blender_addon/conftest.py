@@ -6,7 +6,6 @@ extension never touches the real user configuration.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -19,7 +18,6 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO / ".." / "shared"
 _USER = tempfile.mkdtemp(prefix="depthshot-blender-user-")
 os.environ["BLENDER_USER_RESOURCES"] = _USER
 
@@ -88,15 +86,3 @@ def scene(addon):
     return scene
 
 
-@pytest.fixture(scope="session")
-def vda_weights(tmp_path_factory) -> Path:
-    """Synthetic vda-s weights from the shared fixture, saved as a .pth."""
-    import torch
-
-    fixtures = SHARED / "fixtures" / "vda"
-    spec = importlib.util.spec_from_file_location("make_weights", fixtures / "make_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    path = tmp_path_factory.mktemp("weights") / "vda_s.pth"
-    torch.save(module.make_state_dict(str(fixtures / "layout_vits.json")), path)
-    return path

@@ -1,6 +1,5 @@
 """The depth operator drives a real worker process; failures are reported and leave Blender usable."""
 
-import os
 import stat
 import sys
 
@@ -53,15 +52,12 @@ def test_trims_become_the_job_time_range(movie, addon):
 
 
 @pytest.mark.slow
-def test_real_worker_end_to_end(movie, vda_weights, tmp_path):
-    pytest.importorskip("core.depth", reason="engine").__dict__.get("run_depth") or pytest.skip(
-        "core.depth.run_depth has not landed yet"
-    )
+def test_real_worker_end_to_end(movie, vits_weights, tmp_path, monkeypatch):
     settings = movie.id_data.depthshot
-    settings.model, settings.weights, settings.input_size, settings.precision = "vda-s", str(vda_weights), 56, "fp32"
+    settings.model, settings.weights, settings.input_size, settings.precision = "vda-s", str(vits_weights), 56, "fp32"
     settings.shots = False
     _prefs().python_path = sys.executable
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert bpy.ops.depthshot.estimate_depth(synchronous=True) == {"FINISHED"}
     strips = movie.id_data.sequence_editor.strips
     depth = [s for s in strips if s.type == "IMAGE"]

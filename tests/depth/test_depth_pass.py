@@ -11,12 +11,17 @@ import cv2
 import numpy as np
 import pytest
 
-from core.depth.depth_pass import MANIFEST, DepthPass, DepthPassWriter, PassInfo, dequantize, quantize
+from core.depth.depth_pass import (
+    MANIFEST,
+    DepthPass,
+    DepthPassWriter,
+    PassInfo,
+    dequantize,
+    quantize,
+)
 from core.depth.import_depth import fill_holes, import_depth
 from core.errors import DepthshotError
-
-REPO = Path(__file__).resolve().parents[2]
-TUM = REPO.parent / "shared" / "data" / "tum_fr1_xyz"
+from tests.shared_data import REPO, TUM
 
 
 def _info(**kw) -> PassInfo:

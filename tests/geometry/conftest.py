@@ -10,6 +10,7 @@ import pytest
 
 from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
 from core.video import EncodeSettings, VideoWriter
+from tests.shared_data import TUM
 
 FPS = 10.0
 
@@ -67,7 +68,6 @@ def pass_factory(tmp_path: Path) -> Callable[..., DepthPass]:
 @pytest.fixture(scope="session")
 def tum() -> Path:
     """The shared real RGB-D clip (640x480 Kinect): rgb.mp4, depth/NNNNN.png (metres * 5000), intrinsics.json."""
-    path = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tum_fr1_xyz"
-    if not path.is_dir():
+    if not TUM.is_dir():
         pytest.skip("shared data tum_fr1_xyz is not beside the checkout")
-    return path.resolve()
+    return TUM.resolve()

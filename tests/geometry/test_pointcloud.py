@@ -5,7 +5,13 @@ import trimesh
 
 from core.errors import DepthshotError
 from core.geometry.camera import Intrinsics
-from core.geometry.pointcloud import PointCloudConfig, Points, depth_to_points, read_ply, write_ply
+from core.geometry.pointcloud import (
+    PointCloudConfig,
+    Points,
+    depth_to_points,
+    read_ply,
+    write_ply,
+)
 
 from .conftest import frame_image, step_depth
 

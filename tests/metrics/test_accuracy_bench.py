@@ -7,8 +7,8 @@ import pytest
 
 from core.bench.accuracy import TumClip, main, score
 from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
+from tests.shared_data import TUM as DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tum_fr1_xyz"
 N = 6
 
 

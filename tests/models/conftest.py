@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 import torch
-from .vda_fixture_files import VDA_FIXTURES, layout_path
 
-
-
-@pytest.fixture(scope="session")
-def make_weights() -> ModuleType:
-    """The fixtures' ``make_weights.py``, imported by path."""
-    spec = importlib.util.spec_from_file_location("make_weights", VDA_FIXTURES / "make_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .vda_fixture_files import layout_path
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,10 @@ import copy
 import numpy as np
 import pytest
 import torch
-from .vda_fixture_files import VDA_FIXTURES, assert_close_to_reference
 
 from core.models.vda.preprocess import MEAN, STD
+
+from .vda_fixture_files import VDA_FIXTURES, assert_close_to_reference
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from core.models.vda import VideoDepthAnything
+
 from .vda_fixture_files import load_layout
 
 

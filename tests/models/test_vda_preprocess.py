@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .vda_fixture_files import VDA_FIXTURES
 
 from core.models.vda.preprocess import network_size, preprocess
+
+from .vda_fixture_files import VDA_FIXTURES
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-VDA_FIXTURES = SHARED / "fixtures" / "vda"
+from tests.shared_data import VDA_FIXTURES
 
 
 def layout_path(encoder: str) -> Path:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-FIXTURES = SHARED / "fixtures" / "rollingdepth"
+from tests.shared_data import RD_FIXTURES as FIXTURES
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,14 @@ import pytest
 import torch
 
 from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
-from core.depth.rollingdepth import PRESETS, CoalignConfig, estimate_shot, get_preset, load_model, random_model
+from core.depth.rollingdepth import (
+    PRESETS,
+    CoalignConfig,
+    estimate_shot,
+    get_preset,
+    load_model,
+    random_model,
+)
 from core.depth.rollingdepth.snippets import plan_dilations
 from core.depth.rollingdepth.weights import resolve_checkpoint
 from core.errors import DepthshotError

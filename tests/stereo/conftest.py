@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_data import SHARED
+
 
 @pytest.fixture
 def shared_dir() -> Path:
     """The shared read-only data folder beside the checkout."""
-    return Path(__file__).resolve().parents[2] / ".." / "shared"
+    return SHARED

@@ -13,7 +13,6 @@ from core.stereo.metadata import ST3D_LEFT_RIGHT, spherical_metadata
 from core.video import probe, read_frames
 from tests.video import media  # the video tests' clip writer (PyAV direct)
 
-
 W, H, N, FPS = 64, 48, 6, 10
 
 

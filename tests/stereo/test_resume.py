@@ -19,7 +19,6 @@ from core.stereo.__main__ import main
 from core.video import probe, read_frames
 from tests.video import media  # the video tests' clip writer (PyAV direct)
 
-
 ROOT = Path(__file__).resolve().parents[2]
 W, H, N, FPS = 64, 48, 40, 10
 

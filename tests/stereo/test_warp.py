@@ -4,6 +4,7 @@ import torch
 
 from core.errors import DepthshotError
 from core.stereo.warp import dilate_foreground, synthesize_views, warp_view
+
 from .scene import desk_scene, psnr, render, true_disparity, visible_in_left
 
 FG, BG, FAR = 200.0, 60.0, 120.0

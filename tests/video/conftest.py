@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-TUM_RGB = SHARED / "data" / "tum_fr1_xyz" / "rgb.mp4"
+from tests.shared_data import TUM
+
+TUM_RGB = TUM / "rgb.mp4"
 
 
 @pytest.fixture

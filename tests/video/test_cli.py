@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from .media import write_video
 
 from core.cli import run_main
 from core.video.__main__ import main
+
+from .media import write_video
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from .media import write_video
 
 from core.video.pipeline import Sink, bounded_map, prefetch
+
+from .media import write_video
 
 
 def test_prefetch_keeps_order_and_stays_bounded() -> None:

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from .media import frame_level, level, write_video
 
 from core.video import (
     EmptyVideoError,
@@ -15,6 +14,8 @@ from core.video import (
     probe,
     read_frames,
 )
+
+from .media import frame_level, level, write_video
 
 
 def test_probe_and_read_constant_rate(tmp_path: Path) -> None:

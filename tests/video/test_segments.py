@@ -7,9 +7,17 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from .media import SUBTITLES, frame_level, level, stream_span, subtitle_texts, write_video
 
 from core.video import EncodeSettings, SegmentedWriter, VideoWriter, probe, read_frames
+
+from .media import (
+    SUBTITLES,
+    frame_level,
+    level,
+    stream_span,
+    subtitle_texts,
+    write_video,
+)
 
 N = 20
 

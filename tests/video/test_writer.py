@@ -6,7 +6,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from .media import SUBTITLES, frame_level, level, pattern, stream_span, subtitle_texts, write_video
 
 from core.video import (
     EmptyVideoError,
@@ -16,6 +15,16 @@ from core.video import (
     VideoWriter,
     probe,
     read_frames,
+)
+
+from .media import (
+    SUBTITLES,
+    frame_level,
+    level,
+    pattern,
+    stream_span,
+    subtitle_texts,
+    write_video,
 )
 
 
