@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from core.depth.depth_pass import DepthPass
-from core.depth.preview import colorize
+from core.depth.preview import colorize_frame
 from core.stereo.convert import StereoJob, run_stereo
 from core.video import read_frames
 
@@ -27,12 +27,7 @@ def main() -> None:
     clip, depth = HERE / "tum_desk.mp4", HERE / "tum_desk_depth"
     rgb = next(f.image for f in read_frames(clip) if f.index == args.frame)
     dp = DepthPass.open(depth)
-    shot = dp.shot_of(args.frame)
-    raw = dp.read(args.frame)
-    if dp.info.kind == "metric_depth":  # show inverse depth, as relative passes are: detail where it is near
-        coloured = colorize(1 / raw, 1 / shot.p98, 1 / shot.p2)
-    else:
-        coloured = colorize(raw, shot.p2, shot.p98)
+    coloured = colorize_frame(dp.read(args.frame), dp.shot_of(args.frame), dp.info.kind)
     with tempfile.TemporaryDirectory() as tmp:
         preview = Path(tmp) / "anaglyph.png"
         run_stereo(StereoJob(input=clip, depth=depth, layout="anaglyph", preview_frame=args.frame, preview=preview))

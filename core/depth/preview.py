@@ -7,21 +7,29 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.depth.depth_pass import DepthPass
+from core.depth.depth_pass import DepthPass, Shot
 from core.errors import DepthshotError
 
 
-def colorize(depth: np.ndarray, lo: float, hi: float, near_is_high: bool = True) -> np.ndarray:
-    """float [H, W] raw depth -> uint8 RGB [H, W, 3] (turbo colour map, near = warm).
+def colorize(inverse_depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """float [H, W] inverse depth (larger = nearer) -> uint8 RGB [H, W, 3] (turbo colour map, near = warm).
 
-    lo, hi: the raw values mapped to the ends of the map; near_is_high: True for inverse depth (larger = nearer),
-    False for metric depth in metres.
+    lo, hi: the values mapped to the far and near ends of the map.
     """
-    t = np.clip((depth.astype(np.float32) - lo) / max(hi - lo, 1e-12), 0, 1)
-    if not near_is_high:
-        t = 1 - t
+    t = np.clip((inverse_depth.astype(np.float32) - lo) / max(hi - lo, 1e-12), 0, 1)
     grey = np.round(t * 255).astype(np.uint8)
     return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+
+
+def colorize_frame(depth: np.ndarray, shot: Shot, kind: str) -> np.ndarray:
+    """A pass frame (raw values, float [H, W]) -> uint8 RGB [H, W, 3] over its shot's 2-98 % range.
+
+    Metric depth is shown as inverse depth too, so both kinds look alike and near detail gets the colours.
+    """
+    if kind == "metric_depth":
+        inverse = np.where(depth > 0, 1 / np.maximum(depth, 1e-12), 0)  # no measurement -> far
+        return colorize(inverse, 1 / shot.p98, 1 / shot.p2)
+    return colorize(depth, shot.p2, shot.p98)
 
 
 def write_preview(depth_pass: DepthPass, path: Path, *, side_by_side: bool = False, crf: int = 23) -> Path:
@@ -33,7 +41,6 @@ def write_preview(depth_pass: DepthPass, path: Path, *, side_by_side: bool = Fal
 
     info = depth_pass.info
     w, h = info.width + info.width % 2, info.height + info.height % 2  # yuv420p needs even sizes
-    near_is_high = info.kind == "relative_inverse_depth"
     rgb = None
     if side_by_side:
         start = info.model.get("start")
@@ -44,8 +51,7 @@ def write_preview(depth_pass: DepthPass, path: Path, *, side_by_side: bool = Fal
         rgb = read_frames(source, start=start, end=end, size=(info.width, info.height))
     with VideoWriter(path, w * (2 if side_by_side else 1), h, info.fps, EncodeSettings(codec="h264", crf=crf)) as out:
         for i, depth in depth_pass.frames():
-            shot = depth_pass.shot_of(i)
-            img = colorize(depth, shot.p2, shot.p98, near_is_high)
+            img = colorize_frame(depth, depth_pass.shot_of(i), info.kind)
             if rgb is not None:
                 img = np.concatenate([next(rgb).image, img], axis=1)
             img = np.pad(img, ((0, h - info.height), (0, (w - info.width) * (2 if side_by_side else 1)), (0, 0)),
