@@ -27,7 +27,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-shots", dest="shots", action="store_false", help="do not split the video at cuts")
     p.add_argument("--start", type=float, help="first time to process (s)")
     p.add_argument("--end", type=float, help="time to stop at (s, exclusive)")
-    p.add_argument("--preview", action="store_true", help="also write a colourised OUTDIR/preview.mp4")
+    p.add_argument("--preview", nargs="?", const="depth", choices=("depth", "side-by-side"),
+                   help="also write a colourised OUTDIR/preview.mp4 (side-by-side: RGB | depth)")
     p.add_argument("--progress", choices=("bar", "jsonl"), default="bar",
                    help="progress as a bar on stderr, or JSON lines on stdout (for the Blender worker)")
     p.add_argument("-v", "--verbose", action="store_true")

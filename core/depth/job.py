@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.depth.depth_pass import DepthPassWriter, PassInfo
+from core.depth.depth_pass import MANIFEST, DepthPass, DepthPassWriter, PassInfo
 from core.depth.shots import ShotScan, detect_cuts, scan_size
 from core.errors import DepthshotError
 
@@ -50,7 +50,7 @@ class DepthJob:
     engine: str = "vda"  # "vda" or "rollingdepth"
     preset: str = "fast"  # rollingdepth preset: fast, fast1024, full, paper
     reuse_features: bool = True  # vda: encode each frame once (off only to measure the saving)
-    preview: bool = False  # also write PASS/preview.mp4
+    preview: str | None = None  # also write PASS/preview.mp4: "depth", or "side-by-side" (RGB | depth)
 
 
 @dataclass
@@ -166,6 +166,11 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     _check(job)
     info = probe(job.input)
     width, height = processing_size(info.width, info.height, job.max_res)
+    finished = _finished_pass(job, width, height)
+    if finished is not None:  # the same job ran to the end before: at most the preview is left to do
+        log.info("%s already holds this job's finished depth pass", job.output)
+        _write_preview(job, finished, _Meter(len(finished), len(finished), on_progress))
+        return Path(job.output)
     device = job.device or default_device()
     if job.engine == "vda":
         from core.models.weights import load_vda
@@ -195,13 +200,49 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     else:
         _run_rollingdepth(job, device, writer, scan, size, meter)
     depth_pass = writer.close()
-    if job.preview:
+    _write_preview(job, depth_pass, meter)
+    return Path(job.output)
+
+
+def _finished_pass(job: DepthJob, width: int, height: int) -> DepthPass | None:
+    """The finished pass already in ``job.output`` when this job made it, None when there is none.
+
+    Raises when the folder holds a finished pass of another job (nothing is overwritten).
+    """
+    if not (Path(job.output) / MANIFEST).is_file():
+        return None
+    dp = DepthPass.open(job.output)
+    model = dp.info.model
+    source = dp.source_path()
+    wanted = {"engine": job.engine, "start": job.start, "end": job.end, "shot_detection": job.shots,
+              "size": (width, height), "source": Path(job.input).resolve()}
+    found = {"engine": model.get("engine"), "start": model.get("start"), "end": model.get("end"),
+             "shot_detection": model.get("shot_detection"), "size": (dp.info.width, dp.info.height),
+             "source": source.resolve() if source else None}
+    if job.engine == "vda":
+        wanted.update(id=job.model, input_size=job.input_size, precision=job.precision)
+        found.update(id=model.get("id"), input_size=model.get("input_size"), precision=model.get("precision"))
+    else:
+        wanted.update(preset=job.preset)
+        found.update(preset=model.get("preset"))
+    differ = [k for k in wanted if wanted[k] != found[k]]
+    if differ:
+        raise DepthshotError(
+            f"{job.output} holds a finished depth pass made with other settings ({', '.join(differ)}); "
+            "remove it or choose another output folder"
+        )
+    return dp
+
+
+def _write_preview(job: DepthJob, depth_pass: DepthPass, meter: _Meter) -> None:
+    """Write PASS/preview.mp4 when the job asks for one and it is not there yet; report the job done."""
+    preview = Path(job.output) / "preview.mp4"
+    if job.preview and not preview.exists():
         from core.depth.preview import write_preview
 
         meter.report(meter.done, "preview")
-        write_preview(depth_pass, job.output / "preview.mp4")
+        write_preview(depth_pass, preview, side_by_side=job.preview == "side-by-side")
     meter.report(len(depth_pass), "done")
-    return Path(job.output)
 
 
 def _run_vda(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: ShotScan | None, size, meter) -> None:

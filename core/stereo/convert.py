@@ -192,14 +192,9 @@ def _auto_convergence(dp: DepthPass, smoothing_s: float) -> np.ndarray:
 
 
 def _make_depth(job: StereoJob, path: Path) -> Path:
-    """Run the depth engine into ``path`` (resumes a pass left unfinished there)."""
-    try:
-        from core.depth import DepthJob, run_depth
-    except ImportError as exc:
-        raise DepthshotError(f"the depth engine is not available ({exc}); give an existing pass with --depth") from None
-    if (path / "depth_pass.json").is_file():
-        log.info("using the existing depth pass %s", path)
-        return path
+    """Run the depth engine into ``path`` (resumes a pass left unfinished there, reuses a finished one)."""
+    from core.depth import DepthJob, run_depth
+
     log.info("running the depth engine (%s) into %s", job.model, path)
     engine_device = "cuda" if _device(job.device).type == "cuda" else "cpu"
     job_depth = DepthJob(input=job.input, output=path, model=job.model, weights=job.weights, device=engine_device,

@@ -13,6 +13,7 @@ import pytest
 
 from core.depth import DepthJob, run_depth
 from core.depth.depth_pass import DepthPass
+from core.errors import DepthshotError
 
 from .videos import scene_frames, write_video
 
@@ -21,7 +22,8 @@ W, H = 96, 64
 
 
 def job(src: Path, out: Path, weights: Path, **kw) -> DepthJob:
-    return DepthJob(input=src, output=out, model="vda-s", weights=weights, input_size=70, device="cpu", **kw)
+    kw = {"model": "vda-s", "input_size": 70, "device": "cpu", **kw}
+    return DepthJob(input=src, output=out, weights=weights, **kw)
 
 
 def cli(*args, **popen) -> subprocess.Popen:
@@ -115,7 +117,7 @@ def test_bad_input_exits_cleanly(tmp_path, vits_weights, make_input, extra, mess
 
 def test_max_res_and_preview(vits_weights, tmp_path):
     src = write_video(tmp_path / "v.mp4", scene_frames(12, W, H, seed=4))
-    out = run_depth(job(src, tmp_path / "p", vits_weights, max_res=48, preview=True))
+    out = run_depth(job(src, tmp_path / "p", vits_weights, max_res=48, preview="depth"))
     dp = DepthPass.open(out)
     assert (dp.info.width, dp.info.height) == (48, 32) and len(dp) == 12
     from core.depth.preview import write_preview
@@ -131,3 +133,17 @@ def test_max_res_and_preview(vits_weights, tmp_path):
     rgb = next(read_frames(src, size=(48, 32))).image.astype(int)
     assert np.abs(frames[0][:, :48].astype(int) - rgb).mean() < 12
     assert np.abs(frames[0][:, 48:].astype(int) - rgb).mean() > 20
+
+
+def test_finished_pass_is_reused_and_other_settings_refused(vits_weights, tmp_path):
+    """Running a finished job again does no work (only a preview asked for now is added); another job's pass
+    in the output folder is an error, not overwritten."""
+    src = write_video(tmp_path / "v.mp4", scene_frames(6, W, H, seed=5))
+    out = run_depth(job(src, tmp_path / "p", vits_weights, shots=False))
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "depth").iterdir()}
+    seen = []
+    run_depth(job(src, out, Path("/nonexistent.pth"), shots=False, preview="side-by-side"), on_progress=seen.append)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "depth").iterdir()} == before
+    assert (out / "preview.mp4").is_file() and seen[-1].stage == "done" and seen[-1].frames_done == 6
+    with pytest.raises(DepthshotError, match="other settings \\(input_size\\)"):
+        run_depth(job(src, out, vits_weights, shots=False, input_size=56))
