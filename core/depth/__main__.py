@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,8 +28,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--end", type=float, help="time to stop at (s, exclusive)")
     p.add_argument("--preview", nargs="?", const="depth", choices=("depth", "side-by-side"),
                    help="also write a colourised OUTDIR/preview.mp4 (side-by-side: RGB | depth)")
-    p.add_argument("--progress", choices=("bar", "jsonl"), default="bar",
-                   help="progress as a bar on stderr, or JSON lines on stdout (for the Blender worker)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -56,10 +53,6 @@ class _Bar:
             self._bar.close()
 
 
-def _jsonl(event: str, **fields) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
@@ -68,21 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_res=args.max_res, precision=args.precision, device=args.device, shots=args.shots, start=args.start,
         end=args.end, engine=args.engine, preset=args.preset, preview=args.preview,
     )
-    if args.progress == "bar":
-        bar = _Bar()
-        try:
-            out = run_depth(job, on_progress=bar)
-        finally:
-            bar.close()
-        print(out)
-        return 0
-    _jsonl("start", input=str(args.input), output=str(args.output))
+    bar = _Bar()
     try:
-        out = run_depth(job, on_progress=lambda p: _jsonl("progress", **vars(p)))
-    except Exception as exc:  # reported to the caller, then handled as usual (one-line error, exit 2)
-        _jsonl("error", message=str(exc))
-        raise
-    _jsonl("done", output=str(out))
+        out = run_depth(job, on_progress=bar)
+    finally:
+        bar.close()
+    print(out)
     return 0
 
 

@@ -1,6 +1,5 @@
 """End to end: video file -> depth pass, shots, resume after kill -9, CLI errors and progress."""
 
-import json
 import os
 import signal
 import subprocess
@@ -65,12 +64,11 @@ def test_hard_cut_gives_two_independent_shots(cut_video, vits_weights, tmp_path)
 def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
     src = write_video(tmp_path / "long.mp4", scene_frames(80, W, H, seed=3))
     args = [src, "--model", "vda-s", "--weights", vits_weights, "--input-size", "70", "--device", "cpu",
-            "--no-shots", "--progress", "jsonl"]
+            "--no-shots"]
     ref = cli(*args, "-o", tmp_path / "ref")
     out, err = ref.communicate(timeout=600)
     assert ref.returncode == 0, err
-    events = [json.loads(line)["event"] for line in out.splitlines()]
-    assert events[0] == "start" and events[-1] == "done" and "progress" in events
+    assert out.strip() == str(tmp_path / "ref")  # the command prints the pass it wrote
 
     target = tmp_path / "resumed"
     state = target / ".work" / "engine_state.npz"
