@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import bpy
@@ -219,30 +221,56 @@ class DEPTHSHOT_OT_render_stereo(bpy.types.Operator):
     def execute(self, context):
         scene, strip = context.scene, active_movie_strip(context)
         seq_scene = context.sequencer_scene
-        render = scene.render
         folder = Path(strip[PASS_KEY]).parent if PASS_KEY in strip else Path(bpy.app.tempdir)
         output = folder / f"{Path(strip.get(PASS_KEY, strip.name)).name}-stereo-sbs.mp4"
-        saved = (render.filepath, render.use_sequencer, scene.frame_start, scene.frame_end,
-                 render.image_settings.media_type)
-        scene_build.setup_stereo_output(scene)
-        render.use_sequencer = False  # render the 3D scene, not the edit
-        render.image_settings.media_type = "VIDEO"
-        render.image_settings.file_format = "FFMPEG"
-        render.ffmpeg.format = "MPEG4"
-        render.ffmpeg.codec = "H264"
-        render.use_file_extension = False
-        render.filepath = str(output)
-        scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
-        try:
-            bpy.ops.render.render(animation=True, scene=scene.name)
-        finally:
-            render.filepath, render.use_sequencer, scene.frame_start, scene.frame_end = saved[:4]
-            render.image_settings.media_type = saved[4]
-        channel = max(s.channel for s in seq_scene.sequence_editor.strips) + 1
-        seq_scene.sequence_editor.strips.new_movie(f"{strip.name} stereo", str(output), channel,
-                                                   strip.frame_final_start)
+        temp = output.with_name(f".{output.stem}.partial.mp4")
+        render = scene.render
+        with _temporarily(
+            (scene, "frame_start", strip.frame_final_start),
+            (scene, "frame_end", strip.frame_final_end - 1),
+            (render, "use_sequencer", False),  # render the 3D scene, not the edit
+            (render.image_settings, "media_type", "VIDEO"),
+            (render.image_settings, "file_format", "FFMPEG"),
+            (render.ffmpeg, "format", "MPEG4"),
+            (render.ffmpeg, "codec", "H264"),
+            (render, "use_file_extension", False),
+            (render, "filepath", str(temp)),
+            (render, "use_multiview", True),
+            (render, "views_format", "STEREO_3D"),
+            (render.image_settings, "views_format", "STEREO_3D"),
+            (render.image_settings.stereo_3d_format, "display_mode", "SIDEBYSIDE"),
+            (render.image_settings.stereo_3d_format, "use_sidebyside_crosseyed", False),
+            (render.image_settings.stereo_3d_format, "use_squeezed_frame", False),
+        ):
+            # a stereo 3D movie carries the first view's suffix ("_L"); the file is renamed when complete
+            written = Path(render.frame_path(frame=scene.frame_start, view="left"))
+            try:
+                bpy.ops.render.render(animation=True, scene=scene.name)
+            except RuntimeError:
+                written.unlink(missing_ok=True)
+                raise
+        if not written.is_file():
+            self.report({"ERROR"}, f"the stereo render wrote no video ({written})")
+            return {"CANCELLED"}
+        os.replace(written, output)
+        strips = seq_scene.sequence_editor.strips
+        channel = max(s.channel for s in strips) + 1
+        strips.new_movie(f"{strip.name} stereo", str(output), channel, strip.frame_final_start)
         self.report({"INFO"}, f"stereo video: {output}")
         return {"FINISHED"}
+
+
+@contextmanager
+def _temporarily(*changes: tuple[object, str, object]):
+    """Set ``(owner, attribute, value)`` in order for the ``with`` block, then restore the old values in order."""
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in changes]
+    try:
+        for owner, name, value in changes:
+            setattr(owner, name, value)
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
 
 
 CLASSES = (DEPTHSHOT_OT_estimate_depth, DEPTHSHOT_OT_cancel, DEPTHSHOT_OT_build_scene, DEPTHSHOT_OT_render_stereo)

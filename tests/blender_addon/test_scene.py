@@ -6,44 +6,9 @@ import bpy
 import numpy as np
 import pytest
 
-from core.depth.depth_pass import DepthPassWriter, PassInfo
 from core.geometry import camera as core_camera
 
-from .conftest import FPS, H, N, W
-
-GRID = (8, 6)
-
-
-def depth_frame(i: int) -> np.ndarray:
-    """Raw relative inverse depth of frame i: a horizontal ramp whose slope changes per frame, float32 [H, W]."""
-    return (np.tile(np.linspace(0.0, 1.0, W, dtype=np.float32), (H, 1)) ** (1 + i % 3)) * (1 + i)
-
-
-@pytest.fixture(scope="module")
-def depth_pass(clip, tmp_path_factory):
-    """Two shots: frames 0-2 and 3-5."""
-    path = tmp_path_factory.mktemp("pass") / "clip.depth"
-    writer = DepthPassWriter(path, PassInfo(source=str(clip), fps=FPS, width=W, height=H,
-                                            kind="relative_inverse_depth"))
-    for start, end in ((0, 3), (3, N)):
-        writer.begin_shot(start)
-        for i in range(start, end):
-            writer.write(i, depth_frame(i), i / FPS)
-        writer.end_shot()
-    writer.close()
-    return path
-
-
-@pytest.fixture
-def built(scene, clip, depth_pass, addon):
-    strip = scene.sequence_editor.strips.new_movie("clip", str(clip), 1, 1)
-    scene.sequence_editor.active_strip = strip
-    strip["depthshot_pass"] = str(depth_pass)
-    settings = scene.depthshot
-    settings.build_mesh = settings.build_points = settings.build_stereo = True
-    settings.grid_x, settings.grid_y = GRID
-    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
-    return scene
+from .conftest import GRID, H, N, W, depth_frame
 
 
 def expected_positions(i: int) -> np.ndarray:
