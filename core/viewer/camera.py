@@ -47,3 +47,16 @@ def orbit_eye(centre: np.ndarray, orbit_deg: float) -> np.ndarray:
     a = math.radians(orbit_deg)
     rot = np.array([[math.cos(a), 0.0, -math.sin(a)], [0.0, 1.0, 0.0], [math.sin(a), 0.0, math.cos(a)]])
     return centre + rot @ (-centre)
+
+
+def look_at_extrinsic(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """World-to-camera transform (4, 4) of a camera at ``eye`` (3,) looking at ``target`` (3,) with OpenCV axes
+    (x right, y down, z forward) and screen up along :data:`UP`; the identity for ``eye`` at the origin and
+    ``target`` on +z."""
+    z = (target - eye) / np.linalg.norm(target - eye)
+    x = np.cross(-UP, z)
+    x /= np.linalg.norm(x)
+    rot = np.stack([x, np.cross(z, x), z])
+    extrinsic = np.eye(4)
+    extrinsic[:3, :3], extrinsic[:3, 3] = rot, -rot @ eye
+    return extrinsic

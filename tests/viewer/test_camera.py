@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.errors import DepthshotError
-from core.viewer.camera import View, orbit_eye
+from core.viewer.camera import View, look_at_extrinsic, orbit_eye
 
 
 def test_orbit_zero_is_the_recording_camera_and_positive_moves_right():
@@ -17,3 +17,14 @@ def test_vertical_fov_follows_the_aspect():
     assert View(hfov_deg=60.0, size=(1920, 1080)).vfov_deg == pytest.approx(35.98, abs=0.01)
     with pytest.raises(DepthshotError):
         View(size=(8, 8))
+
+
+def test_look_at_extrinsic_puts_the_target_straight_ahead():
+    np.testing.assert_allclose(look_at_extrinsic(np.zeros(3), np.array([0.0, 0.0, 2.0])), np.eye(4), atol=1e-12)
+    centre = np.array([0.0, 0.0, 2.0])
+    eye = orbit_eye(centre, 40.0)
+    ext = look_at_extrinsic(eye, centre)
+    np.testing.assert_allclose(ext[:3, :3] @ ext[:3, :3].T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(ext[:3, :3] @ eye + ext[:3, 3], 0.0, atol=1e-12)  # the eye is the camera centre
+    np.testing.assert_allclose(ext[:3, :3] @ centre + ext[:3, 3], [0.0, 0.0, 2.0], atol=1e-12)  # straight ahead
+    np.testing.assert_allclose(ext[1, :3], [0.0, 1.0, 0.0], atol=1e-12)  # image y stays world y (down)
