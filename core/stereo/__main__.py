@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("depth engine (without --depth)")
     g.add_argument("--model", default="vda-l", help="depth model id (default vda-l)")
     g.add_argument("--weights", type=Path, help="checkpoint file instead of the hub download")
+    g.add_argument("--input-size", type=int, default=518, help="network input size, multiple of 14 (default 518)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -112,6 +113,7 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         device=args.device,
         model=args.model,
         weights=args.weights,
+        input_size=args.input_size,
         preview_frame=args.preview_frame,
         preview=args.preview,
         segment_seconds=args.segment_seconds,

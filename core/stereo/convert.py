@@ -70,6 +70,7 @@ class StereoJob:
     device: str = "auto"
     model: str = "vda-l"
     weights: Path | None = None
+    input_size: int = 518
     preview_frame: int | None = None
     preview: Path | None = None
     segment_seconds: float = 5.0
@@ -97,8 +98,6 @@ def run_stereo(job: StereoJob) -> Path:
     if job.preview_frame is None and output.suffix.lower() not in _VIDEO_SUFFIXES:
         raise DepthshotError(f"{output}: output must be .mp4, .mkv or .mov")
     device = _device(job.device)
-    if job.depth is None:
-        _make_folder(output.parent)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
     dp = DepthPass.open(depth_path)
     _check_pass(dp, info)
@@ -198,7 +197,7 @@ def _make_depth(job: StereoJob, path: Path) -> Path:
     log.info("running the depth engine (%s) into %s", job.model, path)
     engine_device = "cuda" if _device(job.device).type == "cuda" else "cpu"
     job_depth = DepthJob(input=job.input, output=path, model=job.model, weights=job.weights, device=engine_device,
-                         start=job.start, end=job.end)
+                         input_size=job.input_size, start=job.start, end=job.end)
     return Path(run_depth(job_depth))
 
 
@@ -212,7 +211,7 @@ def _make_folder(folder: Path) -> None:
 def _fingerprint(job: StereoJob, dp: DepthPass, device: torch.device) -> dict[str, object]:
     """What decides the stereo frames besides the writer's own settings: the options and the depth pass."""
     options = asdict(job)
-    for name in ("output", "preview", "preview_frame", "device", "model", "weights", "depth"):
+    for name in ("output", "preview", "preview_frame", "device", "model", "weights", "input_size", "depth"):
         options.pop(name)
     manifest = (dp.root / "depth_pass.json").read_bytes()
     return {"options": options, "device": device.type, "depth_pass": hashlib.sha256(manifest).hexdigest()}

@@ -126,3 +126,20 @@ def test_other_disparity_and_synthesis_modes_render(tmp_path, extra):
     png = tmp_path / "p.png"
     assert _run(src, "--depth", depth, "--preview-frame", 1, "--preview", png, *extra) == 0
     assert cv2.imread(str(png)).shape == (H, 2 * W, 3)
+
+
+@pytest.mark.slow
+def test_without_depth_runs_the_engine_into_a_pass_beside_the_output(clip, tmp_path, vits_weights, monkeypatch):
+    """No --depth: the depth engine (VDA-S, synthetic weights) writes a pass next to the output, then the video."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    src, _ = clip
+    out = tmp_path / "new" / "clip_sbs.mp4"  # the folder does not exist yet
+    assert _run(str(src), "-o", str(out), "--model", "vda-s", "--weights", str(vits_weights), "--input-size", "56",
+                "--device", "cpu") == 0
+    passes = [p for p in out.parent.iterdir() if (p / "depth_pass.json").is_file()]
+    assert len(passes) == 1
+    info = probe(out)
+    assert (info.width, info.height) == (2 * W, H) and info.frame_count == N
+    # running it again reuses the finished pass and the output is written once more
+    assert _run(str(src), "-o", str(out), "--model", "vda-s", "--weights", str(vits_weights), "--input-size", "56",
+                "--device", "cpu") == 0
