@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,7 +23,7 @@ from tqdm import tqdm
 from core.depth.rollingdepth.coalign import Alignment, fit_alignment, merge_observations, sample_grid, sample_pixels
 from core.depth.rollingdepth.latents import decode_depth, encode, encode_depth, prepare_rgb, processing_size, resize
 from core.depth.rollingdepth.model import RollingDepthModel, denoise_snippets
-from core.depth.rollingdepth.presets import PipelineConfig, get_preset
+from core.depth.rollingdepth.presets import PipelineConfig
 from core.depth.rollingdepth.snippets import (
     cap_dilation,
     effective_snippet_len,
@@ -35,7 +33,6 @@ from core.depth.rollingdepth.snippets import (
     refine_dilations,
     snippet_indices,
 )
-from core.depth.rollingdepth.weights import load_model
 from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
