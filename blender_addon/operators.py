@@ -11,10 +11,10 @@ from pathlib import Path
 import bpy
 
 from . import preferences, scene_build
+from .depth_run import PASS_KEY, DepthRun, Outcome
 from .pass_manifest import PassError, read_manifest
-from .worker_process import WorkerProcess, WorkerState
+from .worker_process import WorkerProcess
 
-PASS_KEY = "depthshot_pass"  # custom property on the movie strip: its depth pass folder
 TIMER_S = 0.25
 
 
@@ -65,6 +65,27 @@ def _job(context, strip) -> dict:
     return job
 
 
+class StartError(Exception):
+    """The depth job cannot start (no worker interpreter, or it does not run)."""
+
+
+def start_depth_run(context: bpy.types.Context) -> DepthRun:
+    """Start the worker for the active movie strip's job (or reuse its finished pass); ``StartError`` if it cannot."""
+    scene, strip = context.sequencer_scene, active_movie_strip(context)
+    python = preferences.worker_python(context, __package__)
+    if python is None:
+        raise StartError("set a Worker Python in the Depthshot preferences (or create its environment)")
+    job = _job(context, strip)
+    output = Path(job["output"])
+    if (output / "depth_pass.json").is_file():
+        return DepthRun(scene.name, strip.name, None, output)
+    try:
+        worker = WorkerProcess(python, job)
+    except OSError as exc:
+        raise StartError(f"cannot start the worker {python}: {exc.strerror}") from None
+    return DepthRun(scene.name, strip.name, worker)
+
+
 class DEPTHSHOT_OT_estimate_depth(bpy.types.Operator):
     """Estimate consistent depth for the active movie strip in a worker process and add it as an image strip"""
 
@@ -80,83 +101,38 @@ class DEPTHSHOT_OT_estimate_depth(bpy.types.Operator):
         return active_movie_strip(context) is not None and not context.sequencer_scene.depthshot.running
 
     def execute(self, context):
-        started = self._start(context)
-        if started is not None:
-            return started
-        return self._finish(context, self._worker.wait())
+        try:
+            run = start_depth_run(context)
+        except StartError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return self._report(run.wait())
 
     def invoke(self, context, event):
         if self.synchronous or bpy.app.background:
             return self.execute(context)
-        started = self._start(context)
-        if started is not None:
-            return started
+        try:
+            self._run = start_depth_run(context)
+        except StartError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         self._timer = context.window_manager.event_timer_add(TIMER_S, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        settings = context.sequencer_scene.depthshot
-        if event.type == "ESC" or settings.cancel_requested:
-            self._worker.cancel()
-            return self._finish(context, self._worker.state)
-        if event.type != "TIMER":
+        if event.type not in {"TIMER", "ESC"}:
             return {"PASS_THROUGH"}
-        state = self._worker.poll()
-        settings.progress = 100.0 * state.fraction
-        settings.status = f"{state.stage} {state.frames_done}/{state.frame_count}" + (
-            f", {state.fps:.1f} fps, {state.eta_s:.0f} s left" if state.fps else ""
-        )
-        for area in context.screen.areas if context.screen else ():
-            if area.type == "SEQUENCE_EDITOR":
-                area.tag_redraw()
-        return self._finish(context, state) if state.finished else {"RUNNING_MODAL"}
+        outcome = self._run.tick(cancel=event.type == "ESC")
+        if outcome.status == "running":
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._report(outcome)
 
-    def _start(self, context) -> set[str] | None:
-        """Start the worker; ``None`` when it runs, else the operator's result."""
-        strip = active_movie_strip(context)
-        settings = context.sequencer_scene.depthshot
-        python = preferences.worker_python(context, __package__)
-        if python is None:
-            self.report({"ERROR"}, "set a Worker Python in the Depthshot preferences (or create its environment)")
-            return {"CANCELLED"}
-        job = _job(context, strip)
-        self._strip_name = strip.name
-        if (Path(job["output"]) / "depth_pass.json").is_file():
-            self._worker = None
-            return self._finish(context, WorkerState(pass_path=Path(job["output"]), finished=True))
-        try:
-            self._worker = WorkerProcess(python, job)
-        except OSError as exc:
-            self.report({"ERROR"}, f"cannot start the worker {python}: {exc.strerror}")
-            return {"CANCELLED"}
-        settings.running, settings.cancel_requested, settings.progress = True, False, 0.0
-        settings.status = "starting"
-        return None
-
-    def _finish(self, context, state: WorkerState) -> set[str]:
-        scene = context.sequencer_scene
-        settings = scene.depthshot
-        settings.running = settings.cancel_requested = False
-        if getattr(self, "_timer", None) is not None:
-            context.window_manager.event_timer_remove(self._timer)
-            self._timer = None
-        if state.error is not None:
-            settings.status = f"failed: {state.error}"
-            self.report({"ERROR"}, f"depth failed: {state.error}")
-            return {"CANCELLED"}
-        try:
-            manifest = read_manifest(state.pass_path)
-        except PassError as exc:
-            settings.status = f"failed: {exc}"
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        source = scene.sequence_editor.strips[self._strip_name]
-        source[PASS_KEY] = str(manifest.path)
-        scene_build.add_depth_strip(scene, source, manifest)
-        settings.progress, settings.status = 100.0, f"done: {manifest.frame_count} frames"
-        self.report({"INFO"}, f"depth pass: {manifest.path}")
-        return {"FINISHED"}
+    def _report(self, outcome: Outcome) -> set[str]:
+        level = {"finished": "INFO", "cancelled": "WARNING"}.get(outcome.status, "ERROR")
+        self.report({level}, outcome.message)
+        return {"FINISHED"} if outcome.status == "finished" else {"CANCELLED"}
 
 
 class DEPTHSHOT_OT_cancel(bpy.types.Operator):

@@ -42,7 +42,7 @@ class DEPTHSHOT_OT_create_worker_env(bpy.types.Operator):
         root = Path(bpy.utils.extension_path_user(package, path=VENV_DIR, create=True))
         python = venv_python(package)
         for command in ([sys.executable, "-m", "venv", str(root)], [str(python), "-m", "pip", "install", prefs.pip_spec]):
-            result = subprocess.run(command, capture_output=True, text=True)
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
                 self.report({"ERROR"}, f"{' '.join(command[:3])} failed: {tail[0]}")

@@ -26,7 +26,7 @@ STDERR_TAIL_LINES = 20
 
 @dataclass
 class WorkerState:
-    """What the add-on knows about a running job."""
+    """What the add-on knows about a running job; ``finished`` once the worker process is gone."""
 
     frames_done: int = 0
     frame_count: int = 0
@@ -35,6 +35,7 @@ class WorkerState:
     stage: str = "starting"
     pass_path: Path | None = None
     error: str | None = None
+    cancelled: bool = False
     finished: bool = False
     stderr_tail: list[str] = field(default_factory=list)
 
@@ -56,10 +57,8 @@ def apply_message(state: WorkerState, message: dict) -> None:
     elif kind == "done":
         state.pass_path = Path(message["pass"])
         state.stage = "done"
-        state.finished = True
     elif kind == "error":
         state.error = str(message.get("message", "the worker failed"))
-        state.finished = True
     elif kind == "start":
         state.stage = "started"
 
@@ -67,9 +66,12 @@ def apply_message(state: WorkerState, message: dict) -> None:
 class WorkerProcess:
     """One worker child process; ``poll()`` never blocks, so a modal timer can call it."""
 
-    def __init__(self, python: str, job: dict, env: dict[str, str] | None = None, cwd: str | None = None):
-        """Start ``python -m core.worker`` and send it ``job``."""
+    def __init__(
+        self, python: str, job: dict, env: dict[str, str] | None = None, cwd: str | None = None, grace_s: float = 5.0
+    ):
+        """Start ``python -m core.worker`` and send it ``job``; ``cancel`` kills it after ``grace_s`` seconds."""
         self.state = WorkerState()
+        self.grace_s = grace_s
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._proc = subprocess.Popen(
             [python, "-m", "core.worker"],
@@ -104,7 +106,7 @@ class WorkerProcess:
             del self._stderr[:-STDERR_TAIL_LINES]
 
     def poll(self) -> WorkerState:
-        """Apply every message received so far; on exit without ``done``/``error``, record the failure."""
+        """Apply every message received so far; ``finished`` once the process has exited (and is reaped)."""
         while True:
             try:
                 line = self._lines.get_nowait()
@@ -124,17 +126,22 @@ class WorkerProcess:
                 return self.state
             self._on_line(line)
 
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self._proc.pid
+
     def cancel(self) -> None:
-        """Stop the worker (it can be resumed by starting the same job again)."""
+        """Stop the worker: SIGTERM, SIGKILL after ``grace_s``; returns once it is gone (the job resumes later)."""
         if self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(timeout=5)
+                self._proc.wait(timeout=self.grace_s)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
         if not self.state.finished:
-            self.state.error = "cancelled"
+            self.state.cancelled = True
             self.state.finished = True
 
     def _on_line(self, line: str) -> None:
@@ -150,9 +157,9 @@ class WorkerProcess:
         code = self._proc.wait()
         self._stderr_thread.join(timeout=5)
         self.state.stderr_tail = list(self._stderr)
-        if not self.state.finished:
+        if self.state.pass_path is None and self.state.error is None:
             last = next((s for s in reversed(self._stderr) if s.strip()), "")
             self.state.error = f"the worker exited with status {code}" + (f": {last}" if last else "")
-            self.state.finished = True
         elif self.state.error is None and code != 0:
             self.state.error = f"the worker exited with status {code}"
+        self.state.finished = True

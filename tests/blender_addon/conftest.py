@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 _USER = tempfile.mkdtemp(prefix="depthshot-blender-user-")
 os.environ["BLENDER_USER_RESOURCES"] = _USER
 
-import bpy  # noqa: E402  (needs the environment above)
+import bpy  # needs the environment above
 
 EXT_TOOL = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
 MODULE = "bl_ext.user_default.depthshot"
@@ -120,3 +120,19 @@ def built(scene, clip, depth_pass, addon):
     settings.grid_x, settings.grid_y = GRID
     assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
     return scene
+
+
+def prefs():
+    """The add-on's preferences."""
+    return bpy.context.preferences.addons[MODULE].preferences
+
+
+@pytest.fixture
+def movie(scene, clip, tmp_path):
+    """The active movie strip at scene frame 1, on a copy of the clip: its depth pass folder is this test's own."""
+    copy = tmp_path / "clip.mp4"
+    shutil.copyfile(clip, copy)
+    strip = scene.sequence_editor.strips.new_movie("clip", str(copy), 1, 1)
+    scene.sequence_editor.active_strip = strip
+    yield strip
+    prefs().python_path = ""

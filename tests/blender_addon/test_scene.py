@@ -8,7 +8,7 @@ import pytest
 
 from core.geometry import camera as core_camera
 
-from .conftest import GRID, H, N, W, depth_frame
+from .conftest import GRID, H, N, W
 
 
 def expected_positions(i: int) -> np.ndarray:
