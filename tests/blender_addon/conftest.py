@@ -43,11 +43,16 @@ def build_extension(out_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def addon(tmp_path_factory):
-    """The extension built, installed from its zip and enabled; disabled at the end."""
-    zip_path = build_extension(tmp_path_factory.mktemp("ext"))
+def extension_zip(tmp_path_factory) -> Path:
+    """The extension zip, built once per session."""
+    return build_extension(tmp_path_factory.mktemp("ext"))
+
+
+@pytest.fixture(scope="session")
+def addon(extension_zip):
+    """The extension installed from its zip and enabled; disabled at the end."""
     result = bpy.ops.extensions.package_install_files(
-        filepath=str(zip_path), repo="user_default", enable_on_install=True
+        filepath=str(extension_zip), repo="user_default", enable_on_install=True
     )
     assert result == {"FINISHED"}
     assert MODULE in bpy.context.preferences.addons
