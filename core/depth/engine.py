@@ -39,6 +39,7 @@ class VdaRunner:
         device: str = "cpu",
         precision: str = "fp32",
         encode_batch: int = 8,
+        decode_chunk: int = 4,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -47,6 +48,7 @@ class VdaRunner:
         self.device = torch.device(device)
         self.precision = precision
         self.encode_batch = encode_batch  # frames per encoder call (bounds activation memory)
+        self.decode_chunk = decode_chunk  # frames per call of the head's full-resolution stages (bounds memory)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
@@ -69,7 +71,7 @@ class VdaRunner:
         """Decode one window's features (32 frames of an H x W video) to float32 [32, th, tw] (network size)."""
         th, tw = network_size(height, width, self.input_size)
         with torch.inference_mode(), self._autocast():
-            out = self.model.decode(features, 1, features[0].shape[0], th, tw)
+            out = self.model.decode(features, 1, features[0].shape[0], th, tw, frames_per_chunk=self.decode_chunk)
         return out[0].float()
 
     def window_depth(self, features: list[torch.Tensor], height: int, width: int) -> np.ndarray:

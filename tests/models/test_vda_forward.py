@@ -94,7 +94,9 @@ def test_encode_decode_split_equals_forward(model_for, vits_npz) -> None:
         features = [torch.cat(parts) for parts in zip(*chunks)]
         assert [tuple(f.shape) for f in features] == [(8, 35, 384)] * 4
         depth = model.decode(features, 1, 8, 70, 98)
+        chunked = model.decode(features, 1, 8, 70, 98, frames_per_chunk=3)  # per-frame stages 3 frames at a time
     assert_close_to_reference(depth.numpy(), vits_npz["out_T8"])
+    assert_close_to_reference(chunked.numpy(), vits_npz["out_T8"])
 
 
 def test_clip_longer_than_32_frames_is_rejected(model_for) -> None:

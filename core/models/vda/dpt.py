@@ -99,10 +99,16 @@ class DPTHeadTemporal(nn.Module):
 
     def forward(self, features: list[torch.Tensor], grid_h: int, grid_w: int, frames: int) -> torch.Tensor:
         """Four (B*T, h*w, D) token maps of clips of ``frames`` frames -> depth (B*T, 1, 14h, 14w), before the
-        final ReLU.
+        final ReLU. ``temporal`` then ``per_frame``.
+        """
+        return self.per_frame(*self.temporal(features, grid_h, grid_w, frames), grid_h, grid_w)
 
-        The last two convs run in float32 with autocast disabled, as in the reference (their weights' dtype when
-        the whole model was cast with ``model.to(dtype)``).
+    def temporal(
+        self, features: list[torch.Tensor], grid_h: int, grid_w: int, frames: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The stages that mix frames (up to the last temporal module), at 1/14 to 4/14 of the input size.
+
+        Returns ``(path_3, layer_2_rn, layer_1_rn)``, each (B*T, features, h_i, w_i): what ``per_frame`` needs.
         """
         levels = []
         for i, tokens in enumerate(features):
@@ -122,6 +128,18 @@ class DPTHeadTemporal(nn.Module):
         path_4 = self.motion_modules[2](path_4, frames)
         path_3 = scratch.refinenet3(path_4, layer_3_rn, size=layer_2_rn.shape[2:])
         path_3 = self.motion_modules[3](path_3, frames)
+        return path_3, layer_2_rn, layer_1_rn
+
+    def per_frame(
+        self, path_3: torch.Tensor, layer_2_rn: torch.Tensor, layer_1_rn: torch.Tensor, grid_h: int, grid_w: int
+    ) -> torch.Tensor:
+        """The remaining stages, each frame on its own, up to full resolution: (N, 1, 14h, 14w).
+
+        They hold the largest activations (full-resolution feature maps), and since no frame depends on another
+        here, a caller may run them on any slice of frames. The last two convs run in float32 with autocast
+        disabled, as in the reference (their weights' dtype when the whole model was cast with ``model.to(dtype)``).
+        """
+        scratch = self.scratch
         path_2 = scratch.refinenet2(path_3, layer_2_rn, size=layer_1_rn.shape[2:])
         path_1 = scratch.refinenet1(path_2, layer_1_rn)
 

@@ -57,12 +57,27 @@ class VideoDepthAnything(nn.Module):
         """
         return [tokens for tokens, _ in self.pretrained.intermediate_layers(x, self.config.layers)]
 
-    def decode(self, features: list[torch.Tensor], batch: int, frames: int, height: int, width: int) -> torch.Tensor:
-        """Depth (B, T, H, W) from ``encode`` features of B clips of T <= 32 frames (a clip's frames consecutive)."""
+    def decode(
+        self,
+        features: list[torch.Tensor],
+        batch: int,
+        frames: int,
+        height: int,
+        width: int,
+        frames_per_chunk: int | None = None,
+    ) -> torch.Tensor:
+        """Depth (B, T, H, W) from ``encode`` features of B clips of T <= 32 frames (a clip's frames consecutive).
+
+        ``frames_per_chunk``: run the head's per-frame, full-resolution stages that many frames at a time (bounds
+        peak memory; the same result); None = all at once.
+        """
         grid_h, grid_w = grid_size(height, width)
         if features[0].shape[0] != batch * frames:
             raise ValueError(f"features hold {features[0].shape[0]} frames, expected {batch} x {frames}")
-        depth = self.head(features, grid_h, grid_w, frames)
+        coarse = self.head.temporal(features, grid_h, grid_w, frames)
+        step = frames_per_chunk or batch * frames
+        chunks = [[t[i : i + step] for t in coarse] for i in range(0, batch * frames, step)]
+        depth = torch.cat([self.head.per_frame(*chunk, grid_h, grid_w) for chunk in chunks])
         depth = F.relu(F.interpolate(depth, size=(height, width), mode="bilinear", align_corners=True))
         return depth.reshape(batch, frames, height, width)
 
