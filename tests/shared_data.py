@@ -1,4 +1,5 @@
-"""Where the tests find the shared read-only data (``shared/`` beside the checkout, as in CI)."""
+"""Where the tests find the shared read-only data: ``../shared/fixtures`` (golden data of the reference
+implementations) and ``../shared/data`` (real footage), beside the checkout as in CI."""
 
 from __future__ import annotations
 
