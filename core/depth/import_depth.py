@@ -88,12 +88,11 @@ def _read_frame_file(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     else:
         try:
-            with OpenEXR.File(str(path)) as f:
+            with OpenEXR.File(str(path)) as f:  # the pixels are only readable while the file is open
                 channels = f.channels()
-        except Exception as exc:  # OpenEXR raises plain exceptions for unreadable files
-            raise DepthshotError(f"{path}: unreadable EXR ({exc})") from None
-        name = "Z" if "Z" in channels else next(iter(channels))
-        arr = channels[name].pixels
+                arr = np.array(channels["Z" if "Z" in channels else next(iter(channels))].pixels)
+        except (OSError, RuntimeError, StopIteration) as exc:  # OpenEXR raises RuntimeError for unreadable files
+            raise DepthshotError(f"{path}: unreadable EXR ({exc or 'no channels'})") from None
     arr = np.asarray(arr, dtype=np.float32)
     if arr.ndim != 2:
         raise DepthshotError(f"{path}: expected a single-channel depth map, got shape {arr.shape}")

@@ -181,3 +181,26 @@ def test_import_cli_bad_input_is_one_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error:") and "Traceback" not in r.stderr
     assert not (tmp_path / "out" / MANIFEST).exists()
+
+
+def test_import_npz_and_exr_of_another_tool(tmp_path):
+    import OpenEXR
+
+    rng = np.random.default_rng(3)
+    depth = (rng.random((3, 30, 40)) * 4 + 0.5).astype(np.float32)
+    np.savez(tmp_path / "d.npz", depth=depth)
+    exr = tmp_path / "exr"
+    exr.mkdir()
+    for i, d in enumerate(depth):
+        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        OpenEXR.File(header, {"Z": d}).write(str(exr / f"{i:04d}.exr"))
+    for src, name in ((tmp_path / "d.npz", "from_npz"), (exr, "from_exr")):
+        dp = import_depth(src, tmp_path / name, kind="relative_inverse_depth", fps=24.0)
+        assert len(dp) == 3 and dp.info.kind == "relative_inverse_depth" and dp.info.fps == 24.0
+        step = (dp.info.shots[0].hi - dp.info.shots[0].lo) / 65535
+        for i in range(3):
+            assert np.abs(dp.read(i) - depth[i]).max() <= 0.5 * step + 2e-7 * depth.max()
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, other=depth)
+    with pytest.raises(DepthshotError, match="'depth' array"):
+        import_depth(bad, tmp_path / "bad_pass")

@@ -145,3 +145,18 @@ def test_finished_pass_is_reused_and_other_settings_refused(vits_weights, tmp_pa
     assert (out / "preview.mp4").is_file() and seen[-1].stage == "done" and seen[-1].frames_done == 6
     with pytest.raises(DepthshotError, match="other settings \\(input_size\\)"):
         run_depth(job(src, out, vits_weights, shots=False, input_size=56))
+
+
+def test_metric_model_writes_a_metric_pass_without_alignment(vits_weights, tmp_path):
+    """vda-s-metric (the same layout, hence the same synthetic weights) gives metres: no scale/shift fit, and the
+    frames of a window the video fits in equal the network output (only clamped at 0 after the first window)."""
+    src = write_video(tmp_path / "v.mp4", scene_frames(40, W, H, seed=6))
+    metric = DepthPass.open(run_depth(job(src, tmp_path / "m", vits_weights, model="vda-s-metric", shots=False)))
+    relative = DepthPass.open(run_depth(job(src, tmp_path / "r", vits_weights, shots=False)))
+    assert metric.info.kind == "metric_depth" and relative.info.kind == "relative_inverse_depth"
+    assert metric.info.model["id"] == "vda-s-metric"
+    # window 0 is never rescaled, so frames 0..9 agree; later frames differ because only the relative run is fitted
+    shot_m, shot_r = metric.info.shots[0], relative.info.shots[0]
+    step = max(shot_m.hi - shot_m.lo, shot_r.hi - shot_r.lo) / 65535
+    assert np.abs(metric.read(5) - relative.read(5)).max() <= step
+    assert np.abs(metric.read(35) - relative.read(35)).max() > 100 * step
