@@ -24,7 +24,7 @@ sc.render.engine = "BLENDER_WORKBENCH"; sc.display.shading.light = "FLAT"; sc.di
 sc.render.use_sequencer = False; sc.frame_set(10)
 # oblique view: a second camera looking at the displaced mesh from the side
 cam = bpy.data.objects.new("view", bpy.data.cameras.new("view")); sc.collection.objects.link(cam)
-import mathutils, math
+import mathutils
 cam.location = (1.6, -0.6, 0.5); target = mathutils.Vector((0, 1.6, 0))
 cam.rotation_euler = (target - cam.location).to_track_quat("-Z", "Y").to_euler()
 sc.camera = cam; sc.render.use_multiview = False; sc.render.resolution_x, sc.render.resolution_y = 640, 480
