@@ -114,15 +114,21 @@ def depth_pass(clip, tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def built(scene, clip, depth_pass, addon):
-    """The add-on's mesh, point cloud and stereo rig built for a movie strip at scene frame 1."""
+def strip_ready_to_build(scene, clip: Path, depth_pass: Path):
+    """An active movie strip at scene frame 1 with its depth pass, every result switched on."""
     strip = scene.sequence_editor.strips.new_movie("clip", str(clip), 1, 1)
     scene.sequence_editor.active_strip = strip
     strip["depthshot_pass"] = str(depth_pass)
     settings = scene.depthshot
     settings.build_mesh = settings.build_points = settings.build_stereo = True
     settings.grid_x, settings.grid_y = GRID
+    return strip
+
+
+@pytest.fixture
+def built(scene, clip, depth_pass, addon):
+    """The add-on's mesh, point cloud and stereo rig built for a movie strip at scene frame 1."""
+    strip_ready_to_build(scene, clip, depth_pass)
     assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
     return scene
 

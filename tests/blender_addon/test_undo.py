@@ -2,7 +2,7 @@
 
 import bpy
 
-from .conftest import GRID
+from .conftest import strip_ready_to_build
 
 
 def _state() -> dict:
@@ -20,12 +20,7 @@ def _state() -> dict:
 
 
 def test_build_scene_is_one_undo_step(scene, clip, depth_pass, addon):
-    strip = scene.sequence_editor.strips.new_movie("clip", str(clip), 1, 1)
-    scene.sequence_editor.active_strip = strip
-    strip["depthshot_pass"] = str(depth_pass)
-    settings = scene.depthshot
-    settings.build_mesh = settings.build_points = settings.build_stereo = True
-    settings.grid_x, settings.grid_y = GRID
+    strip_ready_to_build(scene, clip, depth_pass)
     assert bpy.ops.ed.undo_push(message="strip with a depth pass") == {"FINISHED"}
     before = _state()
 
