@@ -26,6 +26,7 @@ Border = Literal["fill", "black"]
 ArrayLike = TypeVar("ArrayLike", torch.Tensor, np.ndarray)
 
 _HOLE_WEIGHT = 1e-3  # a target pixel that received less splat weight than this is a hole
+_PAD = 2  # spare target columns on each side of a row that catch the taps falling off it (dropped at the end)
 
 
 @dataclass
@@ -74,65 +75,102 @@ def warp_view(
     if not torch.isfinite(disparity).all():
         raise DepthshotError("disparity contains NaN or infinite values")
     _, h, w = image.shape
-    dev = image.device
-    disparity = disparity.to(device=dev, dtype=torch.float32)
-    vals = torch.cat([image.to(torch.float32), disparity[None]], 0).permute(1, 2, 0).reshape(h * w, 4)
-    d = disparity.reshape(h * w)
-
-    target = torch.arange(w, device=dev, dtype=torch.float32)[None, :] + shift * disparity
-    x0 = torch.floor(target)
-    frac = (target - x0).reshape(h * w)
-    x0 = x0.to(torch.int64).reshape(h * w)
-    row = torch.arange(h, device=dev).repeat_interleave(w) * w
-
-    # two taps per source pixel; taps falling outside the row go to a spare slot (index h*w) that is dropped
-    idx = torch.empty(2, h * w, dtype=torch.int64, device=dev)
-    wgt = torch.stack([1.0 - frac, frac])
-    for k in range(2):
-        xi = x0 + k
-        idx[k] = (row + xi).masked_fill_((xi < 0) | (xi >= w), h * w)
-    idx, wgt = idx.reshape(-1), wgt.reshape(-1)
-    dsp = d.repeat(2)
-
-    # z-buffer reference per target pixel: the nearest surface among contributions that cover the pixel centre
-    # (weight >= 0.5), or among all contributions where none covers it (a stretched surface).
-    neg = torch.full((h * w + 1,), -torch.inf, device=dev)
-    ref = neg.scatter_reduce(0, idx, dsp.masked_fill(wgt < 0.5, -torch.inf), "amax")
-    uncovered = ref == -torch.inf
-    ref[uncovered] = neg.scatter_reduce(0, idx, dsp, "amax")[uncovered]
-    wgt = wgt.masked_fill_((dsp - ref[idx]).abs_() > tolerance, 0.0)
-
-    weight = torch.zeros(h * w + 1, device=dev).index_add_(0, idx, wgt)[: h * w]
-    acc = torch.zeros(h * w + 1, 4, device=dev).index_add_(0, idx, vals.repeat(2, 1) * wgt[:, None])[: h * w]
-    holes = weight < _HOLE_WEIGHT
-    out = (acc / weight.clamp_min(_HOLE_WEIGHT)[:, None]).reshape(h, w, 4)
-    filled = _fill_holes(out, holes.reshape(h, w), border)
-    return WarpResult(
-        image=filled[..., :3].permute(2, 0, 1).to(image.dtype),
-        disparity=filled[..., 3],
-        holes=holes.reshape(h, w),
-    )
+    disparity = disparity.to(device=image.device, dtype=torch.float32)
+    idx, wgt = _splat_taps(disparity, shift)
+    d = disparity.reshape(-1)
+    size = h * (w + 2 * _PAD)
+    _hide_occluded(idx, wgt, d, size, tolerance)
+    sources = torch.cat([image.to(torch.float32).reshape(3, -1), d[None]])
+    values, holes = _accumulate(sources, idx, wgt, size)
+    values, holes = values.view(4, h, -1), holes.view(h, -1)
+    holes[:, :_PAD] = False
+    holes[:, _PAD + w :] = False
+    _fill_holes(values, holes, border)
+    real = slice(_PAD, _PAD + w)
+    return WarpResult(image=values[:3, :, real].to(image.dtype), disparity=values[3, :, real], holes=holes[:, real])
 
 
-def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> torch.Tensor:
-    """Fill each horizontal run of holes from its farther (smaller-disparity) neighbour.
+def _splat_taps(disparity: torch.Tensor, shift: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where and how strongly every source pixel splats onto its two nearest target columns.
 
-    ``values``: (H, W, C) with disparity in the last channel; ``holes``: (H, W) bool.
+    ``disparity``: (H, W) px. Returns ``idx`` (H*W,) int64, the flat index of tap 0 (column ``floor(x + shift *
+    d)``; tap 1 is the next column, ``idx + 1``), and ``wgt`` (2, H*W) float32, the linear weights of taps 0 and 1.
+    Indices address a padded target grid (H, W + 4) whose spare columns (2 on each side) catch the taps that fall
+    off the row: a tap-0 column outside [-2, W] has both taps off the row, as at the clamped columns -2 and W.
     """
-    h, w, _ = values.shape
-    cols = torch.arange(w, device=values.device).expand(h, w)
-    left = torch.where(holes, torch.full_like(cols, -1), cols).cummax(dim=1).values
-    right = torch.where(holes, torch.full_like(cols, w), cols).flip(1).cummin(dim=1).values.flip(1)
-    has_left, has_right = left >= 0, right < w
-    v_left = values.gather(1, left.clamp(0, w - 1)[..., None].expand(-1, -1, values.shape[2]))
-    v_right = values.gather(1, right.clamp(0, w - 1)[..., None].expand(-1, -1, values.shape[2]))
-    use_left = has_left & (~has_right | (v_left[..., 3] <= v_right[..., 3]))
-    fill = torch.where(use_left[..., None], v_left, v_right)
-    empty = ~(has_left | has_right)
-    if border == "black":
-        empty = empty | ~(has_left & has_right)
-    fill = torch.where(empty[..., None], torch.zeros_like(fill), fill)
-    return torch.where(holes[..., None], fill, values)
+    h, w = disparity.shape
+    dev = disparity.device
+    target = torch.arange(w, device=dev, dtype=torch.float32) + shift * disparity
+    x0 = torch.floor(target)
+    wgt = torch.empty(2, h * w, device=dev)
+    torch.sub(target, x0, out=wgt[1].view(h, w))
+    torch.sub(1.0, wgt[1], out=wgt[0])
+    row_start = torch.arange(h, device=dev)[:, None] * (w + 2 * _PAD) + _PAD
+    idx = x0.clamp_(-_PAD, w).to(torch.int64).add_(row_start)
+    return idx.view(-1), wgt
+
+
+def _hide_occluded(idx: torch.Tensor, wgt: torch.Tensor, d: torch.Tensor, size: int, tolerance: float) -> None:
+    """Zero, in place, the weight of taps more than ``tolerance`` px of disparity from the surface at their target.
+
+    The surface seen at a target pixel is the nearest (largest ``d``) among the taps that cover its centre (weight
+    >= 0.5), or among all its taps where none covers it (a stretched surface). ``idx`` (N,), ``wgt`` (2, N): from
+    :func:`_splat_taps`; ``d``: (N,) px of the source pixels; ``size``: number of target pixels.
+    """
+    # one amax pass: covering taps reduce into slots [0, size), the others into [size, 2 * size)
+    nearest = torch.full((2 * size,), -torch.inf, device=d.device)
+    for k in range(2):
+        nearest[k:].scatter_reduce_(0, idx.add(wgt[k] < 0.5, alpha=size), d, "amax")
+    covered, others = nearest[:size], nearest[size:]
+    surface = torch.where(covered == -torch.inf, others, covered)
+    for k in range(2):
+        hidden = surface[k:].index_select(0, idx).sub_(d).abs_() > tolerance
+        wgt[k].masked_fill_(hidden, 0.0)
+
+
+def _accumulate(
+    sources: torch.Tensor, idx: torch.Tensor, wgt: torch.Tensor, size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean of the source channels over the taps landing on each target pixel.
+
+    ``sources``: (C, N) per source pixel (colour and disparity); ``idx`` (N,), ``wgt`` (2, N): from
+    :func:`_splat_taps`. Returns ``values`` (C, size), meaningless at holes, and ``holes`` (size,) bool, the target
+    pixels that received less than ``_HOLE_WEIGHT`` in all.
+    """
+    c, n = sources.shape
+    acc = torch.zeros(1 + c, size, device=sources.device)  # total weight, then the weighted channels
+    terms = torch.empty(1 + c, n, device=sources.device)
+    for k in range(2):
+        terms[0] = wgt[k]
+        torch.mul(sources, wgt[k], out=terms[1:])
+        acc[:, k:].index_add_(1, idx, terms)
+    weight, values = acc[0], acc[1:]
+    holes = weight < _HOLE_WEIGHT
+    return values.div_(weight.clamp_min_(_HOLE_WEIGHT)), holes
+
+
+def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> None:
+    """Fill each horizontal run of holes, in place, from its farther (smaller-disparity) neighbour.
+
+    ``values``: (C, H, W + 4) on the padded grid, disparity last along C; ``holes``: (H, W + 4) bool, never set on
+    the spare columns (so runs never cross rows). ``border="black"`` zeroes the runs that touch the frame edge,
+    ``"fill"`` only those with no neighbour at all.
+    """
+    pitch = holes.shape[-1]
+    flat = values.view(values.shape[0], -1)
+    q = holes.view(-1).nonzero().squeeze(1)  # hole positions in row-major order: a run is consecutive
+    if q.numel() == 0:
+        return
+    starts = torch.ones_like(q, dtype=torch.bool)
+    starts[1:] = q[1:] != q[:-1] + 1
+    run = starts.cumsum(0) - 1
+    left, right = q[starts][run] - 1, q[starts.roll(-1)][run] + 1
+    has_left, has_right = left % pitch >= _PAD, right % pitch < pitch - _PAD
+    d = flat[-1]
+    use_left = has_left & (~has_right | (d[left] <= d[right]))
+    fill = flat[:, torch.where(use_left, left, right)]
+    empty = ~(has_left | has_right) if border == "fill" else ~(has_left & has_right)
+    flat[:, q] = fill.masked_fill_(empty, 0.0)
 
 
 def synthesize_views(

@@ -152,3 +152,59 @@ def test_cuda_matches_cpu():
     gpu = warp_view(img.cuda(), d.cuda(), -0.5)
     assert gpu.image.device.type == "cuda"
     assert torch.allclose(cpu.image, gpu.image.cpu(), atol=1e-5)
+
+
+def _reference_warp(image: np.ndarray, disp: np.ndarray, shift: float, tolerance: float, border: str):
+    """The warp written out pixel by pixel: (3, H, W), (H, W) float32 -> (image, disparity, holes)."""
+    _, h, w = image.shape
+    f32 = np.float32
+    img_out, disp_out = np.zeros_like(image), np.zeros_like(disp)
+    holes = np.zeros((h, w), bool)
+    for y in range(h):
+        taps = [[] for _ in range(w)]  # per target column: (weight, source column)
+        for x in range(w):
+            t = f32(x) + f32(shift) * disp[y, x]
+            x0 = int(np.floor(t))
+            frac = t - f32(x0)
+            for col, wt in ((x0, f32(1) - frac), (x0 + 1, frac)):
+                if 0 <= col < w:
+                    taps[col].append((wt, x))
+        weight = np.zeros(w, np.float32)
+        for col in range(w):
+            if not taps[col]:
+                continue
+            covering = [disp[y, x] for wt, x in taps[col] if wt >= 0.5]
+            surface = max(covering) if covering else max(disp[y, x] for _, x in taps[col])
+            acc = np.zeros(4, np.float32)
+            for wt, x in taps[col]:
+                if abs(disp[y, x] - surface) <= tolerance:
+                    weight[col] += wt
+                    acc += wt * np.append(image[:, y, x], disp[y, x])
+            if weight[col] >= 1e-3:
+                img_out[:, y, col], disp_out[y, col] = acc[:3] / weight[col], acc[3] / weight[col]
+        holes[y] = weight < 1e-3
+        for col in np.flatnonzero(holes[y]):
+            left = next((c for c in range(col - 1, -1, -1) if not holes[y, c]), None)
+            right = next((c for c in range(col + 1, w) if not holes[y, c]), None)
+            if left is None and right is None or border == "black" and (left is None or right is None):
+                continue  # stays zero
+            src = left if right is None or (left is not None and disp_out[y, left] <= disp_out[y, right]) else right
+            img_out[:, y, col], disp_out[y, col] = img_out[:, y, src], disp_out[y, src]
+    return img_out, disp_out, holes
+
+
+@pytest.mark.parametrize("shift", [0.5, -0.5, -1.0, 0.7, 0.0])
+@pytest.mark.parametrize("border", ["fill", "black"])
+@pytest.mark.parametrize("tolerance", [1.0, 0.3])
+def test_matches_per_pixel_reference(shift, border, tolerance):
+    rng = np.random.default_rng(7)
+    image = rng.random((3, 12, 16), dtype=np.float32)
+    disp = (rng.random((12, 16), dtype=np.float32) * 10 - 4).astype(np.float32)
+    disp[3:7, 5:9] = 6.0  # a near block with step edges: occlusions and disocclusions
+    disp[8] = np.round(disp[8])  # a row of whole-pixel shifts: taps exactly on pixel centres
+    want_img, want_disp, want_holes = _reference_warp(image, disp, shift, tolerance, border)
+    res = warp_view(torch.from_numpy(image), torch.from_numpy(disp), shift, tolerance=tolerance, border=border)
+    assert np.array_equal(res.holes.numpy(), want_holes)
+    assert (shift == 0.0) == (not want_holes.any())
+    np.testing.assert_allclose(res.image.numpy(), want_img, atol=1e-5)
+    np.testing.assert_allclose(res.disparity.numpy(), want_disp, atol=1e-5)
