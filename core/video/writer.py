@@ -119,6 +119,7 @@ class VideoWriter:
         self.temp_path = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
         self.frames_written = 0
         self._last_ticks: int | None = None
+        self._last_dts: int | None = None
         self._container: av.container.OutputContainer | None = None
         self._remux: Remuxer | None = None
 
@@ -229,9 +230,22 @@ class VideoWriter:
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
+            self._repair_dts(packet)
             if self._remux is not None and packet.dts is not None:
                 self._remux.feed_until(float(packet.dts * packet.time_base))
             self._container.mux(packet)
+
+    def _repair_dts(self, packet: av.Packet) -> None:
+        """Give an encoded packet a valid decode time where the encoder left it invalid.
+
+        libx265 sometimes returns uninitialised decode times for the packets of a very short encode (1-2 frames)
+        when the CPU is busy; the muxer then refuses the file. A valid dts is at most the pts and above the
+        previous dts.
+        """
+        pts, dts, last = packet.pts, packet.dts, self._last_dts
+        if pts is not None and (dts is None or dts > pts or (last is not None and dts <= last)):
+            packet.dts = pts if last is None or pts > last else last + 1
+        self._last_dts = packet.dts
 
     def _color(self, pix_fmt: str) -> ColorInfo:
         color = _BT709
