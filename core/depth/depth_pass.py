@@ -38,6 +38,7 @@ import numpy as np
 import OpenEXR
 
 from core import __version__
+from core.atomic import atomic_path, write_text
 from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,7 @@ class DepthPassWriter:
             "timestamps": self.info.timestamps,
             "current_shot_start": self._shot_start,
         }
-        _atomic_write_text(self._progress_path, json.dumps(state))
+        write_text(self._progress_path, json.dumps(state))
 
     def resume_point(self) -> int:
         """The first frame index not yet durably written (0 for a new pass)."""
@@ -299,12 +300,10 @@ class DepthPassWriter:
             )
         if not np.isfinite(depth).all():
             raise DepthshotError(f"depth frame {i} contains NaN or infinite values")
-        path = self._raw_dir / f"{i:06d}.exr"
-        tmp = path.with_name(f".{path.name}.tmp")
         # EXR float attributes are 32-bit: keep the timestamp exact as text
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, "pts": repr(float(pts))}
-        OpenEXR.File(header, {"Z": np.ascontiguousarray(depth, dtype=np.float32)}).write(str(tmp))
-        os.replace(tmp, path)
+        with atomic_path(self._raw_dir / f"{i:06d}.exr") as tmp:
+            OpenEXR.File(header, {"Z": np.ascontiguousarray(depth, dtype=np.float32)}).write(str(tmp))
         self._next = max(self._next, i + 1)
 
     def end_shot(self) -> Shot:
@@ -326,7 +325,7 @@ class DepthPassWriter:
         shot = Shot(index=len(self.info.shots), start=start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
         for i in range(start, end):
             depth, _ = self._read_staged(i)
-            _atomic_write_png(self.root / self.info.frame_pattern.format(index=i), quantize(depth, lo, hi))
+            _write_png(self.root / self.info.frame_pattern.format(index=i), quantize(depth, lo, hi))
         self.info.shots.append(shot)
         self.info.timestamps.extend(stamps)
         self._shot_start = None
@@ -342,7 +341,7 @@ class DepthPassWriter:
         if not self.info.shots:
             raise DepthshotError("the depth pass has no frames")
         self.info.frame_count = self.info.shots[-1].end
-        _atomic_write_text(self.root / MANIFEST, json.dumps(self.info.to_json(), indent=1))
+        write_text(self.root / MANIFEST, json.dumps(self.info.to_json(), indent=1))
         shutil.rmtree(self.work_dir, ignore_errors=True)
         return DepthPass(self.root, self.info)
 
@@ -352,17 +351,7 @@ class DepthPassWriter:
             return np.asarray(f.channels()["Z"].pixels, dtype=np.float32), float(f.header()["pts"])
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_png(path: Path, image: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    if not cv2.imwrite(str(tmp), image):
-        raise DepthshotError(f"{path}: cannot write depth frame")
-    os.replace(tmp, path)
+def _write_png(path: Path, image: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise DepthshotError(f"{path}: cannot write depth frame")

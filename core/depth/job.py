@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.atomic import atomic_path, write_text
 from core.depth.depth_pass import MANIFEST, DepthPass, DepthPassWriter, PassInfo
 from core.depth.shots import ShotScan, detect_cuts, scan_size
 from core.errors import DepthshotError
@@ -98,21 +98,8 @@ def _check(job: DepthJob) -> None:
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class _Meter:
@@ -152,7 +139,7 @@ def _scan(job: DepthJob, writer: DepthPassWriter, width: int, height: int, detec
         scan = detect_cuts(images())
     else:
         scan = ShotScan(sum(1 for _ in images()), [])
-    _atomic_json(path, {"frame_count": scan.frame_count, "cuts": scan.cuts})
+    write_text(path, json.dumps({"frame_count": scan.frame_count, "cuts": scan.cuts}))
     return scan
 
 

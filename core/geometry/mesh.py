@@ -14,6 +14,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
+from core.atomic import atomic_path
 from core.errors import DepthshotError
 from core.geometry.camera import Intrinsics, opencv_to_blender, unproject
 from core.geometry.edges import EdgeRule, grid_triangles
@@ -67,12 +68,8 @@ def depth_to_mesh(
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def mesh_path(out_dir: str | os.PathLike[str], index: int, fmt: str) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import open3d as o3d
 
+from core.atomic import atomic_path
 from core.errors import DepthshotError
 from core.geometry.camera import Intrinsics, unproject
 from core.geometry.edges import EdgeRule, edge_confidence
@@ -116,14 +117,9 @@ def write_ply(path: str | os.PathLike[str], points: Points) -> Path:
             "end_header\n",
         ]
     )
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with tmp.open("wb") as f:
-            f.write(header.encode("ascii"))
-            vertices.tofile(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        f.write(header.encode("ascii"))
+        vertices.tofile(f)
     return path
 
 

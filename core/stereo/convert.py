@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core.atomic import atomic_path
 from core.depth.depth_pass import DepthPass
 from core.errors import DepthshotError
 from core.geometry.camera import resolve_intrinsics
@@ -257,10 +257,9 @@ def _write_preview(job: StereoJob, frames: Iterator[Frame], synth: _Synthesizer,
     for frame in frames:
         if frame.index == job.preview_frame:
             rgb = _to_output(synth.render(*synth.prepare(frame), packer), deep=False)
-            tmp = target.with_name(f".{target.stem}.partial-{os.getpid()}.png")
-            if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-                raise DepthshotError(f"{target}: cannot write the preview PNG")
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:
+                if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+                    raise DepthshotError(f"{target}: cannot write the preview PNG")
             return target
         if frame.index > job.preview_frame:
             break

@@ -30,6 +30,7 @@ from typing import Any
 import av
 import numpy as np
 
+from core.atomic import write_text
 from core.video.errors import EmptyVideoError, VideoError, VideoPathError
 from core.video.remux import Remuxer
 from core.video.writer import TIME_BASE, EncodeSettings, VideoWriter, _as_rate, _check_size, check_output_path
@@ -262,10 +263,7 @@ class SegmentedWriter:
 
     def _save_state(self) -> None:
         state = {"version": _STATE_VERSION, "fingerprint": self._fingerprint, "segments": self._segments}
-        target = self.work_dir / "job.json"
-        temp = self.work_dir / f".job.json.partial-{os.getpid()}"
-        temp.write_text(json.dumps(state, indent=1))
-        os.replace(temp, target)
+        write_text(self.work_dir / "job.json", json.dumps(state, indent=1))
 
 
 class _DecodeClock:

@@ -20,6 +20,7 @@ import open3d as o3d
 from open3d.visualization.rendering import Camera
 from tqdm import tqdm
 
+from core.atomic import atomic_path
 from core.errors import DepthshotError
 from core.viewer.camera import UP, View, orbit_eye
 from core.viewer.frames import load_cloud, scene_centre
@@ -72,10 +73,9 @@ def render_screenshots(frames: Sequence[Path], out_dir: Path, view: View = View(
             scene.add_geometry("cloud", cloud, material)
         image = renderer.render_to_image()
         out = out_dir / f"{path.stem}.png"
-        tmp = out.with_name(f".{out.stem}.partial.png")
-        if not o3d.io.write_image(str(tmp), image):
-            raise DepthshotError(f"could not write {out}")
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            if not o3d.io.write_image(str(tmp), image):
+                raise DepthshotError(f"could not write {out}")
         written.append(out)
     log.info("wrote %d screenshots to %s", len(written), out_dir)
     return written
