@@ -5,6 +5,7 @@ A depth pass is a folder::
     PASS/depth_pass.json        manifest (see ``PassInfo``); present only once the pass is complete
     PASS/depth/000000.png       one 16-bit greyscale PNG per frame
     PASS/.work/                 staging area of an unfinished pass (resume state); removed by ``close()``
+    PASS/.lock                  held (``core.lock``) by the one job writing the pass; gone when it ends
 
 Each PNG stores its frame normalised over the frame's *shot*: a pixel value ``v`` (0..65535) maps back to the raw
 value ``lo + v / 65535 * (hi - lo)`` with the shot's ``lo``/``hi`` from the manifest, so a value is exact to half a
@@ -48,6 +49,7 @@ FORMAT_VERSION = 1
 MANIFEST = "depth_pass.json"
 FRAME_DIR = "depth"
 WORK_DIR = ".work"
+LOCK_FILE = ".lock"
 _LEVELS = 65535
 _PERCENTILE_SAMPLES = 1_000_000  # pixels sampled per shot for the robust percentiles
 
@@ -132,14 +134,19 @@ class DepthPass:
             data = json.loads(manifest.read_text())
         except (OSError, ValueError) as exc:
             raise DepthshotError(f"{manifest}: unreadable manifest ({exc})") from None
-        if data.get("format") != FORMAT_NAME:
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise DepthshotError(f"{manifest}: not a depthshot depth pass manifest")
+        if not _count(data.get("version", 0)):
+            raise DepthshotError(f"{manifest}: invalid manifest: bad version {data.get('version')!r}")
         if data.get("version", 0) > FORMAT_VERSION:
             raise DepthshotError(f"{manifest}: format version {data['version']} is newer than this depthshot reads")
-        info = PassInfo.from_json(data)
-        covered = sum(s.end - s.start for s in info.shots)
-        if covered != info.frame_count or len(info.timestamps) != info.frame_count:
-            raise DepthshotError(f"{manifest}: inconsistent manifest (shots or timestamps do not cover every frame)")
+        try:
+            info = PassInfo.from_json(data)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise DepthshotError(f"{manifest}: malformed manifest ({exc})") from None
+        problem = manifest_problem(info)
+        if problem:
+            raise DepthshotError(f"{manifest}: invalid manifest: {problem}")
         return cls(root, info)
 
     def __len__(self) -> int:
@@ -162,10 +169,16 @@ class DepthPass:
         """Raw depth of frame ``i``: float32 [H, W] (relative inverse depth, or metres for metric passes)."""
         shot = self.shot_of(i)
         path = self.frame_path(i)
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        try:
+            img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            img = None
         if img is None or img.dtype != np.uint16 or img.shape != (self.info.height, self.info.width):
             raise DepthshotError(f"{path}: missing or not a {self.info.width}x{self.info.height} 16-bit depth frame")
-        return dequantize(img, shot.lo, shot.hi)
+        depth = dequantize(img, shot.lo, shot.hi)
+        if not np.isfinite(depth).all():  # cannot happen with a checked manifest; a guard for what follows
+            raise DepthshotError(f"{path}: depth values are not finite")
+        return depth
 
     def frames(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, depth float32 [H, W])`` for frames ``start .. end-1`` in order."""
@@ -176,6 +189,57 @@ class DepthPass:
     def _check_index(self, i: int) -> None:
         if not 0 <= i < self.info.frame_count:
             raise DepthshotError(f"frame {i} is outside the depth pass (0..{self.info.frame_count - 1})")
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _count(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def manifest_problem(info: PassInfo) -> str | None:
+    """What makes ``info`` unusable (a NaN range, shots that do not tile the frames, ...), None when every number
+    is sound: finite, positive sizes and rate, shots ``[start, end)`` covering ``0 .. frame_count`` in order with
+    ``lo <= p2 <= p98 <= hi``, increasing timestamps, positive focal lengths."""
+    if info.kind not in KINDS:
+        return f"unknown kind {info.kind!r}"
+    if info.encoding != "png16" or not isinstance(info.frame_pattern, str) or "{index" not in info.frame_pattern:
+        return "unknown frame encoding or pattern"
+    if not (_count(info.width) and _count(info.height) and info.width > 0 and info.height > 0):
+        return f"bad frame size {info.width!r}x{info.height!r}"
+    if not (_finite(info.fps) and info.fps > 0):
+        return f"bad fps {info.fps!r}"
+    if not (_count(info.frame_count) and info.frame_count > 0):
+        return f"bad frame_count {info.frame_count!r}"
+    stamps = info.timestamps
+    if not isinstance(stamps, list) or len(stamps) != info.frame_count or not all(_finite(t) for t in stamps):
+        return "timestamps are not one finite number per frame"
+    if any(b <= a for a, b in zip(stamps, stamps[1:])):
+        return "timestamps do not increase"
+    end = 0
+    for k, shot in enumerate(info.shots):
+        if shot.index != k or not (_count(shot.start) and _count(shot.end)) or shot.start != end or shot.end <= shot.start:
+            return f"shot {k} does not continue the frames in order ([{shot.start!r}, {shot.end!r}))"
+        values = (shot.lo, shot.p2, shot.p98, shot.hi)
+        if not all(_finite(v) for v in values):
+            return f"shot {k} has a non-finite range {values}"
+        slack = 1e-6 * max(1.0, abs(shot.lo), abs(shot.hi))
+        if not (shot.lo <= shot.hi and shot.lo - slack <= shot.p2 <= shot.p98 + slack and shot.p98 <= shot.hi + slack):
+            return f"shot {k} range is not lo <= p2 <= p98 <= hi {values}"
+        if info.kind == "metric_depth" and shot.lo < 0:
+            return f"shot {k} has negative metric depth ({shot.lo})"
+        end = shot.end
+    if end != info.frame_count:
+        return f"the shots cover {end} frames, the pass has {info.frame_count}"
+    k = info.intrinsics
+    if k is not None:
+        if not isinstance(k, dict) or not all(_finite(k.get(n)) for n in ("fx", "fy", "cx", "cy")):
+            return "intrinsics need finite fx, fy, cx, cy"
+        if k["fx"] <= 0 or k["fy"] <= 0:
+            return "intrinsics need positive focal lengths"
+    return None
 
 
 def quantize(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from core.atomic import atomic_path, write_text
-from core.depth.depth_pass import MANIFEST, DepthPass, DepthPassWriter, PassInfo
+from core.depth.depth_pass import LOCK_FILE, MANIFEST, DepthPass, DepthPassWriter, PassInfo
 from core.depth.shots import ShotScan, detect_cuts, scan_size
 from core.errors import DepthshotError
+from core.lock import claim_output, output_lock
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     finished = _finished_pass(job, width, height)
     if finished is not None:  # the same job ran to the end before: at most the preview is left to do
         log.info("%s already holds this job's finished depth pass", job.output)
-        _write_preview(job, finished, _Meter(len(finished), len(finished), on_progress))
+        with output_lock(Path(job.output) / LOCK_FILE, job.output):
+            _write_preview(job, finished, _Meter(len(finished), len(finished), on_progress))
         return Path(job.output)
     device = job.device or default_device()
     if job.engine == "vda":
@@ -173,21 +175,22 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
                  "weights": str(job.weights) if job.weights else None}
     model.update({"device": device, "shot_detection": job.shots, "start": job.start, "end": job.end})
     pass_info = PassInfo(source=str(job.input), fps=float(info.fps), width=width, height=height, kind=kind, model=model)
-    writer = DepthPassWriter(job.output, pass_info, resume=True)
-    meter = _Meter(info.frame_count, writer.resume_point(), on_progress)
-    size = None if (width, height) == (info.width, info.height) else (width, height)
+    with claim_output(job.output, Path(job.output) / LOCK_FILE, created=[job.output]):
+        writer = DepthPassWriter(job.output, pass_info, resume=True)
+        meter = _Meter(info.frame_count, writer.resume_point(), on_progress)
+        size = None if (width, height) == (info.width, info.height) else (width, height)
 
-    if job.engine == "vda" and not job.shots:
-        scan = None  # one shot: no need to know its length in advance
-    else:
-        scan = _scan(job, writer, width, height, detect=job.shots, meter=meter)
-        meter.frame_count = scan.frame_count
-    if job.engine == "vda":
-        _run_vda(job, loaded, device, writer, scan, size, meter)
-    else:
-        _run_rollingdepth(job, device, writer, scan, size, meter)
-    depth_pass = writer.close()
-    _write_preview(job, depth_pass, meter)
+        if job.engine == "vda" and not job.shots:
+            scan = None  # one shot: no need to know its length in advance
+        else:
+            scan = _scan(job, writer, width, height, detect=job.shots, meter=meter)
+            meter.frame_count = scan.frame_count
+        if job.engine == "vda":
+            _run_vda(job, loaded, device, writer, scan, size, meter)
+        else:
+            _run_rollingdepth(job, device, writer, scan, size, meter)
+        depth_pass = writer.close()
+        _write_preview(job, depth_pass, meter)
     return Path(job.output)
 
 

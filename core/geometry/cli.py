@@ -16,8 +16,9 @@ from tqdm import tqdm
 
 from core.atomic import sweep_partials
 from core.cli import setup_logging
-from core.depth.depth_pass import DepthPass
+from core.depth.depth_pass import LOCK_FILE, DepthPass
 from core.errors import DepthshotError
+from core.lock import claim_output
 from core.geometry.camera import DEFAULT_HFOV_DEG, DEFAULT_NEAR, DEFAULT_NEAR_FAR_RATIO, DepthRange
 from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG, EdgeRule
 from core.geometry.sequence import CameraOptions, GeometryFrame, is_depth_pass, iter_frames, parse_frames
@@ -96,16 +97,18 @@ def run_frames(
     """Open the input, then for every selected frame whose file ``out_path(index)`` is missing (or all with
     ``--overwrite``) call ``write(frame, path)``, with a progress bar. Returns the number of frames written."""
     camera = camera_options(args)  # validate options before any long job starts
+    if args.output.exists() and not args.output.is_dir():
+        raise DepthshotError(f"{args.output}: exists and is not a folder")
     dp = open_input(args)
     selected = parse_frames(args.frames, len(dp))
     todo = [i for i in selected if args.overwrite or not out_path(i).exists()]
     if len(todo) < len(selected):
         log.info("%d of %d frames already written, skipping them", len(selected) - len(todo), len(selected))
     frames = iter_frames(dp, todo, camera)
-    args.output.mkdir(parents=True, exist_ok=True)
-    sweep_partials(args.output)  # files a killed run was writing
-    for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):
-        write(frame, out_path(frame.index))
+    with claim_output(args.output, args.output / LOCK_FILE):
+        sweep_partials(args.output)  # files a killed run was writing
+        for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):
+            write(frame, out_path(frame.index))
     return len(todo)
 
 

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="input video")
     p.add_argument("-o", "--output", type=Path, help="output video (.mp4/.mkv/.mov); default: INPUT + player tags")
     p.add_argument("--depth", type=Path, help="existing depth pass folder (default: run the depth engine)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUTPUT that depthshot did not make (its own is replaced or reused)")
     p.add_argument("--layout", choices=LAYOUTS, default="sbs_full", help="frame packing (default sbs_full)")
     g = p.add_argument_group("depth to disparity")
     g.add_argument("--divergence", type=float, default=2.0, help="total parallax, %% of the width (default 2)")
@@ -117,6 +119,7 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         preview_frame=args.preview_frame,
         preview=args.preview,
         segment_seconds=args.segment_seconds,
+        overwrite=args.overwrite,
     )
 
 

@@ -25,6 +25,7 @@ from core.atomic import atomic_path
 from core.depth.depth_pass import DepthPass
 from core.errors import DepthshotError
 from core.geometry.camera import resolve_intrinsics
+from core.lock import claim_output
 from core.stereo.disparity import (
     DisparityConfig,
     convergence_track,
@@ -74,6 +75,7 @@ class StereoJob:
     preview_frame: int | None = None
     preview: Path | None = None
     segment_seconds: float = 5.0
+    overwrite: bool = False  # replace an existing output that this command did not make
 
 
 def default_output(input_path: Path, layout: str) -> Path:
@@ -124,11 +126,14 @@ def run_stereo(job: StereoJob) -> Path:
     post = spherical_post_process(job.layout, output.suffix)
     w, h = packer.size
     total = _expected_frames(info, job.start, job.end)
-    _make_folder(output.parent)
     segment_frames = max(1, round(job.segment_seconds * info.fps))
-    with SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
-                         post_process=post, segment_frames=segment_frames,
-                         fingerprint=_fingerprint(job, dp, device)) as writer:
+    lock = output.with_name(f".{output.name}.lock")
+    with claim_output(output, lock, created=[output.with_name(f".{output.name}.work")]), \
+            SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
+                            post_process=post, segment_frames=segment_frames, overwrite=job.overwrite,
+                            fingerprint=_fingerprint(job, dp, device)) as writer:
+        if writer.complete:
+            return output
         todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
         bar = tqdm(bounded_map(synth.prepare, todo), total=total, initial=writer.resume_point, unit="frame",
                    desc="stereo")
@@ -211,7 +216,8 @@ def _make_folder(folder: Path) -> None:
 def _fingerprint(job: StereoJob, dp: DepthPass, device: torch.device) -> dict[str, object]:
     """What decides the stereo frames besides the writer's own settings: the options and the depth pass."""
     options = asdict(job)
-    for name in ("output", "preview", "preview_frame", "device", "model", "weights", "input_size", "depth"):
+    for name in ("output", "preview", "preview_frame", "device", "model", "weights", "input_size", "depth",
+                 "overwrite"):
         options.pop(name)
     manifest = (dp.root / "depth_pass.json").read_bytes()
     return {"options": options, "device": device.type, "depth_pass": hashlib.sha256(manifest).hexdigest()}

@@ -16,6 +16,7 @@ packing comes along) into the final container with the source's audio/subtitles 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -71,6 +72,7 @@ class SegmentedWriter:
         post_process: Callable[[Path], None] | None = None,
         segment_frames: int = 150,
         fingerprint: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
     ) -> None:
         if segment_frames < 1:
             raise ValueError(f"segment_frames must be >= 1, got {segment_frames}")
@@ -99,6 +101,9 @@ class SegmentedWriter:
                 "job": dict(fingerprint or {}),
             }
         )
+        self._record = "depthshot job " + hashlib.sha256(json.dumps(self._fingerprint).encode()).hexdigest()[:32]
+        self.overwrite = overwrite
+        self.complete = False  # ``path`` already holds this job's finished video: nothing to write
         self._segments: list[dict[str, Any]] = []  # {"frames", "last_pts" (s), "reorder"} per finished segment
         self._segment: VideoWriter | None = None
         self._last_pts: float | None = None
@@ -118,10 +123,22 @@ class SegmentedWriter:
             self.abort()
 
     def open(self) -> None:
-        """Check the paths and settings, then take up the work folder's finished segments (or start one)."""
+        """Check the paths and settings, then take up the work folder's finished segments (or start one).
+
+        An existing ``path`` is replaced only when this writer made it (its job record, a container tag, says
+        so) or with ``overwrite``; when it holds the finished video of this very job, ``complete`` is set and
+        nothing is written."""
         _, pix_fmt = self.settings.encoder()
         check_output_path(self.path, self.source)
         _check_size(self.path, self.width, self.height, pix_fmt)
+        if self.path.exists():
+            record = _job_record(self.path)
+            if record == self._record:
+                log.info("%s already holds this job's finished video", self.path)
+                self.complete = True
+                return
+            if not self.overwrite and not (record or "").startswith("depthshot job "):
+                raise VideoPathError(f"{self.path}: exists and was not made by depthshot (--overwrite replaces it)")
         state = self._load_state()
         if state is not None and state["fingerprint"] == self._fingerprint:
             for k, segment in enumerate(state["segments"]):
@@ -172,6 +189,8 @@ class SegmentedWriter:
 
     def close(self) -> None:
         """Finish the last segment, join all segments into ``path`` and delete the work folder."""
+        if self.complete:
+            return
         try:
             if self._segment is not None:
                 self._finish_segment()
@@ -210,6 +229,7 @@ class SegmentedWriter:
             output = av.open(str(self.temp_path), mode="w", options=self.settings.container_options)
         except (av.error.FFmpegError, ValueError) as exc:
             raise VideoPathError(f"{self.path}: cannot write this file type ({exc})") from None
+        output.metadata["comment"] = self._record  # how a later run recognises its own finished output
         remux = None
         try:
             with av.open(str(paths[0])) as first:
@@ -293,6 +313,15 @@ class _DecodeClock:
         self.count += len(pts)
         self.recent = times[len(times) - self.delay :] if self.delay else []
         return out
+
+
+def _job_record(path: Path) -> str | None:
+    """The job record (``comment`` tag) of the video at ``path``, None when it has none or is not a video."""
+    try:
+        with av.open(str(path)) as container:
+            return next((v for k, v in container.metadata.items() if k.lower() == "comment"), None)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
 
 
 def _reorder_depth(path: Path) -> int:
