@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,17 +82,36 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Itera
     power loss)."""
     path = Path(path)
     tmp = temp_path(path)
+    with _interrupts_deferred(durable):
+        try:
+            yield tmp
+            if durable:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _interrupts_deferred(active: bool) -> Iterator[None]:
+    """With ``active`` (and in the main thread), hold back Ctrl-C until the block ends: a small state file is
+    then written whole, and the ``KeyboardInterrupt`` comes after it instead of from inside a library's
+    half-closed file."""
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
-        yield tmp
-        if durable:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.replace(tmp, path)
+        yield
     finally:
-        tmp.unlink(missing_ok=True)
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)
 
 
 def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> None:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import run_main
+from core.depth.depth_pass import DepthPass
+from core.errors import DepthshotError
 from core.geometry.cli import build_parser, edge_rule, parse, run_frames
 from core.geometry.mesh import MESH_FORMATS, MeshConfig, depth_to_mesh, mesh_path, write_mesh
 from core.geometry.sequence import GeometryFrame
@@ -27,7 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         mesh = depth_to_mesh(frame.depth, frame.image, frame.intrinsics, config, name=path.stem)
         write_mesh(path, mesh)
 
-    run_frames(args, lambda i: mesh_path(args.output, i, args.format), write)
+    def check(dp: DepthPass) -> None:
+        if args.stride >= min(dp.info.width, dp.info.height):
+            raise DepthshotError(f"--stride {args.stride} is not below the pass's {dp.info.width}x{dp.info.height} "
+                                 "frame size: no triangle would fit")
+
+    run_frames(args, lambda i: mesh_path(args.output, i, args.format), write, check)
     return 0
 
 

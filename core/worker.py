@@ -66,8 +66,13 @@ def make_job(fields: dict[str, Any]):
         raise DepthshotError(f"unknown job fields: {', '.join(unknown)}")
     for key in ("input", "output", "weights"):
         if fields.get(key) is not None:
+            if not isinstance(fields[key], str):
+                raise DepthshotError(f"job field {key} must be a path string, got {fields[key]!r}")
             fields[key] = Path(fields[key])
-    return DepthJob(**fields)
+    try:
+        return DepthJob(**fields)
+    except TypeError as exc:  # a required field missing
+        raise DepthshotError(f"bad job: {exc}") from None
 
 
 def _stop_when_stdin_closes(stdin: IO[str]) -> None:
@@ -89,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from core.depth import run_depth
 
+        from core.depth.job import check_job
+
         job = make_job(parse_request(sys.stdin.readline()))
+        check_job(job)  # a bad job is reported as such even when stdin closes right after the request
         threading.Thread(target=_stop_when_stdin_closes, args=(sys.stdin,), daemon=True).start()
         protocol.send("start", protocol=PROTOCOL_VERSION, pid=os.getpid())
 

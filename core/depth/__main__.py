@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import run_main, setup_logging
+from core.cli import ArgumentParser, run_main, setup_logging
 from core.depth.job import ENGINES, PRECISIONS, DepthJob, Progress, run_depth
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m core.depth", description=__doc__)
+    p = ArgumentParser(prog="python -m core.depth", description=__doc__)
     p.add_argument("input", type=Path, help="video file")
     p.add_argument("-o", "--output", type=Path, required=True, help="depth pass folder to write")
     p.add_argument("--engine", choices=ENGINES, default="vda")

@@ -24,6 +24,7 @@ While a pass is being written, frames of the current shot are staged losslessly 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import math
@@ -147,7 +148,11 @@ class DepthPass:
         problem = manifest_problem(info)
         if problem:
             raise DepthshotError(f"{manifest}: invalid manifest: {problem}")
-        return cls(root, info)
+        dp = cls(root, info)
+        missing = next((i for i in range(info.frame_count) if not dp.frame_path(i).is_file()), None)
+        if missing is not None:
+            raise DepthshotError(f"{dp.frame_path(missing)}: depth frame {missing} of the pass is missing")
+        return dp
 
     def __len__(self) -> int:
         return self.info.frame_count
@@ -420,4 +425,6 @@ class DepthPassWriter:
 def _write_png(path: Path, image: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         if not cv2.imwrite(str(tmp), image):
+            if shutil.disk_usage(path.parent).free < 2 * image.nbytes:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
             raise DepthshotError(f"{path}: cannot write depth frame")

@@ -12,7 +12,6 @@ object casts on the background. The pass is written as one shot.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
@@ -25,7 +24,7 @@ import OpenEXR
 from tqdm import tqdm
 
 from core.atomic import finished_files
-from core.cli import run_main, setup_logging
+from core.cli import ArgumentParser, run_main, setup_logging
 from core.depth.depth_pass import KINDS, DepthPass, DepthPassWriter, PassInfo
 from core.errors import DepthshotError
 
@@ -180,7 +179,7 @@ def import_depth(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.depth.import_depth", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m core.depth.import_depth", description=__doc__.split("\n\n")[0])
     parser.add_argument("src", help="folder of depth frames (png/exr/npy) or an .npz with a 'depth' array")
     parser.add_argument("-o", "--output", required=True, help="depth pass folder to create")
     parser.add_argument("--scale", type=float, default=1.0, help="file value / scale = raw value (default 1)")

@@ -21,7 +21,8 @@ import numpy as np
 from core.atomic import atomic_path, write_text
 from core.depth.depth_pass import LOCK_FILE, MANIFEST, DepthPass, DepthPassWriter, PassInfo
 from core.depth.shots import ShotScan, detect_cuts, scan_size
-from core.errors import DepthshotError
+from core.cli import check_device, check_number, check_window
+from core.errors import DepthshotError, disk_full_reported
 from core.lock import claim_output, output_lock
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,28 @@ def processing_size(width: int, height: int, max_res: int | None) -> tuple[int, 
     return max(1, round(width * s)), max(1, round(height * s))
 
 
-def _check(job: DepthJob) -> None:
+def check_job(job: DepthJob) -> None:
+    """Every option of ``job`` that can be checked without reading the video (DepthshotError, nothing created)."""
+    for name in ("input", "output"):
+        if not isinstance(getattr(job, name), (str, Path)):
+            raise DepthshotError(f"{name} must be a path, got {getattr(job, name)!r}")
+    for name in ("model", "precision", "engine", "preset"):
+        if not isinstance(getattr(job, name), str):
+            raise DepthshotError(f"{name} must be a string, got {getattr(job, name)!r}")
+    if not isinstance(job.shots, bool) or job.preview not in (None, "depth", "side-by-side"):
+        raise DepthshotError(f"shots must be true or false and preview none, depth or side-by-side")
+    check_number("--input-size", job.input_size, integer=True, minimum=14)
+    check_number("--max-res", job.max_res, integer=True)
+    check_window(job.start, job.end)
+    check_device(job.device)
+    if job.engine == "rollingdepth":
+        from core.depth.rollingdepth.presets import get_preset
+
+        get_preset(job.preset)
+    elif job.engine == "vda":
+        from core.models.weights import get_spec
+
+        get_spec(job.model)
     if job.engine not in ENGINES:
         raise DepthshotError(f"unknown engine {job.engine!r} (expected {' or '.join(ENGINES)})")
     if job.precision not in PRECISIONS:
@@ -89,6 +111,8 @@ def _check(job: DepthJob) -> None:
         raise DepthshotError(f"--input-size must be a positive multiple of 14, got {job.input_size}")
     if job.max_res is not None and job.max_res < 14:
         raise DepthshotError(f"--max-res must be at least 14, got {job.max_res}")
+    if Path(job.input).is_dir():
+        raise DepthshotError(f"{job.input}: is a folder, not a video file")
     if not Path(job.input).is_file():
         raise DepthshotError(f"{job.input}: no such file")
     out = Path(job.output)
@@ -151,8 +175,9 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     """
     from core.video import probe
 
-    _check(job)
+    check_job(job)
     info = probe(job.input)
+    check_window(job.start, job.end, info.duration)
     width, height = processing_size(info.width, info.height, job.max_res)
     finished = _finished_pass(job, width, height)
     if finished is not None:  # the same job ran to the end before: at most the preview is left to do
@@ -175,9 +200,17 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
                  "weights": str(job.weights) if job.weights else None}
     model.update({"device": device, "shot_detection": job.shots, "start": job.start, "end": job.end})
     pass_info = PassInfo(source=str(job.input), fps=float(info.fps), width=width, height=height, kind=kind, model=model)
-    with claim_output(job.output, Path(job.output) / LOCK_FILE, created=[job.output]):
+    meters: list[_Meter] = []
+
+    def needed() -> int:  # bytes still to write: a float32 EXR while staged plus the 16-bit PNG, per frame left
+        left = info.frame_count - (meters[0].done if meters else 0)
+        return max(0, left) * width * height * 6
+
+    with claim_output(job.output, Path(job.output) / LOCK_FILE, created=[job.output]), \
+            disk_full_reported(job.output, needed):
         writer = DepthPassWriter(job.output, pass_info, resume=True)
         meter = _Meter(info.frame_count, writer.resume_point(), on_progress)
+        meters.append(meter)
         size = None if (width, height) == (info.width, info.height) else (width, height)
 
         if job.engine == "vda" and not job.shots:

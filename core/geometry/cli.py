@@ -15,9 +15,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.atomic import sweep_partials
-from core.cli import setup_logging
+from core.cli import ArgumentParser, setup_logging
 from core.depth.depth_pass import LOCK_FILE, DepthPass
-from core.errors import DepthshotError
+from core.errors import DepthshotError, disk_full_reported
 from core.lock import claim_output
 from core.geometry.camera import DEFAULT_HFOV_DEG, DEFAULT_NEAR, DEFAULT_NEAR_FAR_RATIO, DepthRange
 from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG, EdgeRule
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The arguments both geometry commands share; the caller adds its own."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = ArgumentParser(prog=prog, description=description)
     p.add_argument("input", metavar="INPUT", type=Path, help="a depth pass folder, or a video to compute depth for")
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder (one file per frame)")
     p.add_argument("--frames", help="frames to write, e.g. 0-99, 120, 200-, 0-99:5 (default: all)")
@@ -92,23 +92,37 @@ def edge_rule(args: argparse.Namespace) -> EdgeRule:
 
 
 def run_frames(
-    args: argparse.Namespace, out_path: Callable[[int], Path], write: Callable[[GeometryFrame, Path], None]
+    args: argparse.Namespace,
+    out_path: Callable[[int], Path],
+    write: Callable[[GeometryFrame, Path], None],
+    check: Callable[[DepthPass], None] | None = None,
 ) -> int:
     """Open the input, then for every selected frame whose file ``out_path(index)`` is missing (or all with
-    ``--overwrite``) call ``write(frame, path)``, with a progress bar. Returns the number of frames written."""
+    ``--overwrite``) call ``write(frame, path)``, with a progress bar. ``check(pass)`` validates the command's
+    own options against the pass before anything is written. Returns the number of frames written."""
     camera = camera_options(args)  # validate options before any long job starts
     if args.output.exists() and not args.output.is_dir():
         raise DepthshotError(f"{args.output}: exists and is not a folder")
     dp = open_input(args)
+    if check is not None:
+        check(dp)
     selected = parse_frames(args.frames, len(dp))
     todo = [i for i in selected if args.overwrite or not out_path(i).exists()]
     if len(todo) < len(selected):
         log.info("%d of %d frames already written, skipping them", len(selected) - len(todo), len(selected))
     frames = iter_frames(dp, todo, camera)
-    with claim_output(args.output, args.output / LOCK_FILE):
+    written: list[int] = []
+
+    def needed() -> int:  # frames left at the size of those written (or 20 bytes per pixel before the first)
+        sizes = [out_path(i).stat().st_size for i in written[-8:] if out_path(i).exists()]
+        per_frame = sum(sizes) / len(sizes) if sizes else dp.info.width * dp.info.height * 20
+        return int(per_frame * (len(todo) - len(written)))
+
+    with claim_output(args.output, args.output / LOCK_FILE), disk_full_reported(args.output, needed):
         sweep_partials(args.output)  # files a killed run was writing
         for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):
             write(frame, out_path(frame.index))
+            written.append(frame.index)
     return len(todo)
 
 

@@ -51,6 +51,9 @@ def depth_to_mesh(
     s = config.stride
     grid = depth[::s, ::s]
     gh, gw = grid.shape
+    if gh < 2 or gw < 2:
+        raise DepthshotError(f"--stride {s} leaves a {gw}x{gh} grid of a {depth.shape[1]}x{depth.shape[0]} frame: "
+                             "no triangle fits (use a stride below the frame's size)")
     faces = grid_triangles(grid, s / k.fx, s / k.fy, config.edges)
     is_used = np.zeros(gh * gw, dtype=bool)
     is_used[faces.ravel()] = True

@@ -12,16 +12,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import run_main, setup_logging
+from core.cli import ArgumentParser, check_device, check_number, check_window, run_main, setup_logging
+from core.models.weights import get_spec
 from core.errors import DepthshotError
 from core.stereo.convert import StereoJob, run_stereo
 from core.stereo.disparity import DisparityConfig
 from core.stereo.layouts import LAYOUTS
 from core.video import EncodeSettings
+from core.video.writer import X26X_PRESETS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m core.stereo",
         description="Turn a video into stereo 3D (SBS, top-bottom, anaglyph, VR180) from its depth.",
     )
@@ -72,8 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def job_from_args(args: argparse.Namespace) -> StereoJob:
     """Validate the parsed options and build the job (DepthshotError on bad values)."""
+    if args.input.is_dir():
+        raise DepthshotError(f"{args.input}: is a folder, not a video file")
     if not args.input.is_file():
         raise DepthshotError(f"{args.input}: no such file")
+    check_window(args.start, args.end)
+    check_device(args.device)
+    if args.depth is None:
+        get_spec(args.model)
+    check_number("--input-size", args.input_size, minimum=14, integer=True)
+    check_number("--divergence", args.divergence, minimum=0)
+    check_number("--convergence", args.convergence, minimum=0)
+    if args.convergence > 1:
+        raise DepthshotError(f"--convergence must be 0..1, got {args.convergence:g}")
+    check_number("--convergence-smoothing", args.convergence_smoothing, above=0)
+    for name in ("screen_width", "viewing_distance", "ipd"):
+        check_number("--" + name.replace("_", "-"), getattr(args, name), above=0)
+    check_number("--vr-eye-size", args.vr_eye_size, above=0, integer=True)
+    check_number("--segment-seconds", args.segment_seconds, above=0)
+    if args.codec in ("h264", "h265") and args.preset not in X26X_PRESETS:
+        raise DepthshotError(f"unknown --preset {args.preset!r} for {args.codec} (one of {', '.join(X26X_PRESETS)})")
     if args.depth is not None and not args.depth.exists():
         raise DepthshotError(f"{args.depth}: no such depth pass")
     if args.preview is not None and args.preview_frame is None:

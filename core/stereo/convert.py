@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.atomic import atomic_path
+from core.atomic import atomic_path, finished_files
 from core.depth.depth_pass import DepthPass
-from core.errors import DepthshotError
+from core.cli import check_window
+from core.errors import DepthshotError, disk_full_reported
 from core.geometry.camera import resolve_intrinsics
 from core.lock import claim_output
 from core.stereo.disparity import (
@@ -96,13 +97,14 @@ def run_stereo(job: StereoJob) -> Path:
     engine's pass and then the encode after its last finished segment (see the module docstring).
     """
     info = probe(job.input)
+    check_window(job.start, job.end, info.duration)
     output = job.output or default_output(job.input, job.layout)
     if job.preview_frame is None and output.suffix.lower() not in _VIDEO_SUFFIXES:
         raise DepthshotError(f"{output}: output must be .mp4, .mkv or .mov")
     device = _device(job.device)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
     dp = DepthPass.open(depth_path)
-    _check_pass(dp, info)
+    _check_pass(dp, info, job.start, job.end)
     k = resolve_intrinsics(
         info.width,
         info.height,
@@ -127,8 +129,15 @@ def run_stereo(job: StereoJob) -> Path:
     w, h = packer.size
     total = _expected_frames(info, job.start, job.end)
     segment_frames = max(1, round(job.segment_seconds * info.fps))
-    lock = output.with_name(f".{output.name}.lock")
-    with claim_output(output, lock, created=[output.with_name(f".{output.name}.work")]), \
+    lock, work = output.with_name(f".{output.name}.lock"), output.with_name(f".{output.name}.work")
+
+    def needed() -> int:  # the join copies the segments; frames not encoded yet at the segments' bytes/frame
+        done = sum(p.stat().st_size for p in finished_files(work)) if work.is_dir() else 0
+        frames = sum(1 for _ in finished_files(work, "segment_*")) * segment_frames
+        per_frame = done / frames if frames else w * h * 0.2
+        return int(done + per_frame * max(0, (total or 0) - frames) * 2)
+
+    with claim_output(output, lock, created=[work]), disk_full_reported(output.parent, needed), \
             SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
                             post_process=post, segment_frames=segment_frames, overwrite=job.overwrite,
                             fingerprint=_fingerprint(job, dp, device)) as writer:
@@ -223,12 +232,25 @@ def _fingerprint(job: StereoJob, dp: DepthPass, device: torch.device) -> dict[st
     return {"options": options, "device": device.type, "depth_pass": hashlib.sha256(manifest).hexdigest()}
 
 
-def _check_pass(dp: DepthPass, info: VideoInfo) -> None:
+def _check_pass(dp: DepthPass, info: VideoInfo, start: float | None, end: float | None) -> None:
+    """Refuse, before anything is written, a pass that cannot belong to this video and window: another aspect
+    ratio, another frame rate, or frames that do not span ``[start, end)``."""
     a_video, a_pass = info.width / info.height, dp.info.width / dp.info.height
     if abs(a_video / a_pass - 1) > 0.02:
         raise DepthshotError(
             f"the depth pass is {dp.info.width}x{dp.info.height} but the video is {info.width}x{info.height} "
             "(different aspect ratio: was it made from another clip?)"
+        )
+    if abs(dp.info.fps / info.fps - 1) > 0.01:
+        raise DepthshotError(f"the depth pass is at {dp.info.fps:g} fps but the video at {info.fps:g} fps "
+                             "(was it made from another clip?)")
+    period = 1.0 / info.fps
+    first, last = dp.info.timestamps[0], dp.info.timestamps[-1]
+    want_first, want_last = start or 0.0, min(end if end is not None else info.duration, info.duration) - period
+    if first > want_first + 1.5 * period or last < want_last - 1.5 * period:
+        raise DepthshotError(
+            f"the depth pass covers {first:.3f}s..{last:.3f}s but the video (window) runs "
+            f"{want_first:.3f}s..{max(want_first, want_last):.3f}s (was it made from another clip or range?)"
         )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from core.cli import run_main, setup_logging
+from core.cli import ArgumentParser, run_main, setup_logging
 from core.video import EncodeSettings, VideoWriter, prefetch, probe, read_frames
 
 
@@ -27,7 +27,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.video", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m core.video", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="print what a video holds, as JSON")

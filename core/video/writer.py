@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 TIME_BASE = Fraction(1, 90000)  # exact for 24, 25, 30, 50, 60 and the NTSC 1000/1001 rates
 
 _ENCODERS = {"h264": "libx264", "h265": "libx265", "ffv1": "ffv1", "prores": "prores_ks"}
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
 _DEFAULT_PIX_FMT = {"h264": "yuv420p", "h265": "yuv420p", "ffv1": "yuv444p", "prores": "yuv422p10le"}
 # "rgb24" asks for RGB coding; each encoder spells it its own way
 _RGB = {"h264": ("libx264rgb", "rgb24"), "h265": ("libx265", "gbrp"), "ffv1": ("ffv1", "bgr0")}
@@ -64,6 +66,8 @@ class EncodeSettings:
         """``(FFmpeg encoder name, FFmpeg pixel format)`` for these settings."""
         if self.codec not in _ENCODERS:
             raise EncodeSettingsError(f"unknown codec {self.codec!r}; choose one of {', '.join(_ENCODERS)}")
+        if self.codec in ("h264", "h265") and self.preset not in X26X_PRESETS:
+            raise EncodeSettingsError(f"unknown {self.codec} preset {self.preset!r}; one of {', '.join(X26X_PRESETS)}")
         if self.pix_fmt in ("rgb", "rgb24"):
             if self.codec not in _RGB:
                 raise EncodeSettingsError(f"{self.codec} cannot code RGB; choose h264, h265 or ffv1")

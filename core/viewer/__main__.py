@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import run_main, setup_logging
+from core.cli import ArgumentParser, run_main, setup_logging
 from core.geometry.camera import DEFAULT_HFOV_DEG
 from core.geometry.sequence import parse_frames
 from core.viewer.camera import View
@@ -24,7 +24,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.viewer", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m core.viewer", description=__doc__.split("\n\n")[0])
     p.add_argument("folder", metavar="DIR", type=Path, help="folder of .ply point clouds (python -m core.pointcloud)")
     p.add_argument("--screenshots", metavar="OUT", type=Path, help="render the frames to OUT/<frame>.png, headless")
     p.add_argument("--frames", help="frames to show by position in DIR, e.g. 0-99:5 (default: all)")
