@@ -28,6 +28,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--end", type=float, help="time to stop at (s, exclusive)")
     p.add_argument("--preview", nargs="?", const="depth", choices=("depth", "side-by-side"),
                    help="also write a colourised OUTDIR/preview.mp4 (side-by-side: RGB | depth)")
+    p.add_argument("--ignore-decode-errors", action="store_true",
+                   help="convert a video whose decode errors damage more than 1%% of its frames")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -60,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         input=args.input, output=args.output, model=args.model, weights=args.weights, input_size=args.input_size,
         max_res=args.max_res, precision=args.precision, device=args.device, shots=args.shots, start=args.start,
         end=args.end, engine=args.engine, preset=args.preset, preview=args.preview,
+        ignore_decode_errors=args.ignore_decode_errors,
     )
     bar = _Bar()
     try:

@@ -53,6 +53,7 @@ class DepthJob:
     preset: str = "fast"  # rollingdepth preset: fast, fast1024, full, paper
     reuse_features: bool = True  # vda: encode each frame once (off only to measure the saving)
     preview: str | None = None  # also write PASS/preview.mp4: "depth", or "side-by-side" (RGB | depth)
+    ignore_decode_errors: bool = False  # convert a video with many frames damaged by decode errors anyway
 
 
 @dataclass
@@ -122,6 +123,13 @@ def check_job(job: DepthJob) -> None:
         raise DepthshotError(f"{out}: exists and is not a folder")
 
 
+def _max_damaged(job: DepthJob) -> float | None:
+    """``read_frames``' limit on frames damaged by decode errors for this job."""
+    from core.video.reader import DAMAGED_FRACTION
+
+    return None if job.ignore_decode_errors else DAMAGED_FRACTION
+
+
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -152,7 +160,7 @@ def _scan(job: DepthJob, writer: DepthPassWriter, width: int, height: int, detec
     if path.is_file():
         data = json.loads(path.read_text())
         return ShotScan(data["frame_count"], data["cuts"])
-    frames = read_frames(job.input, start=job.start, end=job.end, size=scan_size(width, height))
+    frames = read_frames(job.input, start=job.start, end=job.end, max_damaged=_max_damaged(job), size=scan_size(width, height))
 
     def images() -> Iterator[np.ndarray]:
         for i, f in enumerate(frames):
@@ -305,7 +313,7 @@ def _run_vda(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: 
         meter.report(writer.resume_point())
 
     n = 0
-    for n, frame in enumerate(read_frames(job.input, start=job.start, end=job.end, size=size), start=1):
+    for n, frame in enumerate(read_frames(job.input, start=job.start, end=job.end, max_damaged=_max_damaged(job), size=size), start=1):
         i = n - 1
         if i < decode_from:
             continue
@@ -316,7 +324,8 @@ def _run_vda(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: 
                 shot = ShotDepth.from_state(runner, state, anchor, np.stack(batch), job.reuse_features)
                 restore = None
             continue
-        if shot is None or i in starts:
+        # a cut starts a shot, except the cut of the shot this run resumed at its first frame
+        if shot is None or (i in starts and i != shot_start):
             if shot is not None:
                 write(shot.finish())
                 writer.end_shot()
@@ -366,7 +375,7 @@ def _run_rollingdepth(job: DepthJob, device: str, writer: DepthPassWriter, scan:
         pts: dict[int, float] = {}
 
         def shot_frames(start: int = start, end: int = end, pts: dict[int, float] = pts) -> Iterator[np.ndarray]:
-            for i, frame in enumerate(read_frames(job.input, start=job.start, end=job.end, size=size)):
+            for i, frame in enumerate(read_frames(job.input, start=job.start, end=job.end, max_damaged=_max_damaged(job), size=size)):
                 if i >= end:
                     break
                 if i >= start:

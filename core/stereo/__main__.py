@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weights", type=Path, help="checkpoint file instead of the hub download")
     g.add_argument("--input-size", type=int, default=518, help="network input size, multiple of 14 (default 518)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--ignore-decode-errors", action="store_true",
+                   help="convert a video whose decode errors damage more than 1%% of its frames")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -140,6 +142,7 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         preview=args.preview,
         segment_seconds=args.segment_seconds,
         overwrite=args.overwrite,
+        ignore_decode_errors=args.ignore_decode_errors,
     )
 
 

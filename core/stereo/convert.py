@@ -38,6 +38,7 @@ from core.stereo.disparity import (
 from core.stereo.layouts import Packer
 from core.stereo.metadata import TAGS, spherical_post_process, stereo_settings
 from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
+from core.video.reader import DAMAGED_FRACTION
 from core.video import EncodeSettings, Frame, SegmentedWriter, VideoInfo, bounded_map, probe, read_frames
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class StereoJob:
     preview: Path | None = None
     segment_seconds: float = 5.0
     overwrite: bool = False  # replace an existing output that this command did not make
+    ignore_decode_errors: bool = False  # convert a video with many frames damaged by decode errors anyway
 
 
 def default_output(input_path: Path, layout: str) -> Path:
@@ -118,7 +120,8 @@ def run_stereo(job: StereoJob) -> Path:
         job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
     )
     deep = info.bit_depth > 8
-    frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8")
+    frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8",
+                         max_damaged=None if job.ignore_decode_errors else DAMAGED_FRACTION)
     synth = _Synthesizer(job, dp, info.width, k.fx, device)
 
     if job.preview_frame is not None:
@@ -211,7 +214,8 @@ def _make_depth(job: StereoJob, path: Path) -> Path:
     log.info("running the depth engine (%s) into %s", job.model, path)
     engine_device = "cuda" if _device(job.device).type == "cuda" else "cpu"
     job_depth = DepthJob(input=job.input, output=path, model=job.model, weights=job.weights, device=engine_device,
-                         input_size=job.input_size, start=job.start, end=job.end)
+                         input_size=job.input_size, start=job.start, end=job.end,
+                         ignore_decode_errors=job.ignore_decode_errors)
     return Path(run_depth(job_depth))
 
 
@@ -226,7 +230,7 @@ def _fingerprint(job: StereoJob, dp: DepthPass, device: torch.device) -> dict[st
     """What decides the stereo frames besides the writer's own settings: the options and the depth pass."""
     options = asdict(job)
     for name in ("output", "preview", "preview_frame", "device", "model", "weights", "input_size", "depth",
-                 "overwrite"):
+                 "overwrite", "ignore_decode_errors"):
         options.pop(name)
     manifest = (dp.root / "depth_pass.json").read_bytes()
     return {"options": options, "device": device.type, "depth_pass": hashlib.sha256(manifest).hexdigest()}

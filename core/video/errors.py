@@ -37,3 +37,7 @@ class TruncatedVideoError(VideoError):
 
 class EncodeSettingsError(VideoError):
     """The requested encode cannot be done (odd size for a subsampled format, codec/container mismatch, ...)."""
+
+
+class CorruptVideoError(VideoError):
+    """Decode errors damaged more frames than allowed (the stream is corrupt in the middle)."""

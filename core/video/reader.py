@@ -13,9 +13,11 @@ import numpy as np
 
 from core.video.container import average_rate, timeline_origin, open_input, stream_duration, video_stream
 from core.video.convert import DTYPES, quarter_turns, to_rgb
-from core.video.errors import EmptyVideoError, TruncatedVideoError
+from core.video.errors import CorruptVideoError, EmptyVideoError, TruncatedVideoError
 
 log = logging.getLogger(__name__)
+
+DAMAGED_FRACTION = 0.01  # default share of frames that may be concealed after decode errors
 
 
 @dataclass
@@ -40,6 +42,7 @@ def read_frames(
     stride: int = 1,
     size: tuple[int, int] | None = None,
     dtype: str = "uint8",
+    max_damaged: float | None = DAMAGED_FRACTION,
 ) -> Iterator[Frame]:
     """Decode the first video stream of ``path`` frame by frame, holding one frame at a time.
 
@@ -49,6 +52,9 @@ def read_frames(
         stride: deliver every ``stride``-th frame of the source (counted from the first frame delivered).
         size: ``(width, height)`` to resize to, after rotation (``None``: the display size).
         dtype: ``"uint8"`` or ``"float32"``.
+        max_damaged: the share of frames (of the stream's length) that may be damaged by decode errors (the
+            decoder conceals them: frames from an error to the next key frame) before ``CorruptVideoError`` is
+            raised; ``None`` never raises. Damaged frames are always reported with a warning naming them.
 
     Yields:
         ``Frame``s in presentation order, with their real timestamps (variable frame rate is kept).
@@ -58,7 +64,7 @@ def read_frames(
         and ``TruncatedVideoError`` after the last decodable frame when the file is cut short or corrupt.
     """
     _check_args(start, end, stride, size, dtype)
-    return _frames(path, start, end, stride, size, dtype)
+    return _frames(path, start, end, stride, size, dtype, max_damaged)
 
 
 def _check_args(start, end, stride, size, dtype) -> None:
@@ -72,8 +78,8 @@ def _check_args(start, end, stride, size, dtype) -> None:
         raise ValueError(f"end ({end}) must be after start ({start})")
 
 
-def _frames(path, start, end, stride, size, dtype) -> Iterator[Frame]:
-    with open_input(path) as container:
+def _frames(path, start, end, stride, size, dtype, max_damaged) -> Iterator[Frame]:
+    with open_input(path) as container, _DecodeErrors(container.name) as damage:
         stream = video_stream(container)
         stream.thread_type = "AUTO"
         origin = timeline_origin(container)
@@ -101,6 +107,8 @@ def _frames(path, start, end, stride, size, dtype) -> Iterator[Frame]:
                 index = count
                 count += 1
                 last_pts = pts
+                limit = None if max_damaged is None else max(1, int(max_damaged * max(stream.frames, count)))
+                damage.frame(index, frame.key_frame, limit)
                 if (index - first_index) % stride:
                     continue
                 turns = quarter_turns(frame.rotation)
@@ -172,3 +180,58 @@ def _check_complete(container, stream, count: int, last_pts: float | None, origi
             count,
             last_pts,
         )
+
+
+class _DecodeErrors(logging.Handler):
+    """Counts the decoder's error messages while a video is read (FFmpeg reports concealed errors only in its
+    log) and tracks the frames they damage: from the frame an error shows up at to the next key frame."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(logging.ERROR)
+        self.name_, self.errors, self._seen = name, 0, 0
+        self.damaged: list[list[int]] = []  # [first, last] source indices
+        self._open = False
+
+    def __enter__(self) -> _DecodeErrors:
+        self._logger = logging.getLogger("libav")
+        self._saved = (av.logging.get_level(), self._logger.propagate)
+        if self._saved[0] is None or self._saved[0] < av.logging.ERROR:
+            av.logging.set_level(av.logging.ERROR)
+        self._logger.propagate = False  # counted and summarised here, not printed line by line
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._saved[1]
+        av.logging.set_level(self._saved[0])
+        if self.damaged:
+            log.warning("%s: %d decode errors damaged %d frames (%s); the decoder concealed them", self.name_,
+                        self.errors, self.count, self.ranges())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.errors += 1
+
+    @property
+    def count(self) -> int:
+        return sum(b - a + 1 for a, b in self.damaged)
+
+    def ranges(self) -> str:
+        return ", ".join(f"frame {a}" if a == b else f"frames {a}-{b}" for a, b in self.damaged)
+
+    def frame(self, index: int, key_frame: bool, limit: int | None) -> None:
+        """Account for the delivered frame ``index``; raise once more than ``limit`` frames are damaged."""
+        if self.errors > self._seen:
+            self._seen = self.errors
+            if not (self._open and self.damaged[-1][1] == index - 1):
+                self.damaged.append([index, index])
+            self._open = True
+        elif key_frame:
+            self._open = False
+        if self._open:
+            self.damaged[-1][1] = index
+            if limit is not None and self.count > limit:
+                raise CorruptVideoError(
+                    f"{self.name_}: corrupt: decode errors damaged {self.count} frames ({self.ranges()} so far); "
+                    "--ignore-decode-errors converts it anyway"
+                )
