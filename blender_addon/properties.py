@@ -31,11 +31,6 @@ class DepthshotSettings(bpy.types.PropertyGroup):
     build_stereo: bpy.props.BoolProperty(name="Stereo Rig", default=True)
     grid_x: bpy.props.IntProperty(name="Grid X", default=192, min=2, max=4096)
     grid_y: bpy.props.IntProperty(name="Grid Y", default=108, min=2, max=4096)
-    # state of the running job, shown by the panel
-    running: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    cancel_requested: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    progress: bpy.props.FloatProperty(name="Progress", subtype="PERCENTAGE", min=0, max=100, options={"SKIP_SAVE"})
-    status: bpy.props.StringProperty(options={"SKIP_SAVE"})
-
+    # the state of a running job is not here: PropertyGroup values are saved into the .blend (see run_state)
 
 CLASSES = (DepthshotSettings,)
