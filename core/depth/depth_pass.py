@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from core import __version__
-from core.atomic import atomic_path, write_text
+from core.atomic import atomic_path, finished_files, sweep_partials, write_text
 from core.errors import DepthshotError
 from core.video.pipeline import Sink
 
@@ -290,6 +290,8 @@ class DepthPassWriter:
             raise DepthshotError(f"{self.root}: cannot create the depth pass folder ({exc.strerror})") from None
         self._shot: _ShotStats | None = None
         self._next = 0
+        for folder in (self.root, self.root / FRAME_DIR, self.work_dir, self._raw_dir):
+            sweep_partials(folder)  # files a killed run was writing
         self._pngs = ThreadPoolExecutor(png_workers or min(4, os.cpu_count() or 1), thread_name_prefix="depth-png")
         self._png_jobs: list[Future[None]] = []
         self._png_lock = threading.Lock()  # the disk thread adds PNG jobs, the caller's thread checks them
@@ -313,7 +315,7 @@ class DepthPassWriter:
         self.info.timestamps = list(state["timestamps"])
         self._next = self.info.shots[-1].end if self.info.shots else 0
         # staged frames of a recorded shot: its PNGs were still being written when the run stopped
-        for p in sorted(self._raw_dir.glob("*.npy")):
+        for p in finished_files(self._raw_dir, "*.npy"):
             i = int(p.stem)
             if i < self._next:
                 shot = next(s for s in self.info.shots if s.start <= i < s.end)
