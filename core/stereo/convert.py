@@ -36,11 +36,12 @@ from core.stereo.disparity import (
 from core.stereo.layouts import Packer
 from core.stereo.metadata import TAGS, spherical_post_process, stereo_settings
 from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
-from core.video import EncodeSettings, Frame, SegmentedWriter, VideoInfo, bounded_map, probe, read_frames
+from core.video import EncodeSettings, Frame, SegmentedWriter, Sink, VideoInfo, bounded_map, probe, read_frames
 
 log = logging.getLogger(__name__)
 
 _VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+_ENCODE_QUEUE = 4  # rendered frames waiting for the encoder
 
 
 @dataclass
@@ -128,13 +129,14 @@ def run_stereo(job: StereoJob) -> Path:
     segment_frames = max(1, round(job.segment_seconds * info.fps))
     with SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
                          post_process=post, segment_frames=segment_frames,
-                         fingerprint=_fingerprint(job, dp, device)) as writer:
+                         fingerprint=_fingerprint(job, dp, device)) as writer, \
+            Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
         todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
         bar = tqdm(bounded_map(synth.prepare, todo), total=total, initial=writer.resume_point, unit="frame",
                    desc="stereo")
         for frame, disparity in bar:
             packed = synth.render(frame, disparity, packer)
-            writer.write(_to_output(packed, deep), frame.pts)
+            encode.put(_to_output(packed, deep), frame.pts)
     return output
 
 
