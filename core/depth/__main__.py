@@ -21,7 +21,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--preset", default="fast", help="rollingdepth preset: fast, fast1024, full, paper")
     p.add_argument("--input-size", type=int, default=518, help="network input size (short side, multiple of 14)")
     p.add_argument("--max-res", type=int, help="compute depth at most this many pixels on the long side")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (default): bf16 autocast on GPUs that support it, fp16 on other GPUs, fp32 on the CPU")
+    p.add_argument("--compile", action="store_true", help="vda: torch.compile the encoder and head (slow start)")
     p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     p.add_argument("--no-shots", dest="shots", action="store_false", help="do not split the video at cuts")
     p.add_argument("--start", type=float, help="first time to process (s)")
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     job = DepthJob(
         input=args.input, output=args.output, model=args.model, weights=args.weights, input_size=args.input_size,
-        max_res=args.max_res, precision=args.precision, device=args.device, shots=args.shots, start=args.start,
+        max_res=args.max_res, precision=args.precision, compile=args.compile, device=args.device, shots=args.shots, start=args.start,
         end=args.end, engine=args.engine, preset=args.preset, preview=args.preview,
     )
     bar = _Bar()

@@ -26,9 +26,10 @@ from core.errors import DepthshotError
 log = logging.getLogger(__name__)
 
 ENGINES = ("vda", "rollingdepth")
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")  # auto: bf16/fp16 autocast on a GPU, fp32 on the CPU
 _SHOTS_FILE = "shots.json"
 _STATE_FILE = "engine_state.npz"
+_DECODE_AHEAD = 24  # decoded frames waiting for the engine (about one window's new frames)
 _ANCHOR_FILE = "engine_anchor.npz"
 
 
@@ -42,8 +43,9 @@ class DepthJob:
     weights: Path | None = None
     input_size: int = 518
     max_res: int | None = None  # longest side of the frames depth is computed at (default: the video's size)
-    precision: str = "fp32"
+    precision: str = "auto"  # vda: see core.depth.engine.resolve_precision; the manifest records what ran
     device: str | None = None  # default: cuda when available, else cpu
+    compile: bool = False  # vda: torch.compile the encoder and the head
     shots: bool = True  # detect cuts and process each shot on its own
     start: float | None = None  # seconds
     end: float | None = None  # seconds
@@ -62,13 +64,6 @@ class Progress:
     fps: float  # frames per second in this run
     eta_s: float | None  # seconds left, None while unknown
     stage: str  # "scan", "depth", "preview", "done"
-
-
-def default_device() -> str:
-    """``cuda`` when torch sees a GPU, else ``cpu``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def processing_size(width: int, height: int, max_res: int | None) -> tuple[int, int]:
@@ -164,18 +159,23 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
         log.info("%s already holds this job's finished depth pass", job.output)
         _write_preview(job, finished, _Meter(len(finished), len(finished), on_progress))
         return Path(job.output)
-    device = job.device or default_device()
+    from core.depth.engine import resolve_device, resolve_precision
+
+    device = resolve_device(job.device)
     if job.engine == "vda":
         from core.models.weights import load_vda
 
         loaded = load_vda(job.model, job.weights, device=device)
         kind = "metric_depth" if loaded.spec.metric else "relative_inverse_depth"
         model = {"id": job.model, "engine": "vda", "checkpoint_sha256": loaded.sha256, "input_size": job.input_size,
-                 "precision": job.precision}
+                 "precision": resolve_precision(job.precision, device), "compile": job.compile}
     else:
         loaded = None
         kind = "relative_inverse_depth"
-        model = {"id": "rollingdepth", "engine": "rollingdepth", "preset": job.preset, "precision": job.precision,
+        from core.depth.rollingdepth import get_preset
+
+        model = {"id": "rollingdepth", "engine": "rollingdepth", "preset": job.preset,
+                 "precision": get_preset(job.preset).precision if device.startswith("cuda") else "fp32",
                  "weights": str(job.weights) if job.weights else None}
     model.update({"device": device, "shot_detection": job.shots, "start": job.start, "end": job.end})
     pass_info = PassInfo(source=str(job.input), fps=float(info.fps), width=width, height=height, kind=kind, model=model)
@@ -213,7 +213,10 @@ def _finished_pass(job: DepthJob, width: int, height: int) -> DepthPass | None:
              "shot_detection": model.get("shot_detection"), "size": (dp.info.width, dp.info.height),
              "source": source.resolve() if source else None}
     if job.engine == "vda":
-        wanted.update(id=job.model, input_size=job.input_size, precision=job.precision)
+        from core.depth.engine import resolve_device, resolve_precision
+
+        precision = resolve_precision(job.precision, resolve_device(job.device))
+        wanted.update(id=job.model, input_size=job.input_size, precision=precision)
         found.update(id=model.get("id"), input_size=model.get("input_size"), precision=model.get("precision"))
     else:
         wanted.update(preset=job.preset)
@@ -241,9 +244,9 @@ def _write_preview(job: DepthJob, depth_pass: DepthPass, meter: _Meter) -> None:
 def _run_vda(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: ShotScan | None, size, meter) -> None:
     from core.depth.engine import ShotDepth, VdaRunner
     from core.depth.windows import OVERLAP, WINDOW
-    from core.video import read_frames
+    from core.video import prefetch, read_frames
 
-    runner = VdaRunner(loaded.model, job.input_size, device=device, precision=job.precision)
+    runner = VdaRunner(loaded.model, job.input_size, device=device, precision=job.precision, compile=job.compile)
     metric = loaded.spec.metric
     state_path = writer.work_dir / _STATE_FILE
     starts = set(scan.cuts) if scan else set()
@@ -275,7 +278,8 @@ def _run_vda(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: 
         meter.report(writer.resume_point())
 
     n = 0
-    for n, frame in enumerate(read_frames(job.input, start=job.start, end=job.end, size=size), start=1):
+    decoded = prefetch(read_frames(job.input, start=job.start, end=job.end, size=size), maxsize=_DECODE_AHEAD)
+    for n, frame in enumerate(decoded, start=1):
         i = n - 1
         if i < decode_from:
             continue
@@ -306,6 +310,7 @@ def _run_vda(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: 
     if shot is not None:
         write(shot.finish())
         writer.end_shot()
+    writer.info.model["ran"] = runner.describe()  # the manifest records what ran (not part of the resume key)
 
 
 def _load_shot_state(work_dir: Path, shot_start: int) -> tuple[dict, dict] | None:
