@@ -114,10 +114,10 @@ class LoadedVda:
                 continue
             windows = depth.windows
             write(depth.push(frame.image, frame.pts))
-            if depth.windows != windows:
+            if depth.windows != windows:  # saved by the writer's disk thread once the frames before it are staged
                 if depth.windows == 1:
-                    _atomic_savez(writer.work_dir / _ANCHOR_FILE, {"shot_start": np.array(shot.start), **depth.anchor()})
-                _atomic_savez(writer.work_dir / _STATE_FILE, {"shot_start": np.array(shot.start), **depth.state()})
+                    _save_after_writes(writer, writer.work_dir / _ANCHOR_FILE, {"shot_start": shot.start, **depth.anchor()})
+                _save_after_writes(writer, writer.work_dir / _STATE_FILE, {"shot_start": shot.start, **depth.state()})
         if restore is not None:
             raise DepthshotError("the video has fewer frames now than the interrupted job had read")
         if depth.received == 0:
@@ -129,6 +129,12 @@ class LoadedVda:
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
+
+
+def _save_after_writes(writer: DepthPassWriter, path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Save ``arrays`` (copied now) atomically once the frames written to ``writer`` before are on disk."""
+    copies = {k: np.array(v, copy=True) for k, v in arrays.items()}
+    writer.then(lambda: _atomic_savez(path, copies))
 
 
 def _load_shot_state(work_dir: Path, shot_start: int) -> tuple[dict, dict] | None:
