@@ -4,6 +4,7 @@ A depth pass is a folder::
 
     PASS/depth_pass.json        manifest (see ``PassInfo``); present only once the pass is complete
     PASS/depth/000000.png       one 16-bit greyscale PNG per frame
+    PASS/mask/000000.png        per-frame validity flags, 8-bit (revision 2, only when ``mask_pattern`` is set)
     PASS/.work/                 staging area of an unfinished pass (resume state); removed by ``close()``
 
 Each PNG stores its frame normalised over the frame's *shot*: a pixel value ``v`` (0..65535) maps back to the raw
@@ -14,6 +15,14 @@ sequence consistent through a shot, which is what Blender and video players see.
 Raw values are either *relative inverse depth* (affine-invariant, larger = nearer: what relative VDA/RollingDepth
 produce) or *metric depth* in metres along the optical axis (metric VDA, depth sensors); ``PassInfo.kind`` says which.
 Consumers read a pass only through ``DepthPass``.
+
+The validity mask (format revision 2) flags, per pixel, depth that was not measured or estimated reliably: bit
+``FILLED`` (1) means the value was invented (hole filling), ``UNRELIABLE`` (2) that the source marked it
+unreliable, ``EMPTY`` (4) that there is no value at all (a hole left unfilled; its stored value is meaningless).
+0 is a measured, reliable pixel. In a pass with masks, flagged pixels do not enter a shot's ``lo``/``hi``/
+percentiles, and metric values ``<= 0`` are flagged ``EMPTY``. Version 1 passes (and engines that know no
+validity) have no mask: every pixel reads as 0. Revision 1 passes are read as they are; older readers ignore the
+new fields.
 
 While a pass is being written, frames of the current shot are staged losslessly as float32 EXR files in
 ``.work/raw/`` (the shot's range is only known when the shot ends); finished shots are recorded in
@@ -44,9 +53,14 @@ from core.errors import DepthshotError
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "depthshot-depth-pass"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # changes only when old readers could misread a pass; they refuse a newer version
+FORMAT_REVISION = 2  # additive changes, which older readers safely ignore. 2: validity masks, camera poses
 MANIFEST = "depth_pass.json"
 FRAME_DIR = "depth"
+MASK_DIR = "mask"
+MASK_PATTERN = f"{MASK_DIR}/{{index:06d}}.png"
+FILLED, UNRELIABLE, EMPTY = 1, 2, 4
+"""Validity flag bits of a mask pixel (see the module docstring)."""
 WORK_DIR = ".work"
 _LEVELS = 65535
 _PERCENTILE_SAMPLES = 1_000_000  # pixels sampled per shot for the robust percentiles
@@ -84,9 +98,12 @@ class PassInfo:
     shots: list[Shot] = field(default_factory=list)  # filled in by the writer
     software: str = f"depthshot {__version__}"
     version: int = FORMAT_VERSION
+    revision: int = FORMAT_REVISION  # manifests without the field are revision 1
     format: str = FORMAT_NAME
     encoding: str = "png16"
     frame_pattern: str = f"{FRAME_DIR}/{{index:06d}}.png"
+    mask_pattern: str | None = None  # MASK_PATTERN when the pass carries validity masks (revision 2)
+    poses: dict[str, Any] | None = None  # camera poses per frame, see core.geometry.poses.poses_manifest
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,6 +111,7 @@ class PassInfo:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PassInfo:
         data = dict(data)
+        data.setdefault("revision", 1)
         data["shots"] = [Shot(**s) for s in data.get("shots", [])]
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -101,7 +119,7 @@ class PassInfo:
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a staged pass to be resumed (everything the caller chose, nothing the writer fills)."""
         d = self.to_json()
-        for k in ("frame_count", "timestamps", "shots"):
+        for k in ("frame_count", "timestamps", "shots", "poses"):
             d.pop(k)
         return d
 
@@ -166,6 +184,22 @@ class DepthPass:
         if img is None or img.dtype != np.uint16 or img.shape != (self.info.height, self.info.width):
             raise DepthshotError(f"{path}: missing or not a {self.info.width}x{self.info.height} 16-bit depth frame")
         return dequantize(img, shot.lo, shot.hi)
+
+    def mask_path(self, i: int) -> Path | None:
+        """The 8-bit validity mask PNG of frame ``i``, or None for a pass without masks."""
+        return self.root / self.info.mask_pattern.format(index=i) if self.info.mask_pattern else None
+
+    def read_mask(self, i: int) -> np.ndarray:
+        """Validity flags of frame ``i``: uint8 [H, W] of ``FILLED | UNRELIABLE | EMPTY`` bits (0 = measured).
+        All zeros for a pass without masks."""
+        self._check_index(i)
+        path = self.mask_path(i)
+        if path is None:
+            return np.zeros((self.info.height, self.info.width), np.uint8)
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None or img.dtype != np.uint8 or img.shape != (self.info.height, self.info.width):
+            raise DepthshotError(f"{path}: missing or not a {self.info.width}x{self.info.height} 8-bit mask")
+        return img
 
     def frames(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, depth float32 [H, W])`` for frames ``start .. end-1`` in order."""
@@ -287,9 +321,11 @@ class DepthPassWriter:
         self._shot_start = start
         self._save_progress()
 
-    def write(self, i: int, depth: np.ndarray, pts: float) -> None:
+    def write(self, i: int, depth: np.ndarray, pts: float, mask: np.ndarray | None = None) -> None:
         """Stage frame ``i`` (float [H, W] raw values, ``pts`` in seconds). Frames come in order; re-writing a
-        staged frame of the open shot (after a resume) replaces it."""
+        staged frame of the open shot (after a resume) replaces it. ``mask``: uint8 [H, W] validity flags
+        (``FILLED``/``UNRELIABLE``/``EMPTY``; None = all measured), only for a pass whose ``info.mask_pattern`` is
+        set; it is written to its final place at once (it needs no shot range)."""
         if self._shot_start is None:
             raise DepthshotError("write() called outside a shot")
         if not self._shot_start <= i <= self._next:
@@ -300,6 +336,16 @@ class DepthPassWriter:
             )
         if not np.isfinite(depth).all():
             raise DepthshotError(f"depth frame {i} contains NaN or infinite values")
+        if self.info.mask_pattern is not None:
+            flags = np.zeros(depth.shape, np.uint8) if mask is None else np.asarray(mask, np.uint8)
+            if flags.shape != depth.shape:
+                raise DepthshotError(f"mask of frame {i} is {flags.shape[1]}x{flags.shape[0]}, not the depth's size")
+            if self.info.kind == "metric_depth":
+                flags = np.where(depth > 0, flags, flags | EMPTY).astype(np.uint8)
+            (self.root / MASK_DIR).mkdir(exist_ok=True)
+            _write_png(self.root / self.info.mask_pattern.format(index=i), flags)
+        elif mask is not None:
+            raise DepthshotError("a mask was given but the pass was not created with mask_pattern")
         # EXR float attributes are 32-bit: keep the timestamp exact as text
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, "pts": repr(float(pts))}
         with atomic_path(self._raw_dir / f"{i:06d}.exr") as tmp:
@@ -317,10 +363,17 @@ class DepthPassWriter:
         per_frame = max(1, math.ceil(_PERCENTILE_SAMPLES / (end - start)))
         for i in range(start, end):
             depth, pts = self._read_staged(i)
-            lo, hi = min(lo, float(depth.min())), max(hi, float(depth.max()))
-            flat = depth.reshape(-1)
+            flat = self._statistics_pixels(i, depth)
+            if flat.size:
+                lo, hi = min(lo, float(flat.min())), max(hi, float(flat.max()))
             samples.append(flat[:: max(1, flat.size // per_frame)].copy())  # a view would keep the frame alive
             stamps.append(pts)
+        samples = [s for s in samples if s.size]
+        if not samples:  # no valid pixel in the whole shot: the range of whatever is there
+            for i in range(start, end):
+                depth, _ = self._read_staged(i)
+                lo, hi = min(lo, float(depth.min())), max(hi, float(depth.max()))
+                samples.append(depth.reshape(-1)[:: max(1, depth.size // per_frame)].copy())
         p2, p98 = (float(v) for v in np.percentile(np.concatenate(samples), [2, 98]))
         shot = Shot(index=len(self.info.shots), start=start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
         for i in range(start, end):
@@ -344,6 +397,14 @@ class DepthPassWriter:
         write_text(self.root / MANIFEST, json.dumps(self.info.to_json(), indent=1))
         shutil.rmtree(self.work_dir, ignore_errors=True)
         return DepthPass(self.root, self.info)
+
+    def _statistics_pixels(self, i: int, depth: np.ndarray) -> np.ndarray:
+        """The values of frame ``i`` that count for the shot's range: with masks, the unflagged ones (which
+        excludes metric values <= 0, flagged ``EMPTY``); without (revision 1 behaviour), all of them."""
+        if self.info.mask_pattern is None:
+            return depth.reshape(-1)
+        flags = cv2.imread(str(self.root / self.info.mask_pattern.format(index=i)), cv2.IMREAD_UNCHANGED)
+        return depth.reshape(-1) if flags is None else depth[flags == 0]
 
     def _read_staged(self, i: int) -> tuple[np.ndarray, float]:
         path = self._raw_dir / f"{i:06d}.exr"
