@@ -47,7 +47,7 @@ import numpy as np
 import OpenEXR
 
 from core import __version__
-from core.atomic import atomic_path, write_text
+from core.atomic import atomic_path, finished_files, sweep_partials, write_text
 from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
@@ -261,6 +261,8 @@ class DepthPassWriter:
             raise DepthshotError(f"{self.root}: cannot create the depth pass folder ({exc.strerror})") from None
         self._shot_start: int | None = None
         self._next = 0
+        for folder in (self.root, self.root / FRAME_DIR, self.work_dir, self._raw_dir):
+            sweep_partials(folder)  # files a killed run was writing
         if not (resume and self._load_progress()):
             shutil.rmtree(self.work_dir, ignore_errors=True)
             self._raw_dir.mkdir(parents=True)
@@ -280,7 +282,7 @@ class DepthPassWriter:
         self._next = self.info.shots[-1].end if self.info.shots else 0
         done = {s.index for s in self.info.shots}
         # staged frames of a recorded shot are leftovers of a crash between recording and cleaning up
-        for p in self._raw_dir.glob("*.exr"):
+        for p in finished_files(self._raw_dir, "*.exr"):
             if int(p.stem) < self._next:
                 p.unlink()
         self._shot_start = state.get("current_shot_start")

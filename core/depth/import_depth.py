@@ -29,6 +29,7 @@ import numpy as np
 import OpenEXR
 from tqdm import tqdm
 
+from core.atomic import finished_files
 from core.cli import run_main, setup_logging
 from core.depth.depth_pass import EMPTY, FILLED, KINDS, MASK_PATTERN, DepthPass, DepthPassWriter, PassInfo
 from core.errors import DepthshotError
@@ -94,7 +95,7 @@ def read_intrinsics_file(path: str | Path) -> dict[str, Any]:
 
 
 def _frame_files(src: Path) -> list[Path]:
-    files = sorted(p for p in src.iterdir() if p.suffix.lower() in _FRAME_SUFFIXES)
+    files = [p for p in finished_files(src) if p.suffix.lower() in _FRAME_SUFFIXES]
     if not files:
         raise DepthshotError(f"{src}: no depth frames ({', '.join(_FRAME_SUFFIXES)}) in this folder")
     suffixes = {p.suffix.lower() for p in files}

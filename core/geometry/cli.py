@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.atomic import sweep_partials
 from core.cli import setup_logging
 from core.depth.depth_pass import DepthPass
 from core.errors import DepthshotError
@@ -105,6 +106,7 @@ def run_frames(
         log.info("%d of %d frames already written, skipping them", len(selected) - len(todo), len(selected))
     frames = iter_frames(dp, todo, camera, keep_filled=args.keep_filled)
     args.output.mkdir(parents=True, exist_ok=True)
+    sweep_partials(args.output)  # files a killed run was writing
     for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):
         write(frame, out_path(frame.index))
     return len(todo)

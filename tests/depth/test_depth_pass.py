@@ -21,6 +21,7 @@ from core.depth.depth_pass import (
 )
 from core.depth.import_depth import fill_holes, import_depth
 from core.errors import DepthshotError
+from tests.robust import dead_pid
 from tests.shared_data import REPO, TUM
 
 
@@ -89,10 +90,16 @@ def test_unfinished_pass_is_not_readable_and_resumes(tmp_path):
     w.begin_shot(3)
     for i in range(3, 6):
         w.write(i, frames[i], pts=i / 30)
-    del w  # the process dies here
+    del w  # the process dies here, in the middle of writing frame 6 and a PNG (kill -9 leaves the temp files)
+    dead = dead_pid()
+    planted = [path / ".work" / "raw" / f".000006.partial-{dead}.exr", path / "depth" / f".000003.partial-{dead}.png",
+               path / ".work" / f".progress.partial-{dead}.json"]
+    for p in planted:
+        p.write_bytes(b"half a file")
     with pytest.raises(DepthshotError, match="unfinished"):
         DepthPass.open(path)
     w = DepthPassWriter(path, _info())
+    assert not any(p.exists() for p in planted)
     assert w.resume_point() == 6 and w.current_shot_start == 3
     w.begin_shot(3)
     for i in range(6, 8):
