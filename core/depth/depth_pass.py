@@ -261,7 +261,7 @@ class DepthPassWriter:
             raise DepthshotError(f"{self.root}: cannot create the depth pass folder ({exc.strerror})") from None
         self._shot_start: int | None = None
         self._next = 0
-        for folder in (self.root, self.root / FRAME_DIR, self.work_dir, self._raw_dir):
+        for folder in (self.root, self.root / FRAME_DIR, self.root / MASK_DIR, self.work_dir, self._raw_dir):
             sweep_partials(folder)  # files a killed run was writing
         if not (resume and self._load_progress()):
             shutil.rmtree(self.work_dir, ignore_errors=True)
