@@ -111,7 +111,8 @@ def test_mask_survives_a_resumed_write(tmp_path):
     w.begin_shot(0)
     for i in range(2):
         w.write(i, depths[i], i / 30, masks[i])
-    del w  # interrupted
+    w.flush()  # what was on disk when ...
+    del w  # ... the run was interrupted
     w = DepthPassWriter(tmp_path / "p", info)
     assert w.resume_point() == 2
     w.begin_shot(0)
