@@ -17,6 +17,7 @@ from tqdm import tqdm
 from core.atomic import sweep_partials
 from core.cli import setup_logging
 from core.depth.depth_pass import DepthPass
+from core.depth.job import DepthJob, add_engine_arguments, ensure_pass
 from core.errors import DepthshotError
 from core.geometry.camera import DEFAULT_HFOV_DEG, DEFAULT_NEAR, DEFAULT_NEAR_FAR_RATIO, DepthRange
 from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG, EdgeRule
@@ -48,13 +49,8 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     cam.add_argument("--no-edge-filter", action="store_true", help="keep flying pixels (same as --edge-angle 90)")
     cam.add_argument("--keep-filled", action="store_true",
                      help="also use pixels the pass's validity mask flags as filled or unreliable (confidence 0)")
-    dep = p.add_argument_group("depth (when INPUT is a video)")
+    dep = add_engine_arguments(p, "depth (when INPUT is a video)")
     dep.add_argument("--pass-dir", type=Path, help="where to write the depth pass (default OUT/depth_pass)")
-    dep.add_argument("--model", help="depth model id (see python -m core.depth --help)")
-    dep.add_argument("--weights", type=Path, help="checkpoint file")
-    dep.add_argument("--device", help="cpu or cuda")
-    dep.add_argument("--input-size", type=int, help="network input size (see python -m core.depth --help)")
-    dep.add_argument("--max-res", type=int, help="largest side of the depth pass in pixels")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -69,15 +65,7 @@ def open_input(args: argparse.Namespace) -> DepthPass:
     if src.is_dir():
         raise DepthshotError(f"{src}: a folder but not a depth pass (no depth_pass.json)")
     probe(src)  # not a video: a clear error before the engine starts
-    from core.depth import DepthJob, run_depth  # the engine (and torch) only when depth must be computed
-
-    pass_dir = args.pass_dir or args.output / "depth_pass"
-    if not is_depth_pass(pass_dir):
-        keys = ("model", "weights", "device", "input_size", "max_res")
-        chosen = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-        log.info("computing depth of %s into %s", src, pass_dir)
-        run_depth(DepthJob(input=src, output=pass_dir, **chosen))
-    return DepthPass.open(pass_dir)
+    return ensure_pass(src, DepthJob.from_args(args, src, args.pass_dir or args.output / "depth_pass"))
 
 
 def camera_options(args: argparse.Namespace) -> CameraOptions:
