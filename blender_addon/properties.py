@@ -21,8 +21,13 @@ class DepthshotSettings(bpy.types.PropertyGroup):
     )
     precision: bpy.props.EnumProperty(
         name="Precision",
-        items=[("fp32", "FP32", ""), ("fp16", "FP16", "CUDA only"), ("bf16", "BF16", "")],
-        default="fp32",
+        items=[
+            ("auto", "Auto", "BF16/FP16 autocast on a GPU, FP32 on the CPU"),
+            ("fp32", "FP32", ""),
+            ("fp16", "FP16", "CUDA only"),
+            ("bf16", "BF16", ""),
+        ],
+        default="auto",
     )
     input_size: bpy.props.IntProperty(name="Input Size", default=518, min=28, max=2048, step=14)
     shots: bpy.props.BoolProperty(name="Shot Detection", description="Process each shot on its own", default=True)

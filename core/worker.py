@@ -85,13 +85,16 @@ class _WeightsError(DepthshotError):
 
 
 def _check_weights(job) -> None:
-    """Find the checkpoint before anything else, so a missing model is reported as such."""
+    """Find the vda checkpoint before anything else, so a missing model is reported as such."""
+    from core.depth.engines import get_engine, make_config
+
+    config = make_config(get_engine(job.engine), job.engine_options())
     if job.engine != "vda":
         return
     from core.models.weights import resolve_weights
 
     try:
-        resolve_weights(job.model, job.weights)
+        resolve_weights(config.model, config.weights)
     except DepthshotError as exc:
         raise _WeightsError(str(exc)) from None
 

@@ -64,11 +64,11 @@ def board(addon, scene):
 
 
 def real_settings(movie, vits_weights):
-    """The panel's defaults (shot detection on, fp32, vda-s) with the fixtures' weights and a small input size."""
+    """The panel's defaults (shot detection on, auto precision, vda-s) with the fixtures' weights and a small input size."""
     settings = movie.id_data.depthshot
     for name in ("model", "precision", "shots", "input_size"):
         settings.property_unset(name)
-    assert settings.shots and settings.model == "vda-s" and settings.precision == "fp32"
+    assert settings.shots and settings.model == "vda-s" and settings.precision == "auto"
     settings.weights, settings.input_size = str(vits_weights), 28
     prefs().python_path = sys.executable
     return settings
