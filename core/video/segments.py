@@ -161,6 +161,7 @@ class SegmentedWriter:
                 copy_audio=False,
                 copy_subtitles=False,
                 copy_color=self._copy[2],
+                copy_chapters=False,
                 start=self.start,
             )
             self._segment.open()
@@ -219,9 +220,10 @@ class SegmentedWriter:
             stream.time_base = TIME_BASE
             stream.codec_context.framerate = self.rate
             stream.metadata.update(self.settings.stream_metadata)
-            if self.source is not None and any(self._copy[:2]):
+            if self.source is not None:
                 remux = Remuxer(
-                    self.source, output, audio=self._copy[0], subtitles=self._copy[1], start=self.start, end=self.end
+                    self.source, output, audio=self._copy[0], subtitles=self._copy[1], start=self.start, end=self.end,
+                    video=stream,
                 )
             clock = _DecodeClock(round(1 / (self.rate * TIME_BASE)), max(s["reorder"] for s in self._segments))
             for path in paths:

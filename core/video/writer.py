@@ -102,6 +102,7 @@ class VideoWriter:
         copy_audio: bool = True,
         copy_subtitles: bool = True,
         copy_color: bool = True,
+        copy_chapters: bool = True,
         start: float | None = None,
         end: float | None = None,
         post_process: Callable[[Path], None] | None = None,
@@ -113,7 +114,7 @@ class VideoWriter:
         self.source = Path(source) if source is not None else None
         self.start = start or 0.0
         self._window = (start, end)
-        self._copy = (copy_audio, copy_subtitles)
+        self._copy = (copy_audio, copy_subtitles, copy_chapters)
         self._copy_color = copy_color
         self._post_process = post_process
         self.temp_path = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
@@ -164,6 +165,8 @@ class VideoWriter:
                     subtitles=self._copy[1],
                     start=self._window[0],
                     end=self._window[1],
+                    chapters=self._copy[2],
+                    video=self._stream,
                 )
         except BaseException:
             self.abort()
