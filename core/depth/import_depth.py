@@ -139,7 +139,8 @@ def import_depth(
         scale: file value / scale = raw value (metres for metric depth).
         kind: ``metric_depth`` or ``relative_inverse_depth``.
         fps: frame rate when there is no ``video`` to take it and the timestamps from.
-        video: the RGB video the depth belongs to (recorded as the pass's source; its frame rate is used).
+        video: the RGB video the depth belongs to (recorded as the pass's source); frame ``i`` gets the time of
+            the video's frame ``i`` (exact for variable frame rate) and the pass the video's average rate.
         intrinsics: fx, fy, cx, cy in pixels of the camera, when known.
         max_frames: import only the first N frames.
         fill: fill holes (zeros) with ``fill_holes``.
@@ -151,10 +152,14 @@ def import_depth(
     count, frames = read_external_depth(src)
     if max_frames is not None:
         count = min(count, max_frames)
+    times = None
     if video is not None:
-        from core.video import probe
+        from core.video import frame_times, probe
 
         fps = probe(video).fps
+        times = frame_times(video)  # the real times: a variable-frame-rate video is not evenly spaced
+        if count > len(times):
+            raise DepthshotError(f"{src}: {count} depth frames but {video} has only {len(times)} video frames")
     first = next(frames)
     height, width = first.shape
     info = PassInfo(
@@ -173,7 +178,7 @@ def import_depth(
         if raw.shape != (height, width):
             raise DepthshotError(f"{src}: frame {i} is {raw.shape[1]}x{raw.shape[0]}, frame 0 is {width}x{height}")
         depth = raw / np.float32(scale)
-        writer.write(i, fill_holes(depth, kind) if fill else depth, pts=i / fps)
+        writer.write(i, fill_holes(depth, kind) if fill else depth, pts=times[i] if times is not None else i / fps)
     writer.end_shot()
     return writer.close()
 

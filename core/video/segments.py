@@ -245,9 +245,7 @@ class SegmentedWriter:
             mp4 = self.path.suffix.lower() in MP4_SUFFIXES
             if mp4 and self.settings.codec == "h265":
                 stream.codec_context.codec_tag = "hvc1"  # Apple players refuse hev1
-            eye = self.settings.stereo.eye_display if self.settings.stereo is not None else None
-            if eye is not None and not mp4:
-                stream.sample_aspect_ratio = Fraction(eye[0], self.width) / Fraction(eye[1], self.height)
+            stream.disposition = stream.disposition | av.stream.Disposition.default
             if self.source is not None:
                 remux = Remuxer(
                     self.source, output, audio=self._copy[0], subtitles=self._copy[1], start=self.start, end=self.end,
@@ -278,13 +276,13 @@ class SegmentedWriter:
 
     def _template(self, segment: Path) -> Path:
         """The file whose video stream the joined output copies its parameters from: the first segment, or, for
-        Matroska with stereo/VR180/HDR signalling, a one-frame MOV of it with the st3d/sv3d/mdcv/clli boxes, which
+        Matroska with stereo/VR180/HDR signalling, a one-frame MP4 of it with the st3d/sv3d/mdcv/clli boxes, which
         FFmpeg reads as side data that the Matroska muxer writes as StereoMode, Projection and MasteringMetadata."""
         boxes = signal_boxes(self.settings.stereo, self._hdr)
-        if not boxes or self.path.suffix.lower() in MP4_SUFFIXES or self.settings.codec not in CONTAINER_CODECS[".mov"]:
+        if not boxes or self.path.suffix.lower() in MP4_SUFFIXES or self.settings.codec not in CONTAINER_CODECS[".mp4"]:
             return segment
-        path = self.work_dir / "template.mov"
-        with av.open(str(segment)) as src, av.open(str(path), mode="w", format="mov") as out:
+        path = self.work_dir / "template.mp4"
+        with av.open(str(segment)) as src, av.open(str(path), mode="w", format="mp4") as out:
             video = src.streams.video[0]
             stream = out.add_stream_from_template(video)
             for packet in src.demux(video):

@@ -335,6 +335,7 @@ class VideoWriter:
                 ctx.codec_tag = "hvc1"  # Apple players refuse hev1
         stream.options = options
         stream.metadata.update(self.settings.stream_metadata)
+        stream.disposition = stream.disposition | av.stream.Disposition.default
         return stream
 
 
