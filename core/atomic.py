@@ -1,17 +1,76 @@
-"""Atomic file output: write under a temporary name beside the target, rename onto it only when complete."""
+"""Atomic file output: write under a temporary name beside the target, rename onto it only when complete.
+
+A process killed mid-write (``kill -9``, power loss) leaves its temporary file behind. Every reader of resume
+state lists files with ``finished_files`` (which never returns a temporary file), and a job that resumes in a
+folder calls ``sweep_partials`` first to delete the temporary files of processes that are gone.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_PARTIAL = re.compile(r"^\.(?P<stem>.*)\.partial-(?P<pid>\d+)(?P<suffix>\.[^.]*)?$")
 
 
 def temp_path(path: Path) -> Path:
     """The temporary name ``path`` is written under: hidden, in the same folder, same suffix (libraries that pick
     a format by the file name still see it), unique per process."""
     return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+
+
+def is_partial(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a temporary file of an atomic write (``temp_path``'s naming rule)."""
+    return _PARTIAL.match(Path(path).name) is not None
+
+
+def finished_files(folder: str | os.PathLike[str], pattern: str = "*") -> list[Path]:
+    """The files in ``folder`` matching the glob ``pattern``, sorted, without temporary files of atomic writes
+    (which a pattern like ``*.exr`` matches too: the temporary name keeps the suffix)."""
+    return sorted(p for p in Path(folder).glob(pattern) if not is_partial(p))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_partials(folder: str | os.PathLike[str], *, stems: tuple[str, ...] | None = None) -> int:
+    """Delete the temporary files in ``folder`` left by atomic writes of processes that no longer run; only
+    those of targets named ``stems`` (file names without suffix) when given. Returns how many were removed.
+    Temporary files of live processes (another job writing beside ours) are kept."""
+    removed = 0
+    try:
+        entries = list(Path(folder).iterdir())
+    except FileNotFoundError:
+        return 0
+    for p in entries:
+        m = _PARTIAL.match(p.name)
+        if m is None or (stems is not None and m["stem"] not in stems) or _alive(int(m["pid"])):
+            continue
+        try:
+            p.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            continue
+    if removed:
+        log.info("%s: removed %d temporary file(s) of an interrupted run", folder, removed)
+    return removed
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 ``read_boxes`` parses a file's ``moov`` tree; ``add_sample_entry_boxes`` inserts boxes into the video sample entry
 of a finished file (e.g. Spherical Video V2 ``st3d``/``sv3d``, HDR ``mdcv``/``clli``), moving the chunk offsets when
 ``moov`` comes first. What to write is the caller's policy (``core.stereo.metadata`` for stereo layouts,
-``core.video.signals`` for HDR).
+the writers in ``core.video`` for HDR).
 """
 
 from __future__ import annotations

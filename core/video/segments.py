@@ -30,7 +30,7 @@ from typing import Any
 import av
 import numpy as np
 
-from core.atomic import write_text
+from core.atomic import sweep_partials, temp_path, write_text
 from core.video.errors import EmptyVideoError, VideoError, VideoPathError
 from core.video.remux import Remuxer
 from core.video.info import probe
@@ -97,7 +97,7 @@ class SegmentedWriter:
         self.start, self.end = start, end
         self.segment_frames = segment_frames
         self.work_dir = self.path.with_name(f".{self.path.name}.work")
-        self.temp_path = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self.temp_path = temp_path(self.path)
         self._copy = (copy_audio, copy_subtitles, copy_color)
         self._post_process = post_process
         self._fingerprint = _jsonable(
@@ -154,8 +154,8 @@ class SegmentedWriter:
             self.work_dir.mkdir(exist_ok=True)
         except OSError as exc:
             raise VideoPathError(f"{self.work_dir}: cannot create the work folder ({exc.strerror})") from None
-        for stale in self.work_dir.glob(".*.partial-*"):  # a segment cut short by a crash
-            stale.unlink()
+        sweep_partials(self.work_dir)  # a segment cut short by a crash
+        sweep_partials(self.path.parent, stems=(self.path.stem,))  # a join cut short
         self._save_state()
         self.resume_point = self.frames_written = sum(s["frames"] for s in self._segments)
         self._last_pts = self._segments[-1]["last_pts"] if self._segments else None

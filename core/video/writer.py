@@ -14,6 +14,7 @@ import av
 import av.video.reformatter as reformatter
 import numpy as np
 
+from core.atomic import temp_path
 from core.video.errors import EmptyVideoError, EncodeSettingsError, VideoPathError
 from core.video.hdr import TRC_HLG, TRC_PQ, HdrMetadata
 from core.video.info import ColorInfo, VideoInfo, probe
@@ -169,7 +170,7 @@ class VideoWriter:
         self._copy = (copy_audio, copy_subtitles, copy_chapters)
         self._copy_color = copy_color
         self._post_process = post_process
-        self.temp_path = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self.temp_path = temp_path(self.path)
         self.frames_written = 0
         self.hdr: HdrMetadata | None = None  # the source's HDR10 metadata the output carries (set by open())
         self._last_ticks: int | None = None

@@ -26,7 +26,7 @@ def test_vfr_video_times_are_recorded_and_stereo_accepts_the_pass(tmp_path):
     assert recorded == pytest.approx([t - times[0] for t in times], abs=1e-3)
     out = tmp_path / "sbs.mp4"
     done = subprocess.run([sys.executable, "-m", "core.stereo", str(video), "--depth", str(tmp_path / "pass"),
-                           "-o", str(out), "--preset", "ultrafast"], capture_output=True, text=True)
+                           "-o", str(out), "--encode-preset", "ultrafast"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     written = sorted(float(p["pts_time"]) for p in mt.packets(out, "v"))
     assert written == pytest.approx([t - times[0] for t in times], abs=2e-3)

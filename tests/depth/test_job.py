@@ -14,6 +14,8 @@ from core.depth import DepthJob, run_depth
 from core.depth.depth_pass import DepthPass
 from core.errors import DepthshotError
 
+from tests.robust import dead_pid
+
 from .videos import scene_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +84,12 @@ def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert not (target / "depth_pass.json").exists()
+    # a kill that lands mid-write leaves the writer's temporary files (hidden, with the dead PID): planted here
+    dead = dead_pid()
+    planted = [target / ".work" / "raw" / f".000040.partial-{dead}.exr", target / "depth" / f".000002.partial-{dead}.png",
+               target / ".work" / f".engine_state.partial-{dead}.npz"]
+    for p in planted:
+        p.write_bytes(b"cut short")
 
     again = cli(*args, "-o", target)
     _, err = again.communicate(timeout=600)

@@ -8,6 +8,7 @@ from torch import nn
 
 from core.models.vda.dinov2 import PATCH_SIZE
 from core.models.vda.motion_module import TemporalModule
+from core.models.vda.stream_cache import LayerCache, StreamCache
 
 _HEAD_CHANNELS = 32  # width of the last convs
 
@@ -97,26 +98,46 @@ class DPTHeadTemporal(nn.Module):
             ]
         )
 
-    def forward(self, features: list[torch.Tensor], grid_h: int, grid_w: int, frames: int) -> torch.Tensor:
+    def forward(
+        self, features: list[torch.Tensor], grid_h: int, grid_w: int, frames: int, cache: StreamCache | None = None
+    ) -> torch.Tensor:
         """Four (B*T, h*w, D) token maps of clips of ``frames`` frames -> depth (B*T, 1, 14h, 14w), before the
         final ReLU. ``temporal`` then ``per_frame``.
         """
-        return self.per_frame(*self.temporal(features, grid_h, grid_w, frames), grid_h, grid_w)
+        return self.per_frame(*self.temporal(features, grid_h, grid_w, frames, cache), grid_h, grid_w)
+
+    def _module_caches(self, cache: StreamCache | None) -> list[list[LayerCache] | None]:
+        """Per temporal module, its slice of the stream's layer caches (None each without a cache)."""
+        if cache is None:
+            return [None] * len(self.motion_modules)
+        out, offset = [], 0
+        for module in self.motion_modules:
+            out.append([cache.layer(offset + j) for j in range(module.attention_layers)])
+            offset += module.attention_layers
+        return out
 
     def temporal(
-        self, features: list[torch.Tensor], grid_h: int, grid_w: int, frames: int
+        self,
+        features: list[torch.Tensor],
+        grid_h: int,
+        grid_w: int,
+        frames: int,
+        cache: StreamCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The stages that mix frames (up to the last temporal module), at 1/14 to 4/14 of the input size.
 
         Returns ``(path_3, layer_2_rn, layer_1_rn)``, each (B*T, features, h_i, w_i): what ``per_frame`` needs.
+        With ``cache`` (streaming mode, ``frames`` = 1) the temporal modules attend to the cached earlier frames
+        and enter this frame into the cache.
         """
+        caches = self._module_caches(cache)
         levels = []
         for i, tokens in enumerate(features):
             x = tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[-1], grid_h, grid_w)
             levels.append(self.resize_layers[i](self.projects[i](x)))
         layer_1, layer_2, layer_3, layer_4 = levels
-        layer_3 = self.motion_modules[0](layer_3, frames)
-        layer_4 = self.motion_modules[1](layer_4, frames)
+        layer_3 = self.motion_modules[0](layer_3, frames, caches[0])
+        layer_4 = self.motion_modules[1](layer_4, frames, caches[1])
 
         scratch = self.scratch
         layer_1_rn = scratch.layer1_rn(layer_1)
@@ -125,9 +146,9 @@ class DPTHeadTemporal(nn.Module):
         layer_4_rn = scratch.layer4_rn(layer_4)
 
         path_4 = scratch.refinenet4(layer_4_rn, size=layer_3_rn.shape[2:])
-        path_4 = self.motion_modules[2](path_4, frames)
+        path_4 = self.motion_modules[2](path_4, frames, caches[2])
         path_3 = scratch.refinenet3(path_4, layer_3_rn, size=layer_2_rn.shape[2:])
-        path_3 = self.motion_modules[3](path_3, frames)
+        path_3 = self.motion_modules[3](path_3, frames, caches[3])
         return path_3, layer_2_rn, layer_1_rn
 
     def per_frame(

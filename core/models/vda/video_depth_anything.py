@@ -10,6 +10,7 @@ from torch import nn
 
 from core.models.vda.dinov2 import DinoVisionTransformer, grid_size
 from core.models.vda.dpt import DPTHeadTemporal
+from core.models.vda.stream_cache import StreamCache
 
 
 @dataclass(frozen=True)
@@ -65,23 +66,31 @@ class VideoDepthAnything(nn.Module):
         height: int,
         width: int,
         frames_per_chunk: int | None = None,
+        cache: StreamCache | None = None,
     ) -> torch.Tensor:
         """Depth (B, T, H, W) from ``encode`` features of B clips of T <= 32 frames (a clip's frames consecutive).
 
         ``frames_per_chunk``: run the head's per-frame, full-resolution stages that many frames at a time (bounds
         peak memory; the same result); None = all at once.
+        ``cache``: streaming mode (T = 1): the frame attends to the earlier frames of the stream held in the cache
+        instead of to a window, and is entered into it; pass the same cache for every frame of a stream.
         """
         grid_h, grid_w = grid_size(height, width)
         if features[0].shape[0] != batch * frames:
             raise ValueError(f"features hold {features[0].shape[0]} frames, expected {batch} x {frames}")
-        coarse = self.head.temporal(features, grid_h, grid_w, frames)
+        if cache is not None and frames != 1:
+            raise ValueError(f"streaming mode decodes one frame per call, got {frames}")
+        coarse = self.head.temporal(features, grid_h, grid_w, frames, cache)
         step = frames_per_chunk or batch * frames
         chunks = [[t[i : i + step] for t in coarse] for i in range(0, batch * frames, step)]
         depth = torch.cat([self.head.per_frame(*chunk, grid_h, grid_w) for chunk in chunks])
         depth = F.relu(F.interpolate(depth, size=(height, width), mode="bilinear", align_corners=True))
         return depth.reshape(batch, frames, height, width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Depth (B, T, H, W) for clips (B, T, 3, H, W) of normalised frames, T <= 32, H and W multiples of 14."""
+    def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
+        """Depth (B, T, H, W) for clips (B, T, 3, H, W) of normalised frames, T <= 32, H and W multiples of 14.
+
+        With ``cache``: streaming mode, T = 1 (see ``decode``).
+        """
         batch, frames, _, height, width = x.shape
-        return self.decode(self.encode(x.flatten(0, 1)), batch, frames, height, width)
+        return self.decode(self.encode(x.flatten(0, 1)), batch, frames, height, width, cache=cache)
