@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import ArgumentParser, check_device, check_number, check_window, run_main, setup_logging
-from core.models.weights import get_spec
+from core.depth.job import DepthJob, add_engine_arguments
 from core.errors import DepthshotError
 from core.stereo.convert import StereoJob, run_stereo
 from core.stereo.disparity import DisparityConfig
 from core.stereo.layouts import LAYOUTS
 from core.video import EncodeSettings
-from core.video.writer import X26X_PRESETS
+from core.video.writer import CODECS, X26X_PRESETS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="input video")
     p.add_argument("-o", "--output", type=Path, help="output video (.mp4/.mkv/.mov); default: INPUT + player tags")
     p.add_argument("--depth", type=Path, help="existing depth pass folder (default: run the depth engine)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing OUTPUT that depthshot did not make (its own is replaced or reused)")
     p.add_argument("--layout", choices=LAYOUTS, default="sbs_full", help="frame packing (default sbs_full)")
     g = p.add_argument_group("depth to disparity")
     g.add_argument("--divergence", type=float, default=2.0, help="total parallax, %% of the width (default 2)")
@@ -53,38 +51,43 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--border", choices=("fill", "black"), default="fill", help="screen-edge strips (default fill)")
     g.add_argument("--vr-eye-size", type=int, metavar="PX", help="VR180 eye size (default: source detail, max 2048)")
     g = p.add_argument_group("encoding")
-    g.add_argument("--codec", choices=("h264", "h265", "ffv1", "prores"), default="h264")
+    g.add_argument("--codec", choices=CODECS, default="auto",
+                   help="auto (default): H.264 High, or H.265 Main10 for sources deeper than 8 bits; ffv1 needs "
+                        ".mkv, prores .mov/.mkv")
     g.add_argument("--crf", type=int, default=18)
-    g.add_argument("--preset", default="medium")
-    g.add_argument("--pix-fmt", help="e.g. yuv420p, yuv444p, yuv420p10le (default: by layout and source)")
+    g.add_argument("--encode-preset", default="medium", help="x264/x265 speed preset (default medium)")
+    g.add_argument("--pix-fmt", help="default yuv420p (plays everywhere; yuv420p10le for H.265 from 10-bit "
+                                      "sources); yuv444p = H.264 High 4:4:4 (sharper anaglyph edges), yuv420p10le "
+                                      "with h264 = High 10: both play on fewer devices")
     g.add_argument("--start", type=float, metavar="S", help="start time in seconds")
     g.add_argument("--end", type=float, metavar="S", help="end time in seconds")
     g.add_argument("--segment-seconds", type=float, default=5.0, metavar="S",
                    help="encode in pieces of S seconds; an interrupted run resumes after the last one (default 5)")
     g.add_argument("--preview-frame", type=int, metavar="N", help="render only source frame N to a PNG")
     g.add_argument("--preview", type=Path, metavar="PNG", help="where --preview-frame writes")
-    g = p.add_argument_group("depth engine (without --depth)")
-    g.add_argument("--model", default="vda-l", help="depth model id (default vda-l)")
-    g.add_argument("--weights", type=Path, help="checkpoint file instead of the hub download")
-    g.add_argument("--input-size", type=int, default=518, help="network input size, multiple of 14 (default 518)")
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g = add_engine_arguments(p, "depth engine (without --depth)", device=False)
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda: the warp's and the engine's device")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUTPUT that depthshot did not make (its own is replaced or reused)")
     p.add_argument("--ignore-decode-errors", action="store_true",
                    help="convert a video whose decode errors damage more than 1%% of its frames")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
+_ENCODER_PRESETS = X26X_PRESETS
+
+
 def job_from_args(args: argparse.Namespace) -> StereoJob:
     """Validate the parsed options and build the job (DepthshotError on bad values)."""
+    if args.preset in _ENCODER_PRESETS and args.preset != "fast":
+        raise DepthshotError(f"--preset chooses the RollingDepth preset; for the encoder use --encode-preset {args.preset}")
     if args.input.is_dir():
         raise DepthshotError(f"{args.input}: is a folder, not a video file")
     if not args.input.is_file():
         raise DepthshotError(f"{args.input}: no such file")
     check_window(args.start, args.end)
     check_device(args.device)
-    if args.depth is None:
-        get_spec(args.model)
-    check_number("--input-size", args.input_size, minimum=14, integer=True)
     check_number("--divergence", args.divergence, minimum=0)
     check_number("--convergence", args.convergence, minimum=0)
     if args.convergence > 1:
@@ -94,8 +97,9 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         check_number("--" + name.replace("_", "-"), getattr(args, name), above=0)
     check_number("--vr-eye-size", args.vr_eye_size, above=0, integer=True)
     check_number("--segment-seconds", args.segment_seconds, above=0)
-    if args.codec in ("h264", "h265") and args.preset not in X26X_PRESETS:
-        raise DepthshotError(f"unknown --preset {args.preset!r} for {args.codec} (one of {', '.join(X26X_PRESETS)})")
+    if args.codec in ("h264", "h265") and args.encode_preset not in X26X_PRESETS:
+        raise DepthshotError(f"unknown --encode-preset {args.encode_preset!r} for {args.codec} "
+                             f"(one of {', '.join(X26X_PRESETS)})")
     if args.depth is not None and not args.depth.exists():
         raise DepthshotError(f"{args.depth}: no such depth pass")
     if args.preview is not None and args.preview_frame is None:
@@ -131,13 +135,11 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         border=args.border,
         fov=args.fov,
         vr_eye_size=args.vr_eye_size,
-        settings=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt),
+        settings=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.encode_preset, pix_fmt=args.pix_fmt),
         start=args.start,
         end=args.end,
         device=args.device,
-        model=args.model,
-        weights=args.weights,
-        input_size=args.input_size,
+        depth_job=DepthJob.from_args(args, args.input, args.input, device=None, start=args.start, end=args.end),
         preview_frame=args.preview_frame,
         preview=args.preview,
         segment_seconds=args.segment_seconds,

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from core.atomic import atomic_path, finished_files
 from core.depth.depth_pass import DepthPass
+from core.depth.job import DepthJob
 from core.cli import check_window
 from core.errors import DepthshotError, disk_full_reported
 from core.geometry.camera import resolve_intrinsics
@@ -35,23 +36,24 @@ from core.stereo.disparity import (
     relative_disparity,
     subject_nearness,
 )
-from core.stereo.layouts import Packer
-from core.stereo.metadata import TAGS, spherical_post_process, stereo_settings
+from core.stereo.layouts import LAYOUT_SPECS, Packer
+from core.stereo.metadata import stereo_settings
 from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
 from core.video.reader import DAMAGED_FRACTION
-from core.video import EncodeSettings, Frame, SegmentedWriter, VideoInfo, bounded_map, probe, read_frames
+from core.video import EncodeSettings, Frame, SegmentedWriter, Sink, VideoInfo, bounded_map, probe, read_frames
 
 log = logging.getLogger(__name__)
 
 _VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+_ENCODE_QUEUE = 4  # rendered frames waiting for the encoder
 
 
 @dataclass
 class StereoJob:
     """Everything one conversion needs; mirrors ``python -m core.stereo``'s options.
 
-    ``depth``: an existing depth pass (None = run the depth engine with ``model``/``weights`` into
-    ``default_depth_path``). ``fov``: horizontal field of view in degrees (metric disparity, VR180); None = the
+    ``depth``: an existing depth pass (None = run ``depth_job``, the default engine when None, into
+    ``default_depth_path``; its input, output, start and end are this job's). ``fov``: horizontal field of view in degrees (metric disparity, VR180); None = the
     pass's intrinsics, else the project default. ``preview_frame``/``preview``: render only that source frame index
     to a PNG instead of encoding. ``segment_seconds``: length of the independently encoded pieces an interrupted
     run resumes from (s).
@@ -71,9 +73,7 @@ class StereoJob:
     start: float | None = None
     end: float | None = None
     device: str = "auto"
-    model: str = "vda-l"
-    weights: Path | None = None
-    input_size: int = 518
+    depth_job: DepthJob | None = None
     preview_frame: int | None = None
     preview: Path | None = None
     segment_seconds: float = 5.0
@@ -82,9 +82,9 @@ class StereoJob:
 
 
 def default_output(input_path: Path, layout: str) -> Path:
-    """``clip.mp4`` -> ``clip_LRF_Full_SBS.mp4`` (the layout's player tag), next to the input."""
+    """``clip.mp4`` -> ``clip_3D_LRF_Full_SBS.mp4`` (the layout's player tags), next to the input."""
     suffix = input_path.suffix.lower() if input_path.suffix.lower() in _VIDEO_SUFFIXES else ".mp4"
-    return input_path.with_name(f"{input_path.stem}{TAGS[layout].file_tag}{suffix}")
+    return input_path.with_name(f"{input_path.stem}{LAYOUT_SPECS[layout].file_tag}{suffix}")
 
 
 def default_depth_path(input_path: Path, output: Path) -> Path:
@@ -103,6 +103,8 @@ def run_stereo(job: StereoJob) -> Path:
     output = job.output or default_output(job.input, job.layout)
     if job.preview_frame is None and output.suffix.lower() not in _VIDEO_SUFFIXES:
         raise DepthshotError(f"{output}: output must be .mp4, .mkv or .mov")
+    if job.preview_frame is None:
+        job.settings.check_container(output)  # before the depth engine runs
     device = _device(job.device)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
     dp = DepthPass.open(depth_path)
@@ -127,9 +129,8 @@ def run_stereo(job: StereoJob) -> Path:
     if job.preview_frame is not None:
         return _write_preview(job, frames, synth, packer)
 
-    settings = _settings(job, info, output)
-    post = spherical_post_process(job.layout, output.suffix)
     w, h = packer.size
+    settings = stereo_settings(job.layout, job.settings, output.suffix, packer.size, info.bit_depth)
     total = _expected_frames(info, job.start, job.end)
     segment_frames = max(1, round(job.segment_seconds * info.fps))
     lock, work = output.with_name(f".{output.name}.lock"), output.with_name(f".{output.name}.work")
@@ -142,16 +143,17 @@ def run_stereo(job: StereoJob) -> Path:
 
     with claim_output(output, lock, created=[work]), disk_full_reported(output.parent, needed), \
             SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
-                            post_process=post, segment_frames=segment_frames, overwrite=job.overwrite,
+                            segment_frames=segment_frames, overwrite=job.overwrite,
                             fingerprint=_fingerprint(job, dp, device)) as writer:
         if writer.complete:
             return output
-        todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
-        bar = tqdm(bounded_map(synth.prepare, todo), total=total, initial=writer.resume_point, unit="frame",
-                   desc="stereo")
-        for frame, disparity in bar:
-            packed = synth.render(frame, disparity, packer)
-            writer.write(_to_output(packed, deep), frame.pts)
+        with Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
+            todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
+            bar = tqdm(bounded_map(synth.prepare, todo), total=total, initial=writer.resume_point, unit="frame",
+                       desc="stereo")
+            for frame, disparity in bar:
+                packed = synth.render(frame, disparity, packer)
+                encode.put(_to_output(packed, deep), frame.pts)
     return output
 
 
@@ -209,14 +211,14 @@ def _auto_convergence(dp: DepthPass, smoothing_s: float) -> np.ndarray:
 
 def _make_depth(job: StereoJob, path: Path) -> Path:
     """Run the depth engine into ``path`` (resumes a pass left unfinished there, reuses a finished one)."""
-    from core.depth import DepthJob, run_depth
+    from core.depth.job import ensure_pass
 
-    log.info("running the depth engine (%s) into %s", job.model, path)
-    engine_device = "cuda" if _device(job.device).type == "cuda" else "cpu"
-    job_depth = DepthJob(input=job.input, output=path, model=job.model, weights=job.weights, device=engine_device,
-                         input_size=job.input_size, start=job.start, end=job.end,
-                         ignore_decode_errors=job.ignore_decode_errors)
-    return Path(run_depth(job_depth))
+    base = job.depth_job or DepthJob(input=job.input, output=path)
+    device = base.device or ("cuda" if _device(job.device).type == "cuda" else "cpu")
+    depth_job = replace(base, input=job.input, output=path, device=device, start=job.start, end=job.end,
+                        ignore_decode_errors=job.ignore_decode_errors)
+    log.info("running the depth engine (%s) into %s", depth_job.engine, path)
+    return ensure_pass(job.input, depth_job).root
 
 
 def _make_folder(folder: Path) -> None:
@@ -229,8 +231,8 @@ def _make_folder(folder: Path) -> None:
 def _fingerprint(job: StereoJob, dp: DepthPass, device: torch.device) -> dict[str, object]:
     """What decides the stereo frames besides the writer's own settings: the options and the depth pass."""
     options = asdict(job)
-    for name in ("output", "preview", "preview_frame", "device", "model", "weights", "input_size", "depth",
-                 "overwrite", "ignore_decode_errors"):
+    for name in ("output", "preview", "preview_frame", "device", "depth_job", "depth", "overwrite",
+                 "ignore_decode_errors"):
         options.pop(name)
     manifest = (dp.root / "depth_pass.json").read_bytes()
     return {"options": options, "device": device.type, "depth_pass": hashlib.sha256(manifest).hexdigest()}
@@ -258,17 +260,6 @@ def _check_pass(dp: DepthPass, info: VideoInfo, start: float | None, end: float 
         )
 
 
-def _settings(job: StereoJob, info: VideoInfo, output: Path) -> EncodeSettings:
-    settings = job.settings
-    if settings.pix_fmt is None and settings.codec in ("h264", "h265"):
-        chroma = "yuv444p" if job.layout == "anaglyph" else "yuv420p"
-        settings = replace(settings, pix_fmt=chroma + ("10le" if info.bit_depth > 8 else ""))
-    elif job.layout == "anaglyph" and settings.pix_fmt and "420" in settings.pix_fmt:
-        log.warning("anaglyph in %s: chroma subsampling will blur red/cyan edges (crosstalk); yuv444p avoids it",
-                    settings.pix_fmt)
-    return stereo_settings(job.layout, settings, output.suffix)
-
-
 def _expected_frames(info: VideoInfo, start: float | None, end: float | None) -> int | None:
     if start is None and end is None:
         return info.frame_count or None
@@ -284,7 +275,8 @@ def _to_output(packed: torch.Tensor, deep: bool) -> np.ndarray:
 
 
 def _write_preview(job: StereoJob, frames: Iterator[Frame], synth: _Synthesizer, packer: Packer) -> Path:
-    target = job.preview or job.input.with_name(f"{job.input.stem}{TAGS[job.layout].file_tag}_{job.preview_frame}.png")
+    tag = LAYOUT_SPECS[job.layout].file_tag
+    target = job.preview or job.input.with_name(f"{job.input.stem}{tag}_{job.preview_frame}.png")
     _make_folder(target.parent)
     for frame in frames:
         if frame.index == job.preview_frame:
