@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.worker import PROTOCOL_VERSION
 from tests.depth.videos import scene_frames, write_video
 from tests.robust import Commands, snapshot
 
@@ -84,6 +85,10 @@ def inputs(tmp_path_factory, vits_weights) -> dict[str, Path]:
     for k in range(64, 1088):
         flipped[k] ^= 0xFF
     (d / "flipped.mp4").write_bytes(bytes(flipped))
+    middle = bytearray(data)
+    for k in range(len(data) // 2, len(data) // 2 + 1024):
+        middle[k] ^= 0xFF
+    (d / "corrupt_middle.mp4").write_bytes(bytes(middle))
     (d / "empty.mp4").write_bytes(b"")
     (d / "text.mp4").write_text("this is not a video\n")
     (d / "truncated.mp4").write_bytes(data[: len(data) * 2 // 5])
@@ -117,7 +122,7 @@ def inputs(tmp_path_factory, vits_weights) -> dict[str, Path]:
     return names
 
 
-VIDEOS = ("missing", "empty", "text", "truncated", "flipped", "huge_header", "audio", "folder")
+VIDEOS = ("missing", "empty", "text", "truncated", "flipped", "huge_header", "audio", "folder", "corrupt_middle")
 PASSES = ("nan_pass", "swapped_pass", "short_pass", "fps_pass", "size_pass", "list_pass", "hole_pass", "cut_pass")
 ENGINE = ("--model", "vda-s", "--weights", "{weights_ok}", "--input-size", "70", "--device", "cpu")
 
@@ -126,17 +131,20 @@ def _rows() -> list[Row]:
     rows: list[Row] = []
     depth = lambda src, *a, **kw: Row("core.depth", (src, "-o", "{out}/p", *ENGINE, *a), **kw)  # noqa: E731
     video_errors = {"missing": "no such file", "folder": "folder", "audio": "video", "empty": "", "text": "",
-                    "truncated": "", "flipped": "", "huge_header": ""}
+                    "truncated": "", "flipped": "", "huge_header": "", "corrupt_middle": ""}
+    engine_runs = ("truncated", "flipped", "corrupt_middle")  # refused only once decoding reaches the damage
     for v in VIDEOS:
-        rows.append(depth("{%s}" % v, expect=video_errors[v], strict=v not in ("truncated", "flipped")))
+        rows.append(depth("{%s}" % v, expect=video_errors[v], strict=v not in engine_runs))
     for opts, expect in [
         (("--start", "nan"), "--start"), (("--start", "-1"), "--start"), (("--end", "-2"), "--end"),
         (("--start", "0.5", "--end", "0.2"), "after --start"), (("--start", "100"), "after the end"),
         (("--device", "tpu"), "unknown device"), (("--device", "cuda"), "CUDA"), (("--input-size", "0"), "input-size"),
         (("--max-res", "0"), "max-res"), (("--model", "vda-xxl"), "vda-xxl"), (("--precision", "fp8"), "fp8"),
-        (("--engine", "rollingdepth", "--preset", "turbo"), "turbo"), (("--frobnicate",), "unrecognized"),
+        (("--frobnicate",), "unrecognized"),
     ]:
         rows.append(depth("{clip}", *opts, expect=expect))
+    rows.append(Row("core.depth", ("{clip}", "-o", "{out}/p", "--engine", "rollingdepth", "--preset", "turbo"),
+                    expect="turbo"))
     rows.append(Row("core.depth", ("{clip}", "-o", "{out}/p", "--model", "vda-s", "--weights", "{weights}",
                                    "--device", "cpu"), expect="weights"))
     rows.append(Row("core.depth", ("{clip}", "-o", "{out}/file", *ENGINE), expect="not a folder", setup=("file",)))
@@ -144,14 +152,14 @@ def _rows() -> list[Row]:
     stereo = lambda *a, **kw: Row("core.stereo", (*a,), **kw)  # noqa: E731
     for v in VIDEOS:
         rows.append(stereo("{%s}" % v, "--depth", "{pass}", "-o", "{out}/s.mp4", expect=video_errors[v],
-                           strict=v not in ("truncated", "flipped")))
+                           strict=v not in engine_runs))
     for p in PASSES:
         rows.append(stereo("{clip}", "--depth", "{%s}" % p, "-o", "{out}/s.mp4", expect=""))
     rows.append(stereo("{clip}", "--depth", "{other_pass}", "-o", "{out}/s.mp4", expect="another clip"))
     for opts, expect in [
         (("--start", "nan"), "--start"), (("--start", "-1"), "--start"), (("--start", "0.5", "--end", "0.2"), "after"),
         (("--start", "100"), "after the end"), (("--vr-eye-size", "0"), "--vr-eye-size"),
-        (("--preset", "bogus"), "bogus"), (("--device", "tpu"), "unknown device"), (("--divergence", "nan"), "diverg"),
+        (("--encode-preset", "bogus"), "bogus"), (("--device", "tpu"), "unknown device"), (("--divergence", "nan"), "diverg"),
         (("--convergence", "2"), "convergence"), (("--crf", "99"), "crf"), (("--fov", "0"), "field of view"),
         (("--segment-seconds", "0"), "segment"), (("--layout", "hologram"), "hologram"),
     ]:
@@ -173,7 +181,7 @@ def _rows() -> list[Row]:
     rows.append(Row("core.mesh", ("{pass}", "-o", "{out}/m", "--stride", "100000"), expect="stride"))
 
     def worker(job: dict | str, expect: str) -> Row:
-        line = job if isinstance(job, str) else json.dumps({"type": "start", "protocol": 1, "job": job})
+        line = job if isinstance(job, str) else json.dumps({"type": "start", "protocol": PROTOCOL_VERSION, "job": job})
         return Row("core.worker", (), expect=expect, stdin=line + "\n", strict=False)
 
     base = {"input": "{clip}", "output": "{out}/p", "model": "vda-s", "weights": "{weights_ok}", "device": "cpu",
@@ -242,3 +250,4 @@ def test_every_refusal_is_one_line_and_leaves_no_trace(inputs, commands, tmp_pat
             failures.append(f"{row.command} {' '.join(row.args)}: {', '.join(problems)}\n    {r.stderr.strip()[-400:]}")
     assert snapshot(next(iter(inputs.values())).parent) == before, "an input was modified"
     assert not failures, f"{len(failures)} of {len(ROWS)} rows:\n" + "\n".join(failures)
+

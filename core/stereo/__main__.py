@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import ArgumentParser, check_device, check_number, check_window, run_main, setup_logging
+from core.depth.engines import get_engine, make_config
 from core.depth.job import DepthJob, add_engine_arguments
 from core.errors import DepthshotError
 from core.stereo.convert import StereoJob, run_stereo
@@ -114,6 +115,8 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         raise DepthshotError(f"--segment-seconds must be > 0, got {args.segment_seconds}")
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise DepthshotError(f"--end ({args.end}) must be after --start ({args.start})")
+    depth_job = DepthJob.from_args(args, args.input, args.input, device=None, start=args.start, end=args.end)
+    make_config(get_engine(depth_job.engine), depth_job.engine_options())  # checked with --depth too
     disparity = DisparityConfig(
         divergence=args.divergence,
         convergence=args.convergence,
@@ -139,7 +142,7 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         start=args.start,
         end=args.end,
         device=args.device,
-        depth_job=DepthJob.from_args(args, args.input, args.input, device=None, start=args.start, end=args.end),
+        depth_job=depth_job,
         preview_frame=args.preview_frame,
         preview=args.preview,
         segment_seconds=args.segment_seconds,

@@ -53,8 +53,8 @@ def read_frames(
         size: ``(width, height)`` to resize to, after rotation (``None``: the display size).
         dtype: ``"uint8"`` or ``"float32"``.
         max_damaged: the share of frames (of the stream's length) that may be damaged by decode errors (the
-            decoder conceals them: frames from an error to the next key frame) before ``CorruptVideoError`` is
-            raised; ``None`` never raises. Damaged frames are always reported with a warning naming them.
+            decoder conceals them: frames from an error to the next key frame); above it ``CorruptVideoError``
+            is raised once the stream has been read; ``None`` never raises. Damaged frames are always reported with a warning naming them.
 
     Yields:
         ``Frame``s in presentation order, with their real timestamps (variable frame rate is kept).
@@ -95,6 +95,7 @@ def _check_args(start, end, stride, size, dtype) -> None:
 def _frames(path, start, end, stride, size, dtype, max_damaged) -> Iterator[Frame]:
     with open_input(path) as container, _DecodeErrors(container.name) as damage:
         stream = video_stream(container)
+        damage.decoder = stream.codec_context.name
         stream.thread_type = "AUTO"
         origin = timeline_origin(container)
         tb = stream.time_base
@@ -121,8 +122,7 @@ def _frames(path, start, end, stride, size, dtype, max_damaged) -> Iterator[Fram
                 index = count
                 count += 1
                 last_pts = pts
-                limit = None if max_damaged is None else max(1, int(max_damaged * max(stream.frames, count)))
-                damage.frame(index, frame.key_frame, limit)
+                damage.frame(index, frame.key_frame)
                 if (index - first_index) % stride:
                     continue
                 turns = quarter_turns(frame.rotation)
@@ -135,6 +135,8 @@ def _frames(path, start, end, stride, size, dtype, max_damaged) -> Iterator[Fram
             raise EmptyVideoError(f"{container.name}: no video frames{where}")
         if end is None:
             _check_complete(container, stream, count, last_pts, origin)
+        if max_damaged is not None:  # after the truncation checks: a cut file says so rather than "corrupt"
+            damage.check(max(1, int(max_damaged * max(stream.frames, count))))
 
 
 def _ticks(seconds: float | None, origin: float, tb) -> int | None:
@@ -203,6 +205,7 @@ class _DecodeErrors(logging.Handler):
     def __init__(self, name: str) -> None:
         super().__init__(logging.ERROR)
         self.name_, self.errors, self._seen = name, 0, 0
+        self.decoder = ""  # the decoder's name: only its messages count (writers log under their encoder's)
         self.damaged: list[list[int]] = []  # [first, last] source indices
         self._open = False
 
@@ -215,16 +218,17 @@ class _DecodeErrors(logging.Handler):
         self._logger.addHandler(self)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self._logger.removeHandler(self)
         self._logger.propagate = self._saved[1]
         av.logging.set_level(self._saved[0])
-        if self.damaged:
+        if self.damaged and exc_type is not CorruptVideoError:  # (the error names the frames itself)
             log.warning("%s: %d decode errors damaged %d frames (%s); the decoder concealed them", self.name_,
                         self.errors, self.count, self.ranges())
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.errors += 1
+        if record.name == f"libav.{self.decoder}":
+            self.errors += 1
 
     @property
     def count(self) -> int:
@@ -233,8 +237,8 @@ class _DecodeErrors(logging.Handler):
     def ranges(self) -> str:
         return ", ".join(f"frame {a}" if a == b else f"frames {a}-{b}" for a, b in self.damaged)
 
-    def frame(self, index: int, key_frame: bool, limit: int | None) -> None:
-        """Account for the delivered frame ``index``; raise once more than ``limit`` frames are damaged."""
+    def frame(self, index: int, key_frame: bool) -> None:
+        """Account for the delivered frame ``index``."""
         if self.errors > self._seen:
             self._seen = self.errors
             if not (self._open and self.damaged[-1][1] == index - 1):
@@ -244,8 +248,11 @@ class _DecodeErrors(logging.Handler):
             self._open = False
         if self._open:
             self.damaged[-1][1] = index
-            if limit is not None and self.count > limit:
-                raise CorruptVideoError(
-                    f"{self.name_}: corrupt: decode errors damaged {self.count} frames ({self.ranges()} so far); "
-                    "--ignore-decode-errors converts it anyway"
-                )
+
+    def check(self, limit: int) -> None:
+        """Raise ``CorruptVideoError`` when more than ``limit`` frames were damaged."""
+        if self.count > limit:
+            raise CorruptVideoError(
+                f"{self.name_}: corrupt: decode errors damaged {self.count} frames ({self.ranges()}); "
+                "--ignore-decode-errors converts it anyway"
+            )

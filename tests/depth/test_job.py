@@ -86,7 +86,7 @@ def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
     assert not (target / "depth_pass.json").exists()
     # a kill that lands mid-write leaves the writer's temporary files (hidden, with the dead PID): planted here
     dead = dead_pid()
-    planted = [target / ".work" / "raw" / f".000040.partial-{dead}.exr", target / "depth" / f".000002.partial-{dead}.png",
+    planted = [target / ".work" / "raw" / f".000040.partial-{dead}.npy", target / "depth" / f".000002.partial-{dead}.png",
                target / ".work" / f".engine_state.partial-{dead}.npz"]
     for p in planted:
         p.write_bytes(b"cut short")
