@@ -70,10 +70,11 @@ def test_second_run_on_a_busy_output_is_refused_and_a_killed_holder_is_taken_ove
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (lock.is_file() and lock.read_text().strip()):
         time.sleep(0.05)
-    assert holder.poll() is None, "the first run ended before the second started"
+    assert holder.poll() is None, "the first run ended before it could be paused"
+    holder.send_signal(signal.SIGSTOP)  # hold it mid-run, whatever the machine's load
     second = _run(argv)
-    assert second.returncode == 2
-    assert f"in use by another run (PID {holder.pid})" in one_error_line(second.stderr)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"in use by another run (PID {holder.pid})" in one_error_line(second.stderr.splitlines()[-1])
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     third = _run(argv)  # the kernel released the lock with the process: this run takes it and resumes
@@ -127,3 +128,12 @@ def test_depth_resumed_at_the_start_of_its_second_shot(tmp_path, vits_weights):
         run_depth(job(tmp_path / "cut"), on_progress=stop)
     out = run_depth(job(tmp_path / "cut"))
     assert tree_digest(out) == tree_digest(ref)
+
+
+def test_a_finished_stereo_job_run_again_does_nothing(soak_inputs, work, references):
+    out = work / "ref_stereo"
+    video = out / "s.mp4"
+    stamp = video.stat().st_mtime_ns
+    again = _run(command_argv("stereo", soak_inputs)(out))
+    assert again.returncode == 0 and "already holds this job's finished video" in again.stderr
+    assert video.stat().st_mtime_ns == stamp and tree_digest(out) == references["stereo"]

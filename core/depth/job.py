@@ -277,6 +277,10 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
 
     with claim_output(job.output, Path(job.output) / LOCK_FILE, created=[job.output]), \
             disk_full_reported(job.output, needed):
+        if (Path(job.output) / MANIFEST).is_file():  # another run of this job finished while we got ready
+            finished = _finished_pass(job, model, width, height)
+            _write_preview(job, finished, _Meter(len(finished), len(finished), on_progress))
+            return Path(job.output)
         writer = DepthPassWriter(job.output, pass_info, resume=True)
         meter = _Meter(info.frame_count, writer.resume_point(), on_progress)
         meters.append(meter)
