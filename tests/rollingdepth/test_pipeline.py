@@ -87,6 +87,10 @@ def test_depth_pass_from_a_checkpoint_folder(model, clip, tmp_path):
     """load_model from a checkpoint folder in the diffusers layout + estimate_shot -> a valid depth pass on disk."""
     weights = _save_checkpoint(model, tmp_path / "ckpt")
     loaded = load_model(weights, "cpu", FAST_TEST.precision)
+    # every component's configuration comes from the checkpoint (the tiny one here), none from the code
+    assert list(loaded.unet.config.block_out_channels) == list(model.unet.config.block_out_channels) == [16, 32]
+    assert list(loaded.vae.config.block_out_channels) == list(model.vae.config.block_out_channels)
+    assert loaded.scheduler_config["prediction_type"] == "v_prediction"
     info = PassInfo(source=str(clip), fps=24.0, width=64, height=48, kind="relative_inverse_depth",
                     model={"id": "rollingdepth", "engine": "rollingdepth", "precision": "fp32"})
     writer = DepthPassWriter(tmp_path / "pass", info)
@@ -109,6 +113,45 @@ def test_missing_weights_offline_is_a_clean_error(tmp_path, monkeypatch):
         resolve_checkpoint(None, fp16=True)
     with pytest.raises(DepthshotError, match="not a RollingDepth checkpoint"):
         resolve_checkpoint(tmp_path, fp16=True)
+
+
+def test_download_shows_the_licence_first(tmp_path, monkeypatch):
+    """Not cached and online (the hub is faked): the RAIL++-M licence is logged before the download starts."""
+    import logging
+
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    events = []
+
+    def fake_download(repo_id, *, allow_patterns, local_files_only=False):
+        events.append(("cached?" if local_files_only else "download", repo_id))
+        if local_files_only:
+            raise LocalEntryNotFoundError("not cached")
+        for name in allow_patterns:
+            if "*" not in name:
+                (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / name).write_text("{}")
+        (tmp_path / "tokenizer").mkdir(exist_ok=True)
+        return str(tmp_path)
+
+    class Log(logging.Handler):
+        def emit(self, record):
+            events.append(("log", record.getMessage()))
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    handler = Log(logging.WARNING)
+    logging.getLogger("core.models.hub").addHandler(handler)
+    try:
+        assert resolve_checkpoint(None, fp16=True) == tmp_path
+    finally:
+        logging.getLogger("core.models.hub").removeHandler(handler)
+    assert [e[0] for e in events] == ["cached?", "log", "download"]
+    assert "RAIL++-M" in events[1][1] and "prs-eth/rollingdepth-v1-0" in events[1][1]
+    assert (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").exists()  # the fp16 variant was asked for
 
 
 def test_unknown_preset():
