@@ -117,7 +117,7 @@ def _frames(
     dp: DepthPass, source: Path, indices: Sequence[int], k: Intrinsics, depth_range: DepthRange
 ) -> Iterator[GeometryFrame]:
     info = dp.info
-    tol = 0.5 / info.fps if info.fps > 0 else 0.02
+    tol = dp.time_tolerance  # read a little around the run: the first and last frames may be early or late
     for run in _runs(indices):
         first_t, last_t = info.timestamps[run[0]], info.timestamps[run[-1]]
         video = read_frames(source, start=max(0.0, first_t - tol), end=last_t + tol, size=(info.width, info.height))
@@ -125,9 +125,10 @@ def _frames(
         i = next(pending)
         for frame in video:
             t = info.timestamps[i]
-            if frame.pts < t - tol:
-                continue
-            if frame.pts > t + tol:
+            j = dp.index_at(frame.pts)
+            if j != i:
+                if frame.pts < t and (j is None or j < i):  # a video frame before depth frame i
+                    continue
                 raise DepthshotError(f"{source}: no video frame at t={t:.3f}s for depth frame {i}")
             shot = dp.shot_of(i)
             yield GeometryFrame(i, t, raw_to_depth(dp.read(i), info.kind, shot.lo, shot.hi, depth_range), frame.image, k)

@@ -142,17 +142,13 @@ class _Synthesizer:
 
     def __init__(self, job: StereoJob, dp: DepthPass, width: int, fx: float, device: torch.device) -> None:
         self.job, self.dp, self.width, self.fx, self.device = job, dp, width, fx, device
-        self.times = np.asarray(dp.info.timestamps, dtype=np.float64)
-        self.tolerance = 0.5 / dp.info.fps if dp.info.fps > 0 else 1e-3
         self.track: np.ndarray | None = None
         if job.disparity.auto_convergence:
             self.track = _auto_convergence(dp, job.disparity.smoothing_s)
 
     def depth_index(self, pts: float) -> int:
-        j = int(np.clip(np.searchsorted(self.times, pts), 1, len(self.times) - 1)) if len(self.times) > 1 else 0
-        if j > 0 and abs(self.times[j - 1] - pts) <= abs(self.times[j] - pts):
-            j -= 1
-        if abs(self.times[j] - pts) > self.tolerance:
+        j = self.dp.index_at(pts)
+        if j is None:
             raise DepthshotError(f"the depth pass has no frame at t={pts:.3f}s (was it made from another clip/range?)")
         return j
 
