@@ -22,12 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import OpenEXR
-from tqdm import tqdm
 
 from core.atomic import finished_files
-from core.cli import run_main, setup_logging
+from core.cli import StageBars, run_main, setup_logging
 from core.depth.depth_pass import KINDS, DepthPass, DepthPassWriter, PassInfo
 from core.errors import DepthshotError
+from core.progress import OnProgress, Stage
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,10 @@ def import_depth(
     intrinsics: dict[str, float] | None = None,
     max_frames: int | None = None,
     fill: bool = True,
+    on_progress: OnProgress | None = None,
 ) -> DepthPass:
-    """Import external depth frames into a depth pass (one shot).
+    """Import external depth frames into a depth pass (one shot); ``on_progress(stage, done, total)`` hears of
+    the frames imported (stage "import depth").
 
     Args:
         src: folder of per-frame files or an ``.npz`` (see the module docstring).
@@ -170,11 +172,13 @@ def import_depth(
     writer = DepthPassWriter(out_pass, info, resume=False)
     writer.begin_shot(0)
     all_frames = itertools.islice(itertools.chain([first], frames), count)
-    for i, raw in enumerate(tqdm(all_frames, total=count, desc="import depth", unit="frame")):
-        if raw.shape != (height, width):
-            raise DepthshotError(f"{src}: frame {i} is {raw.shape[1]}x{raw.shape[0]}, frame 0 is {width}x{height}")
-        depth = raw / np.float32(scale)
-        writer.write(i, fill_holes(depth, kind) if fill else depth, pts=i / fps)
+    with Stage(on_progress, "import depth", count) as stage:
+        for i, raw in enumerate(all_frames):
+            if raw.shape != (height, width):
+                raise DepthshotError(f"{src}: frame {i} is {raw.shape[1]}x{raw.shape[0]}, frame 0 is {width}x{height}")
+            depth = raw / np.float32(scale)
+            writer.write(i, fill_holes(depth, kind) if fill else depth, pts=i / fps)
+            stage.update()
     writer.end_shot()
     return writer.close()
 
@@ -199,10 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             intrinsics = {k: float(data[k]) for k in ("fx", "fy", "cx", "cy")}
         except (OSError, ValueError, KeyError) as exc:
             raise DepthshotError(f"{args.intrinsics}: expected JSON with fx, fy, cx, cy ({exc})") from None
-    dp = import_depth(
-        args.src, args.output, scale=args.scale, kind=args.kind, fps=args.fps, video=args.video,
-        intrinsics=intrinsics, max_frames=args.frames, fill=not args.no_fill,
-    )
+    with StageBars() as bars:
+        dp = import_depth(
+            args.src, args.output, scale=args.scale, kind=args.kind, fps=args.fps, video=args.video,
+            intrinsics=intrinsics, max_frames=args.frames, fill=not args.no_fill, on_progress=bars,
+        )
     print(f"wrote {len(dp)} frames to {dp.root}")
     return 0
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from core.errors import DepthshotError
 from core.models.hub import HubSource, fetch
@@ -110,13 +109,13 @@ def resolve_weights(model_id: str, weights: Path | None = None) -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (progress bar for large files)."""
+    """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
-    size = path.stat().st_size
-    with open(path, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc="sha256", disable=size < 2**28) as bar:
+    if path.stat().st_size >= 2**28:
+        logger.info("checking the SHA-256 of %s", path)
+    with open(path, "rb") as f:
         while chunk := f.read(2**22):
             digest.update(chunk)
-            bar.update(len(chunk))
     return digest.hexdigest()
 
 

@@ -204,7 +204,10 @@ def test_import_npz_and_exr_of_another_tool(tmp_path):
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
         OpenEXR.File(header, {"Z": d}).write(str(exr / f"{i:04d}.exr"))
     for src, name in ((tmp_path / "d.npz", "from_npz"), (exr, "from_exr")):
-        dp = import_depth(src, tmp_path / name, kind="relative_inverse_depth", fps=24.0)
+        seen = []
+        dp = import_depth(src, tmp_path / name, kind="relative_inverse_depth", fps=24.0,
+                          on_progress=lambda *p: seen.append(p))
+        assert seen == [("import depth", i, 3) for i in range(4)]  # progress through the callback
         assert len(dp) == 3 and dp.info.kind == "relative_inverse_depth" and dp.info.fps == 24.0
         step = (dp.info.shots[0].hi - dp.info.shots[0].lo) / 65535
         for i in range(3):

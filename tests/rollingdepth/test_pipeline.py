@@ -49,13 +49,13 @@ def _reader(path: Path):
 
 
 def test_tiny_pipeline_on_a_decoded_clip(model, clip):
-    depth = list(estimate_shot(model, _reader(clip), 8, FAST_TEST, progress=False))
+    depth = list(estimate_shot(model, _reader(clip), 8, FAST_TEST))
     assert len(depth) == 8
     for d in depth:
         assert d.shape == (48, 64) and d.dtype == np.float32 and np.isfinite(d).all()
     stack = np.stack(depth)
     assert stack.std() > 0  # the random network still produces structure, not a constant
-    again = list(estimate_shot(model, _reader(clip), 8, FAST_TEST, progress=False))
+    again = list(estimate_shot(model, _reader(clip), 8, FAST_TEST))
     np.testing.assert_array_equal(stack, np.stack(again))  # fixed seed: reproducible (resume-safe)
 
 
@@ -64,23 +64,23 @@ def test_refinement_and_several_dilations(model):
     frames = synthetic_frames(12)
     config = replace(get_preset("full"), resolution=64, precision="fp32", refine_steps=3, coalign=CoalignConfig(iterations=30))
     assert plan_dilations(12, 3, list(config.dilations), True) == [1, 3]  # 10 and 25 capped to 3
-    depth = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, config, progress=False)))
+    depth = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, config)))
     assert depth.shape == (12, 48, 64) and np.isfinite(depth).all()
-    unrefined = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, replace(config, refine_steps=0), progress=False)))
+    unrefined = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, replace(config, refine_steps=0))))
     assert np.abs(depth - unrefined).max() > 1e-3  # the refinement really ran
 
 
 @pytest.mark.parametrize("count", [1, 2, 5])
 def test_short_clips_work(model, count):
     frames = synthetic_frames(count)
-    depth = list(estimate_shot(model, lambda: iter(frames), count, FAST_TEST, progress=False))
+    depth = list(estimate_shot(model, lambda: iter(frames), count, FAST_TEST))
     assert len(depth) == count and all(np.isfinite(d).all() and d.shape == (48, 64) for d in depth)
 
 
 def test_frame_count_mismatch_is_a_clean_error(model):
     frames = synthetic_frames(4)
     with pytest.raises(DepthshotError, match="has 4 frames, expected 6"):
-        list(estimate_shot(model, lambda: iter(frames), 6, FAST_TEST, progress=False))
+        list(estimate_shot(model, lambda: iter(frames), 6, FAST_TEST))
 
 
 def test_depth_pass_from_a_checkpoint_folder(model, clip, tmp_path):
@@ -96,7 +96,7 @@ def test_depth_pass_from_a_checkpoint_folder(model, clip, tmp_path):
     writer = DepthPassWriter(tmp_path / "pass", info)
     writer.begin_shot(0)
     pts = [f.pts for f in read_frames(clip)]
-    for i, depth in enumerate(estimate_shot(loaded, _reader(clip), 8, FAST_TEST, progress=False)):
+    for i, depth in enumerate(estimate_shot(loaded, _reader(clip), 8, FAST_TEST)):
         writer.write(i, depth, pts[i])
     writer.end_shot()
     writer.close()
