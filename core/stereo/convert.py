@@ -23,6 +23,7 @@ import torch
 from core.atomic import atomic_path
 from core.depth.depth_pass import DepthPass
 from core.depth.job import DepthJob
+from core.devices import resolve_device
 from core.errors import DepthshotError
 from core.progress import OnProgress, Stage
 from core.geometry.camera import resolve_intrinsics
@@ -196,7 +197,7 @@ def _make_depth(job: StereoJob, path: Path) -> Path:
     from core.depth.job import ensure_pass
 
     base = job.depth_job or DepthJob(input=job.input, output=path)
-    device = base.device or ("cuda" if _device(job.device).type == "cuda" else "cpu")
+    device = base.device or str(_device(job.device))
     depth_job = replace(base, input=job.input, output=path, device=device, start=job.start, end=job.end)
     log.info("running the depth engine (%s) into %s", depth_job.engine, path)
     return ensure_pass(job.input, depth_job).root
@@ -268,10 +269,4 @@ def _write_preview(job: StereoJob, frames: Iterator[Frame], synth: _Synthesizer,
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DepthshotError("--device cuda: no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise DepthshotError(f"unknown device {name!r} (auto, cpu, cuda)")
-    return torch.device(name)
+    return torch.device(resolve_device(name))
