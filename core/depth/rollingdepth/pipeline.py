@@ -63,11 +63,11 @@ def encode_shot(
         for batch in _batches(read_frames(), config.vae_batch):
             frames = np.stack(batch)
             if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-                raise DepthshotError(f"expected uint8 RGB frames [H, W, 3], got {frames.dtype} {frames.shape[1:]}")
+                raise ValueError(f"expected uint8 RGB frames [H, W, 3], got {frames.dtype} {frames.shape[1:]}")
             if frame_size is None:
                 frame_size = frames.shape[1:3]
             elif frames.shape[1:3] != frame_size:
-                raise DepthshotError("the frames of a shot must all have the same size")
+                raise ValueError("the frames of a shot must all have the same size")
             size = processing_size(*frame_size, config.resolution)
             if min(size) < 8:
                 raise DepthshotError(f"frames of {frame_size[1]}x{frame_size[0]} are too small for RollingDepth")
