@@ -45,7 +45,10 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
                      help="relative depth: farthest / nearest depth within a shot (default %(default)s)")
     cam.add_argument("--edge-angle", type=float, default=DEFAULT_MAX_ANGLE_DEG,
                      help="cut at depth discontinuities steeper than this angle between view ray and surface, "
-                          "in degrees (default %(default)s)")
+                          "in degrees; 90 = no edge filter (default %(default)s)")
+    cam.add_argument("--no-edge-filter", action="store_true", help="keep flying pixels (same as --edge-angle 90)")
+    cam.add_argument("--keep-filled", action="store_true",
+                     help="also use pixels the pass's validity mask flags as filled or unreliable (confidence 0)")
     dep = add_engine_arguments(p, "depth (when INPUT is a video)")
     dep.add_argument("--pass-dir", type=Path, help="where to write the depth pass (default OUT/depth_pass)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -74,8 +77,8 @@ def camera_options(args: argparse.Namespace) -> CameraOptions:
 
 
 def edge_rule(args: argparse.Namespace) -> EdgeRule:
-    """The discontinuity rule from ``--edge-angle``."""
-    return EdgeRule(max_angle_deg=args.edge_angle)
+    """The discontinuity rule from ``--edge-angle`` / ``--no-edge-filter``."""
+    return EdgeRule(max_angle_deg=90.0 if args.no_edge_filter else args.edge_angle)
 
 
 def run_frames(
@@ -89,7 +92,7 @@ def run_frames(
     todo = [i for i in selected if args.overwrite or not out_path(i).exists()]
     if len(todo) < len(selected):
         log.info("%d of %d frames already written, skipping them", len(selected) - len(todo), len(selected))
-    frames = iter_frames(dp, todo, camera)
+    frames = iter_frames(dp, todo, camera, keep_filled=args.keep_filled)
     args.output.mkdir(parents=True, exist_ok=True)
     sweep_partials(args.output)  # files a killed run was writing
     for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):
