@@ -35,7 +35,9 @@ __all__ = ["ENGINES", "PRECISIONS", "DepthJob", "Progress", "add_engine_argument
 
 _SHOTS_FILE = "shots.json"
 # the DepthJob fields add_engine_arguments defines
-_ENGINE_ARGS = ("engine", "model", "weights", "preset", "input_size", "max_res", "precision", "device", "shots")
+_ENGINE_ARGS = ("engine", "model", "weights", "preset", "input_size", "max_res", "precision", "device", "shots",
+                "compile")
+_DECODE_AHEAD = 24  # decoded frames waiting for the engine (about one window's new frames)
 
 
 @dataclass
@@ -54,13 +56,14 @@ class DepthJob:
     weights: Path | None = None  # checkpoint file (vda) or folder (rollingdepth) instead of the hub's
     input_size: int | None = None  # vda: network input size (default 518)
     max_res: int | None = None  # longest side of the frames depth is computed at (default: the video's size)
-    precision: str | None = None  # fp32, fp16, bf16 (default: the engine's)
+    precision: str | None = None  # auto, fp32, fp16, bf16 (default: the engine's; vda auto)
     device: str | None = None  # default: cuda when available, else cpu
     shots: bool = True  # detect cuts and process each shot on its own
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     preset: str | None = None  # rollingdepth: fast, fast1024, full, paper (default fast)
     reuse_features: bool | None = None  # vda: encode each frame once (off only to measure the saving)
+    compile: bool | None = None  # vda: torch.compile the encoder and head
     preview: str | None = None  # also write PASS/preview.mp4: "depth", or "side-by-side" (RGB | depth)
 
     def engine_options(self) -> dict[str, Any]:
@@ -90,8 +93,10 @@ def add_engine_arguments(
     g.add_argument("--preset", help="rollingdepth preset: fast (default), fast1024, full, paper")
     g.add_argument("--input-size", type=int, help="vda network input size (short side, multiple of 14; default 518)")
     g.add_argument("--max-res", type=int, help="compute depth at most this many pixels on the long side")
-    g.add_argument("--precision", choices=PRECISIONS, help="fp32, fp16 or bf16 (default: vda fp32, rollingdepth "
-                   "the preset's)")
+    g.add_argument("--precision", choices=PRECISIONS, help="auto, fp32, fp16 or bf16 (default auto: vda bf16 "
+                   "autocast on GPUs that support it, fp16 on other GPUs, fp32 on the CPU; rollingdepth the preset's)")
+    g.add_argument("--compile", action="store_true", default=None,
+                   help="vda: torch.compile the encoder and head (slower start; measure first)")
     if device:
         g.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     g.add_argument("--no-shots", dest="shots", action="store_false", default=None,
@@ -111,10 +116,10 @@ class Progress:
 
 
 def default_device() -> str:
-    """``cuda`` when torch sees a GPU, else ``cpu``."""
-    import torch
+    """``cuda`` when torch sees a GPU, else ``cpu`` (decided by the engine: ``core.depth.engine.resolve_device``)."""
+    from core.depth.engine import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(None)
 
 
 def processing_size(width: int, height: int, max_res: int | None) -> tuple[int, int]:
@@ -215,7 +220,7 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
 
     Started again with the same job after an interruption, it continues where it stopped.
     """
-    from core.video import probe, read_frames
+    from core.video import prefetch, probe, read_frames
 
     engine, config = _check(job)
     info = probe(job.input)
@@ -244,7 +249,8 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     else:
         bounds = [(0, None)]  # one shot: no need to know its length in advance
     done = writer.info.shots[-1].end if writer.info.shots else 0  # shots finished by an earlier run
-    frames = _SequentialFrames(read_frames(job.input, start=job.start, end=job.end, size=size))
+    decoded = prefetch(read_frames(job.input, start=job.start, end=job.end, size=size), maxsize=_DECODE_AHEAD)
+    frames = _SequentialFrames(decoded)  # decoded in its own thread, ahead of the engine
     for start, end in bounds:
         if start < done:
             continue

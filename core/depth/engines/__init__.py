@@ -27,6 +27,7 @@ ENGINE_OPTIONS: dict[str, str] = {
     "precision": "--precision",
     "preset": "--preset",
     "reuse_features": "reuse_features",
+    "compile": "--compile",
 }
 
 __all__ = ["ENGINES", "ENGINE_OPTIONS", "PRECISIONS", "Engine", "LoadedEngine", "ShotInput", "get_engine", "make_config"]

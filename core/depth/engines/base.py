@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from core.depth.depth_pass import DepthPassWriter
     from core.video import Frame
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "bf16")  # auto: see core.depth.engine.resolve_precision
 
 
 def check_precision(precision: str | None) -> None:

@@ -33,7 +33,7 @@ class RollingDepthConfig:
 
 def run_precision(config: RollingDepthConfig, device: str) -> str:
     """The precision the model will run at on ``device``: the chosen one, else the preset's (fp32 on a CPU)."""
-    if config.precision is not None:
+    if config.precision not in (None, "auto"):
         return config.precision
     from core.depth.rollingdepth.presets import get_preset
 

@@ -29,14 +29,17 @@ _ANCHOR_FILE = "engine_anchor.npz"
 @dataclass(frozen=True)
 class VdaConfig:
     """``model``: checkpoint id (vda-s, vda-b, vda-l, and their -metric variants); ``weights``: a checkpoint file
-    instead of the hub's; ``input_size``: network input short side in pixels (multiple of 14); ``precision``: fp32,
-    fp16 or bf16 (autocast); ``reuse_features``: encode each frame once (off only to measure the saving)."""
+    instead of the hub's; ``input_size``: network input short side in pixels (multiple of 14); ``precision``: auto
+    (bf16/fp16 autocast on a GPU, fp32 on the CPU: ``core.depth.engine.resolve_precision``), fp32, fp16 or bf16;
+    ``reuse_features``: encode each frame once (off only to measure the saving); ``compile``: run the encoder and
+    head through ``torch.compile``."""
 
     model: str = "vda-l"
     weights: Path | None = None
     input_size: int = 518
-    precision: str = "fp32"
+    precision: str = "auto"
     reuse_features: bool = True
+    compile: bool = False
 
 
 class VdaEngine:
@@ -60,8 +63,10 @@ class VdaEngine:
         return "metric_depth" if get_spec(config.model).metric else "relative_inverse_depth"
 
     def fingerprint(self, config: VdaConfig, device: str) -> dict[str, Any]:
+        from core.depth.engine import resolve_precision
+
         return {"engine": self.name, "id": config.model, "input_size": config.input_size,
-                "precision": config.precision}
+                "precision": resolve_precision(config.precision, device), "compile": config.compile}
 
     def load(self, config: VdaConfig, device: str) -> LoadedVda:
         from core.models.weights import load_vda
@@ -77,7 +82,8 @@ class LoadedVda:
 
         self.config = config
         self.metric = loaded.spec.metric
-        self.runner = VdaRunner(loaded.model, config.input_size, device=device, precision=config.precision)
+        self.runner = VdaRunner(loaded.model, config.input_size, device=device, precision=config.precision,
+                                compile=config.compile)
         self.record = {"checkpoint_sha256": loaded.sha256}
 
     def run_shot(self, shot: ShotInput, writer: DepthPassWriter, on_frame: Callable[[int], None]) -> None:
