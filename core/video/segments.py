@@ -35,6 +35,7 @@ from core.video.errors import EmptyVideoError, VideoError, VideoPathError
 from core.video.remux import Remuxer
 from core.video.info import probe
 from core.video.isobmff import add_sample_entry_boxes, signal_boxes
+from core.video.matroska import set_display_size
 from core.video.writer import (
     CONTAINER_CODECS,
     MP4_SUFFIXES,
@@ -201,6 +202,9 @@ class SegmentedWriter:
             boxes = signal_boxes(self.settings.stereo, self._hdr) if self.path.suffix.lower() in MP4_SUFFIXES else []
             if boxes:
                 add_sample_entry_boxes(self.temp_path, boxes)
+            eye = self.settings.stereo.eye_display if self.settings.stereo is not None else None
+            if eye is not None and self.path.suffix.lower() in (".mkv", ".webm"):
+                set_display_size(self.temp_path, *eye)
             if self._post_process is not None:
                 self._post_process(self.temp_path)
             os.replace(self.temp_path, self.path)

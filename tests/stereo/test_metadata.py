@@ -82,6 +82,18 @@ def test_vr180_matroska_has_an_equirectangular_projection(tmp_path, codec):
     assert track["Stereo mode"].startswith("1")  # side by side, left first
 
 
+@pytest.mark.parametrize("layout", ["sbs_half", "tb_half", "sbs_full", "tb_full"])
+def test_matroska_declares_each_eye_at_4_3(tmp_path, layout):
+    track = mt.mkv_tracks(_write(tmp_path / "a.mkv", layout))[0]
+    width = int(track.get("Display width", track["Pixel width"]))
+    height = int(track.get("Display height", track["Pixel height"]))
+    # the display size is one eye's (MediaInfo and FFmpeg halve a full frame for side by side / top-bottom)
+    if "Display width" not in track:
+        packed = Packer(layout, W, H).size
+        width, height = (packed[0] // 2, packed[1]) if "sbs" in layout else (packed[0], packed[1] // 2)
+    assert width / height == pytest.approx(W / H)
+
+
 # Kodi's default stereoscopic file-name rules (advancedsettings.xml: stereoscopicregex3d / sbs / tab)
 _KODI_3D = re.compile(r"[-. _]3d[-. _]", re.I)
 _KODI_SBS = re.compile(r"[-. _]h?sbs[-. _]", re.I)
