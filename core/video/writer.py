@@ -59,11 +59,14 @@ class StereoSignal:
     ``spherical``: a 180x180 degree equirectangular projection (VR180: ``sv3d`` in MP4, Projection in Matroska);
     ``eye_display``: per-eye display size (w, h) in pixels, for Matroska's DisplayWidth/DisplayHeight when the
     eyes are squeezed (half side-by-side / top-bottom); None: the muxer's default (the packed eye size).
+    ``right_first``: the right view is packed first (cross-eyed); ``SegmentedWriter`` marks x264's frame-packing SEI
+    so (content interpretation type 2).
     """
 
     st3d: int | None = None
     spherical: bool = False
     eye_display: tuple[int, int] | None = None
+    right_first: bool = False
 
 
 @dataclass
