@@ -28,10 +28,14 @@ class Stage:
         if self.on_progress is not None:
             self.on_progress(self.name, self.done, self.total)
 
-    def __enter__(self) -> Stage:
+    def begin(self) -> Stage:
+        """Report the stage's start (``done`` units of ``total``); returns the stage."""
         if self.on_progress is not None:
             self.on_progress(self.name, self.done, self.total)
         return self
+
+    def __enter__(self) -> Stage:
+        return self.begin()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         return None

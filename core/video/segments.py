@@ -33,6 +33,7 @@ import numpy as np
 from core.atomic import fsync_file, sweep_partials, temp_path, write_text
 from core.video.errors import EmptyVideoError, VideoError, VideoPathError
 from core.video.remux import Remuxer
+from core.video.h264 import right_first
 from core.video.info import probe
 from core.video.isobmff import add_sample_entry_boxes, signal_boxes
 from core.video.matroska import set_display_size
@@ -255,6 +256,10 @@ class SegmentedWriter:
                     self.source, output, audio=self._copy[0], subtitles=self._copy[1], start=self.start, end=self.end,
                     video=stream,
                 )
+            length_size = None  # set when x264's frame-packing SEI is to say "right view first"
+            if self.settings.codec == "h264" and self.settings.stereo is not None and self.settings.stereo.right_first:
+                if extradata and extradata[0] == 1:  # avcC: NAL units carry (lengthSizeMinusOne + 1)-byte lengths
+                    length_size = (extradata[4] & 3) + 1
             clock = _DecodeClock(round(1 / (self.rate * TIME_BASE)), max(s["reorder"] for s in self._segments))
             for path in paths:
                 with av.open(str(path)) as segment:
@@ -264,6 +269,8 @@ class SegmentedWriter:
                     packets = [p for p in segment.demux(video) if p.pts is not None]  # one segment: seconds
                     pts = [_ticks(p.pts, p.time_base) for p in packets]
                     for packet, t, d in zip(packets, pts, clock.segment(pts)):
+                        if length_size is not None and (patched := right_first(bytes(packet), length_size)):
+                            packet.update(patched)
                         duration = _ticks(packet.duration, packet.time_base)
                         packet.time_base = TIME_BASE
                         packet.pts, packet.dts, packet.duration = t, d, duration

@@ -11,7 +11,7 @@ import pytest
 from core.stereo.convert import default_output
 from core.stereo.layouts import LAYOUT_SPECS, LAYOUTS, Packer
 from core.stereo.metadata import stereo_settings
-from core.video import EncodeSettings, SegmentedWriter
+from core.video import EncodeSettings, SegmentedWriter, read_frames
 from tests import media_tools as mt
 
 AV_STEREO3D_SIDEBYSIDE, AV_STEREO3D_TOPBOTTOM = 1, 2
@@ -109,3 +109,13 @@ def test_file_names_carry_the_tokens_kodi_looks_for(layout, mode):
     assert bool(_KODI_TAB.search(name)) == (mode == "tab")
     half = LAYOUT_SPECS[layout].half
     assert (("_HSBS_" in name) or ("_HTAB_" in name)) == half
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+@pytest.mark.parametrize("layout, order", [("cross", "right_left"), ("sbs_full", "left_right")])
+def test_h264_sei_says_which_eye_comes_first(tmp_path, suffix, layout, order):
+    out = _write(tmp_path / f"a{suffix}", layout)
+    frames = mt.ffprobe(out, "-select_streams", "v:0", "-show_frames", "-show_entries", "frame_tags=stereo_mode")
+    # Debian's FFmpeg names the frame-packing SEI of each decoded frame (content interpretation 1 or 2)
+    assert {f.get("tags", {}).get("stereo_mode") for f in frames["frames"]} == {order}
+    assert [float(f.image.mean()) for f in read_frames(out)] == pytest.approx([0, 40, 80, 120], abs=2)
