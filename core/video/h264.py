@@ -11,24 +11,25 @@ from __future__ import annotations
 _SEI_NAL, _FRAME_PACKING = 6, 45
 
 
+def _sei_number(nal: bytes, pos: int) -> tuple[int, int] | None:
+    """An SEI payloadType/payloadSize at ``pos`` (0xFF bytes add 255 each) and the position after it; None at the
+    end of ``nal``."""
+    value = 0
+    while pos < len(nal) and nal[pos] == 0xFF:
+        value, pos = value + 255, pos + 1
+    return (value + nal[pos], pos + 1) if pos < len(nal) else None
+
+
 def _sei_payloads(nal: bytes) -> list[tuple[int, int]]:
     """(payloadType, offset of the payload in ``nal``) of each SEI message of an SEI NAL unit (header byte first)."""
     found, pos = [], 1
     while pos < len(nal) and nal[pos] != 0x80:  # 0x80: rbsp trailing bits
-        kind = 0
-        while pos < len(nal) and nal[pos] == 0xFF:
-            kind, pos = kind + 255, pos + 1
-        if pos >= len(nal):
+        kind = _sei_number(nal, pos)
+        size = _sei_number(nal, kind[1]) if kind is not None else None
+        if size is None:
             break
-        kind, pos = kind + nal[pos], pos + 1
-        size = 0
-        while pos < len(nal) and nal[pos] == 0xFF:
-            size, pos = size + 255, pos + 1
-        if pos >= len(nal):
-            break
-        size, pos = size + nal[pos], pos + 1
-        found.append((kind, pos))
-        pos += size  # emulation-prevention bytes are ignored: good enough for x264's short leading messages
+        found.append((kind[0], size[1]))
+        pos = size[1] + size[0]  # emulation-prevention bytes are ignored: fine for x264's short leading messages
     return found
 
 
