@@ -88,6 +88,9 @@ def test_camera_constants_match_the_core(addon):
     assert model.DEFAULT_HFOV_DEG == core_camera.DEFAULT_HFOV_DEG
     assert model.DEFAULT_NEAR == core_camera.DEFAULT_NEAR
     assert model.DEFAULT_NEAR_FAR_RATIO == core_camera.DEFAULT_NEAR_FAR_RATIO
+    from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG
+
+    assert model.DEFAULT_EDGE_ANGLE_DEG == DEFAULT_MAX_ANGLE_DEG
     k = core_camera.Intrinsics.from_fov(W, H)
     cam = model.pass_camera(W, H)
     assert (cam.fx, cam.fy, cam.cx, cam.cy) == pytest.approx((k.fx, k.fy, k.cx, k.cy))
