@@ -214,6 +214,7 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
                 points=settings.build_points,
                 stereo=settings.build_stereo,
                 resolution=(settings.grid_x, settings.grid_y),
+                edge_angle=settings.edge_angle,
             )
         self.report({"INFO"}, f"built {', '.join(o.name for o in objects)}")
         return {"FINISHED"}

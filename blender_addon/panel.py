@@ -45,6 +45,7 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         row = box.row(align=True)
         row.prop(settings, "grid_x")
         row.prop(settings, "grid_y")
+        box.prop(settings, "edge_angle")
         box.operator(operators.DEPTHSHOT_OT_build_scene.bl_idname, icon="MESH_GRID")
         box.operator(operators.DEPTHSHOT_OT_render_stereo.bl_idname, icon="CAMERA_STEREO")
 
