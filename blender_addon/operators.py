@@ -7,7 +7,7 @@ from pathlib import Path
 
 import bpy
 
-from . import jobs, preferences, scene_build, stereo_render
+from . import camera_model, jobs, preferences, scene_build, stereo_render
 from .depth_run import PASS_KEY, DepthRun, Outcome
 from .pass_manifest import PassError, read_manifest
 from .run_state import RUNS
@@ -55,6 +55,7 @@ def depth_job(context: bpy.types.Context, strip: bpy.types.Strip) -> dict:
         "input_size": settings.input_size,
         "precision": settings.precision,
         "shots": settings.shots,
+        "max_res": settings.max_res or None,
         "start": start,
         "end": end,
     }
@@ -293,6 +294,11 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
         if reason is not None:
             self.report({"ERROR"}, reason)
             return {"CANCELLED"}
+        if settings.far <= settings.near:
+            self.report({"ERROR"}, f"Far ({settings.far:g}) must be beyond Near ({settings.near:g})")
+            return {"CANCELLED"}
+        mapping = camera_model.DepthMapping(settings.near, settings.far / settings.near, settings.fov,
+                                            settings.metric_scale)
         with _removed_if_failing():
             objects = scene_build.build_scene(
                 context.scene,
@@ -302,6 +308,7 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
                 points=settings.build_points,
                 stereo=settings.build_stereo,
                 resolution=(settings.grid_x, settings.grid_y),
+                mapping=mapping,
                 edge_angle=settings.edge_angle,
             )
         self.report({"INFO"}, f"built {', '.join(o.name for o in objects)}")
