@@ -14,6 +14,7 @@ DEFAULT_HFOV_DEG = 60.0
 DEFAULT_NEAR = 1.0
 DEFAULT_NEAR_FAR_RATIO = 10.0
 SENSOR_WIDTH_MM = 36.0
+DEFAULT_EDGE_ANGLE_DEG = 85.0  # core.geometry.edges.DEFAULT_MAX_ANGLE_DEG: grid edges steeper than this are cut
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,11 @@ class DepthshotSettings(bpy.types.PropertyGroup):
     build_stereo: bpy.props.BoolProperty(name="Stereo Rig", default=True)
     grid_x: bpy.props.IntProperty(name="Grid X", default=192, min=2, max=4096)
     grid_y: bpy.props.IntProperty(name="Grid Y", default=108, min=2, max=4096)
+    edge_angle: bpy.props.FloatProperty(
+        name="Edge Angle",
+        description="Cut the mesh where the surface is seen more obliquely than this (depth steps); 90 keeps all",
+        default=85.0, min=1.0, max=90.0, subtype="NONE",
+    )
     # the state of a running job is not here: PropertyGroup values are saved into the .blend (see run_state)
 
 CLASSES = (DepthshotSettings,)
