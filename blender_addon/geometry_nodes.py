@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bpy
 
-GROUP_NAME = "Depthshot Depth Surface 2"  # the number changes with the group's inputs (older files keep theirs)
+GROUP_NAME = "Depthshot Depth Surface 4"  # the number changes with the group's inputs (older files keep theirs)
 UV_ATTRIBUTE = "depthshot_uv"  # per point, for shaders (meshes and point clouds)
 UV_MAP = "UVMap"  # per face corner, the mesh's UV map (what Workbench's texture colour uses)
 
@@ -30,6 +30,7 @@ INPUTS = (
     ("Metric", "NodeSocketBool", False),
     ("Near", "NodeSocketFloat", 1.0),
     ("Ratio", "NodeSocketFloat", 10.0),
+    ("Metric Scale", "NodeSocketFloat", 1.0),
     ("Resolution X", "NodeSocketInt", 128),
     ("Resolution Y", "NodeSocketInt", 72),
     ("Points", "NodeSocketBool", False),
@@ -144,7 +145,7 @@ def build_group() -> bpy.types.GeometryNodeTree:
     z = b.node("GeometryNodeSwitch", input_type="FLOAT")
     b.link(inp["Metric"], z.inputs["Switch"])
     b.link(relative, z.inputs["False"])
-    b.link(raw, z.inputs["True"])
+    b.link(b.math("MULTIPLY", raw, inp["Metric Scale"]), z.inputs["True"])
     z = z.outputs[0]
 
     # unproject: OpenCV (x right, y down, z forward) -> Blender camera (x right, y up, -z forward)
@@ -181,13 +182,32 @@ def build_group() -> bpy.types.GeometryNodeTree:
     b.link(cut_edges.outputs[0], delete.inputs["Geometry"])
     b.link(hole.outputs[0], delete.inputs["Selection"])
 
+    # points as small camera-facing squares (a real mesh with the point's UVs), so every engine textures them,
+    # Workbench's Texture colour included (it draws point cloud geometry untextured)
     points = b.node("GeometryNodeMeshToPoints")
     b.link(delete.outputs[0], points.inputs["Mesh"])
     b.link(inp["Point Radius"], points.inputs["Radius"])
+    square = b.node("GeometryNodeMeshGrid")
+    square.inputs["Vertices X"].default_value = 2
+    square.inputs["Vertices Y"].default_value = 2
+    side = b.math("MULTIPLY", inp["Point Radius"], 2.0)
+    b.link(side, square.inputs["Size X"])
+    b.link(side, square.inputs["Size Y"])
+    splats = b.node("GeometryNodeInstanceOnPoints")
+    b.link(points.outputs[0], splats.inputs["Points"])
+    b.link(square.outputs["Mesh"], splats.inputs["Instance"])
+    real = b.node("GeometryNodeRealizeInstances")
+    b.link(splats.outputs[0], real.inputs[0])
+    splat_uv = b.node("GeometryNodeStoreNamedAttribute", data_type="FLOAT2", domain="CORNER")
+    b.link(real.outputs[0], splat_uv.inputs["Geometry"])
+    splat_uv.inputs["Name"].default_value = UV_MAP
+    point_uv = b.node("GeometryNodeInputNamedAttribute", data_type="FLOAT_VECTOR")
+    point_uv.inputs["Name"].default_value = UV_ATTRIBUTE
+    b.link(point_uv.outputs["Attribute"], splat_uv.inputs["Value"])
     out = b.node("GeometryNodeSwitch", input_type="GEOMETRY")
     b.link(inp["Points"], out.inputs["Switch"])
     b.link(delete.outputs[0], out.inputs["False"])
-    b.link(points.outputs[0], out.inputs["True"])
+    b.link(splat_uv.outputs[0], out.inputs["True"])
     material = b.node("GeometryNodeSetMaterial")
     b.link(out.outputs[0], material.inputs["Geometry"])
     b.link(inp["Material"], material.inputs["Material"])

@@ -5,7 +5,7 @@ import bpy
 
 from .conftest import MODULE
 
-OPERATORS = ("estimate_depth", "cancel", "build_scene", "render_stereo", "create_worker_env")
+OPERATORS = ("estimate_depth", "load_depth_pass", "cancel", "build_scene", "render_stereo", "create_worker_env")
 
 
 def _registered() -> dict[str, bool]:
