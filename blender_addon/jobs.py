@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 PATCH = 14  # the ViT patch size: input sizes are multiples of it
-_RESULT_FIELDS = ("input", "model", "weights", "input_size", "max_res", "precision", "shots", "start", "end")
 
 
 def strip_time_range(frame_start: float, final_start: int, final_end: int, fps: float) -> tuple[float, float]:
@@ -29,12 +28,8 @@ def strip_time_range(frame_start: float, final_start: int, final_end: int, fps: 
 
 
 def job_key(job: dict) -> str:
-    """Eight hex digits naming everything in ``job`` that changes the depth (not the output folder)."""
-    fields = {k: job.get(k) for k in _RESULT_FIELDS}
-    if isinstance(fields["start"], float):
-        fields["start"] = round(fields["start"], 6)
-    if isinstance(fields["end"], float):
-        fields["end"] = round(fields["end"], 6)
+    """Eight hex digits naming everything in ``job`` (any task's fields) but its output folder."""
+    fields = {k: round(v, 6) if isinstance(v, float) else v for k, v in job.items() if k != "output"}
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -43,7 +38,7 @@ def pass_name(strip_name: str, job: dict) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', strip_name)}-{job['model']}-{job_key(job)}"
 
 
-def _writable_folder(path: Path) -> bool:
+def writable_folder(path: Path) -> bool:
     """Whether ``path`` can be created and written: its nearest existing ancestor is a writable folder."""
     for folder in (path, *path.parents):
         if folder.exists():
@@ -65,6 +60,6 @@ def check_job(job: dict, device: str) -> str | None:
         return f"Max Resolution must be at least {PATCH}, got {job['max_res']}"
     if job.get("precision") == "fp16" and device == "cpu":
         return "FP16 runs only on CUDA: choose FP32 or BF16 for the CPU"
-    if not _writable_folder(Path(job["output"])):
+    if not writable_folder(Path(job["output"])):
         return f"cannot write the depth pass into {Path(job['output']).parent}"
     return None

@@ -1,4 +1,4 @@
-"""Shared plumbing for the ``python -m core.*`` commands: logging setup and clean error exits."""
+"""Shared plumbing for the ``python -m core.*`` commands: logging setup, clean error exits, progress bars."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from core.errors import DepthshotError, is_disk_full
 
@@ -79,15 +79,36 @@ def check_window(start: float | None, end: float | None, duration: float | None 
         raise DepthshotError(f"--start {start:g} is at or after the end of the video ({duration:.3f}s)")
 
 
-def check_device(name: str | None) -> None:
-    """Raise ``DepthshotError`` unless ``--device`` is None/auto, cpu, or cuda[:N] with such a GPU present."""
-    if name is None or name in ("auto", "cpu"):
-        return
-    if not isinstance(name, str) or not (name == "cuda" or name.startswith("cuda:") and name[5:].isdigit()):
-        raise DepthshotError(f"unknown device {name!r} (auto, cpu, cuda or cuda:N)")
-    import torch
 
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    index = int(name[5:]) if ":" in name else 0
-    if index >= count:
-        raise DepthshotError(f"--device {name}: no such CUDA device (this torch sees {count})")
+class StageBars:
+    """A ``core.progress.OnProgress`` callback that draws one tqdm bar per stage (the commands' side of the library's
+    progress callbacks); a new stage closes the previous bar. Use as a context manager, or call ``close()``."""
+
+    def __init__(self, unit: str = "frame") -> None:
+        self.unit = unit
+        self._bar: Any = None
+        self._stage: str | None = None
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if stage != self._stage:
+            from tqdm import tqdm
+
+            self.close()
+            self._stage = stage
+            self._bar = tqdm(total=total, initial=done, desc=stage, unit=self.unit, dynamic_ncols=True)
+            return
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self._stage = None
+
+    def __enter__(self) -> StageBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

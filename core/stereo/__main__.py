@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import ArgumentParser, check_device, check_number, check_window, run_main, setup_logging
+from core.cli import ArgumentParser, StageBars, check_number, check_window, run_main, setup_logging
 from core.depth.engines import get_engine, make_config
 from core.depth.job import DepthJob, add_engine_arguments
 from core.errors import DepthshotError
@@ -88,7 +88,6 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
     if not args.input.is_file():
         raise DepthshotError(f"{args.input}: no such file")
     check_window(args.start, args.end)
-    check_device(args.device)
     check_number("--divergence", args.divergence, minimum=0)
     check_number("--convergence", args.convergence, minimum=0)
     if args.convergence > 1:
@@ -154,7 +153,8 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    out = run_stereo(job_from_args(args))
+    with StageBars() as bars:
+        out = run_stereo(job_from_args(args), on_progress=bars)
     print(out)
     return 0
 
