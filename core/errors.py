@@ -33,7 +33,9 @@ def is_disk_full(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    return isinstance(exc, (RuntimeError, OSError)) and "No space left on device" in str(exc)
+    text = str(exc)
+    short_write = isinstance(exc, OSError) and exc.errno is None and "requested and" in text and "written" in text
+    return short_write or isinstance(exc, (RuntimeError, OSError)) and "No space left on device" in text
 
 
 @contextmanager
