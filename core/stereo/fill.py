@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 _MARGIN = 1.0  # px of disparity: pixels this much nearer than a hole's background are foreground for it
 _REACH = 6  # px: how far from a hole its foreground is looked for
+_MIN_FLOW_SIZE = 32  # px: smaller views are filled spatially only (too small for the optical flow)
 VERTICAL = 1
 BLEND = 0.5
 SIGMA = 1.0
@@ -33,28 +34,24 @@ def background_sources(disparity: torch.Tensor, holes: torch.Tensor, reach: int 
 
     ``disparity``: (H, W) px, holes carrying their background side's disparity; ``holes``: (H, W) bool.
     """
-    far = torch.where(holes, disparity, torch.full_like(disparity, torch.inf))
+    far = torch.where(holes, -disparity, torch.full_like(disparity, -torch.inf))[None, None]
     k = 2 * reach + 1
-    hole_bg = -F.max_pool2d(-far[None, None], k, stride=1, padding=reach)[0, 0]  # nearest holes' farthest bg
+    far = F.max_pool2d(far, (1, k), stride=1, padding=(0, reach))  # separable: rows, then columns
+    hole_bg = -F.max_pool2d(far, (k, 1), stride=1, padding=(reach, 0))[0, 0]  # nearest holes' farthest bg
     return ~holes & ~(disparity > hole_bg + _MARGIN)
 
 
 def _pull(values: torch.Tensor, weight: torch.Tensor, fy: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One coarser level: per cell of ``fy`` x 2 pixels, the weighted mean of its pixels.
+    """One coarser level: per cell of ``fy`` x 2 pixels, the weighted mean of its pixels (cells at odd edges are
+    partial).
 
     ``values``: (C, H, W); ``weight``: (H, W). Returns the (C, H/fy, W/2) means and their (H/fy, W/2) weights,
     capped at 1.
     """
-    c, h, w = values.shape
-    ph, pw = h % fy, w % 2
-    if ph or pw:
-        values = F.pad(values[None], (0, pw, 0, ph), mode="replicate")[0]
-        weight = F.pad(weight, (0, pw, 0, ph))
-    v = values.view(c, (h + ph) // fy, fy, (w + pw) // 2, 2)
-    wt = weight.view((h + ph) // fy, fy, (w + pw) // 2, 2)
-    total = wt.sum(dim=(1, 3))
-    mean = (v * wt).sum(dim=(2, 4)) / total.clamp_min(1e-6)
-    return mean, total.clamp(max=1.0)
+    k = (fy, 2)
+    total = F.avg_pool2d(weight[None, None], k, ceil_mode=True)[0, 0]
+    mean = F.avg_pool2d((values * weight)[None], k, ceil_mode=True)[0] / total.clamp_min(1e-6)
+    return mean, (total * (fy * 2)).clamp(max=1.0)  # the cell's summed weight, capped
 
 
 def _push(
@@ -180,7 +177,7 @@ class TemporalFill:
         gray = self._gray(image)
         carried = self._carried
         out = image
-        if carried is not None and carried.image.shape == image.shape:
+        if carried is not None and carried.image.shape == image.shape and min(gray.shape) >= _MIN_FLOW_SIZE:
             moved_img, moved_disp = self._follow(carried, gray, disparity, holes)
             known = ~holes
             if float((moved_img - image).abs().mean(0)[known].mean()) > self.config.cut if known.any() else True:

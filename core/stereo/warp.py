@@ -28,6 +28,7 @@ Border = Literal["fill", "black"]
 Fill = Literal["stretch", "spatial", "temporal"]
 FILLS: tuple[str, ...] = ("stretch", "spatial", "temporal")  # temporal: only frame by frame, see ViewSynthesizer
 _STATELESS = ("stretch", "spatial")
+DEFAULT_FILL: Fill = "temporal"  # what core.stereo uses for videos (see the README's figures)
 ArrayLike = TypeVar("ArrayLike", torch.Tensor, np.ndarray)
 
 _PAD = 2  # spare target columns on each side of a row (never written; they bound hole runs to one row)
