@@ -96,11 +96,11 @@ def warp_view(
     values, holes = values.view(4, h, -1), holes.view(h, -1)
     holes[:, :_PAD] = False
     holes[:, _PAD + w :] = False
-    blank = _fill_holes(values, holes, border)
+    at_edge = _fill_holes(values, holes, border)
     real = slice(_PAD, _PAD + w)
     out, disp, holes = values[:3, :, real], values[3, :, real], holes[:, real]
     if fill == "spatial":
-        out = spatial_fill(out, disp, holes & ~blank[:, real])
+        out = spatial_fill(out, disp, holes & ~at_edge[:, real])
     return WarpResult(image=out.to(image.dtype), disparity=disp, holes=holes)
 
 
@@ -242,7 +242,8 @@ def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> to
 
     ``values``: (C, H, W + 4) on the padded grid, disparity last along C; ``holes``: (H, W + 4) bool, never set on
     the spare columns (so runs never cross rows). ``border="black"`` zeroes the runs that touch the frame edge,
-    ``"fill"`` only those with no neighbour at all. Returns (H, W + 4) bool, the hole pixels left black.
+    ``"fill"`` only those with no neighbour at all. Returns (H, W + 4) bool, the hole pixels of runs that touch the
+    frame edge (black, or stretched from their one neighbour: the spatial fill leaves them so).
     """
     pitch = holes.shape[-1]
     flat = values.view(values.shape[0], -1)
@@ -260,7 +261,7 @@ def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> to
     fill = flat[:, torch.where(use_left, left, right)]
     empty = ~(has_left | has_right) if border == "fill" else ~(has_left & has_right)
     flat[:, q] = fill.masked_fill_(empty, 0.0)
-    blank.view(-1)[q] = empty
+    blank.view(-1)[q] = ~(has_left & has_right)
     return blank
 
 
