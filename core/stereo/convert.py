@@ -99,23 +99,9 @@ def run_stereo(job: StereoJob) -> Path:
         raise DepthshotError(f"{output}: output must be .mp4, .mkv or .mov")
     device = _device(job.device)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
-    dp = DepthPass.open(depth_path)
-    _check_pass(dp, info)
-    k = resolve_intrinsics(
-        info.width,
-        info.height,
-        fov_deg=job.fov,
-        known=dp.info.intrinsics,
-        known_size=(dp.info.width, dp.info.height),
-    )
-    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
-        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
-    packer = Packer(
-        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
-    )
+    dp, synth, packer = _stages(job, info, depth_path, device)
     deep = info.bit_depth > 8
     frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8")
-    synth = _Synthesizer(job, dp, info.width, k.fx, device)
 
     if job.preview_frame is not None:
         return _write_preview(job, frames, synth, packer)
@@ -180,6 +166,28 @@ class _Synthesizer:
         else:
             left, right = img, warp_view(img, d, -1.0, **warp).image
         return packer(left, right)
+
+
+def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.device
+            ) -> tuple[DepthPass, _Synthesizer, Packer]:
+    """The depth pass (checked against the video), the per-frame synthesizer and the packer of ``job``
+    (also what ``core.bench pipeline`` times stage by stage)."""
+    dp = DepthPass.open(depth_path)
+    _check_pass(dp, info)
+    k = resolve_intrinsics(
+        info.width,
+        info.height,
+        fov_deg=job.fov,
+        known=dp.info.intrinsics,
+        known_size=(dp.info.width, dp.info.height),
+    )
+    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
+        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
+    packer = Packer(
+        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
+    )
+    synth = _Synthesizer(job, dp, info.width, k.fx, device)
+    return dp, synth, packer
 
 
 def _auto_convergence(dp: DepthPass, smoothing_s: float) -> np.ndarray:
