@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from contextlib import contextmanager
 from pathlib import Path
 
 import bpy
 
-from . import preferences, scene_build
+from . import jobs, preferences, scene_build
 from .depth_run import PASS_KEY, DepthRun, Outcome
 from .pass_manifest import PassError, read_manifest
-from .worker_process import WorkerProcess
+from .run_state import RUNS
+from .worker_process import WorkerProcess, worker_env
 
 TIMER_S = 0.25
 
@@ -30,28 +29,28 @@ def strip_time_range(strip: bpy.types.Strip) -> tuple[float, float]:
     """Source-time seconds ``(start, end)`` of the strip's visible part, honouring its trims and offsets."""
     scene = strip.id_data
     fps = strip.fps if strip.fps > 0 else scene.render.fps / scene.render.fps_base  # 0 when the file is missing
-    return (
-        (strip.frame_final_start - strip.frame_start) / fps,
-        (strip.frame_final_end - strip.frame_start) / fps,
-    )
+    return jobs.strip_time_range(strip.frame_start, strip.frame_final_start, strip.frame_final_end, fps)
 
 
-def pass_folder(strip: bpy.types.Strip, model: str, start: float, end: float) -> Path:
-    """Where the strip's depth pass goes: ``//depthshot/`` beside a saved .blend, else the add-on's user folder."""
-    key = f"{bpy.path.abspath(strip.filepath)}|{model}|{start:.6f}|{end:.6f}"
-    name = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', strip.name)}-{model}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+def passes_folder() -> Path:
+    """Where passes go: ``//depthshot/`` beside a saved .blend, else the add-on's user folder."""
     if bpy.data.filepath:
-        return Path(bpy.path.abspath("//depthshot")) / name
-    return Path(bpy.utils.extension_path_user(__package__, path="passes", create=True)) / name
+        return Path(bpy.path.abspath("//depthshot"))
+    return Path(bpy.utils.extension_path_user(__package__, path="passes", create=True))
 
 
-def _job(context, strip) -> dict:
+def worker_cwd() -> Path:
+    """The worker's fixed working directory: the add-on's user folder (never Blender's current directory)."""
+    return Path(bpy.utils.extension_path_user(__package__, create=True))
+
+
+def depth_job(context: bpy.types.Context, strip: bpy.types.Strip) -> dict:
+    """The worker's job for ``strip`` with the panel's settings (``jobs`` describes the fields)."""
     settings = context.sequencer_scene.depthshot
     prefs = context.preferences.addons[__package__].preferences
     start, end = strip_time_range(strip)
     job = {
         "input": bpy.path.abspath(strip.filepath),
-        "output": str(pass_folder(strip, settings.model, start, end)),
         "model": settings.model,
         "weights": bpy.path.abspath(settings.weights) if settings.weights else None,
         "input_size": settings.input_size,
@@ -62,32 +61,37 @@ def _job(context, strip) -> dict:
     }
     if prefs.device != "auto":
         job["device"] = prefs.device
+    job["output"] = str(passes_folder() / jobs.pass_name(strip.name, job))
     return job
 
 
 class StartError(Exception):
-    """The depth job cannot start (no worker interpreter, or it does not run)."""
+    """The depth job cannot start; the message is one line for the user."""
 
 
 def start_depth_run(context: bpy.types.Context) -> DepthRun:
-    """Start the worker for the active movie strip's job (or reuse its finished pass); ``StartError`` if it cannot."""
+    """Check the active movie strip's job and start its worker; ``StartError`` (nothing started) if it cannot."""
     scene, strip = context.sequencer_scene, active_movie_strip(context)
+    if strip is None:
+        raise StartError("select a movie strip")
+    if RUNS.running(scene.session_uid):
+        raise StartError("a depth job of this scene is already running")
     python = preferences.worker_python(context, __package__)
     if python is None:
         raise StartError("set a Worker Python in the Depthshot preferences (or create its environment)")
-    job = _job(context, strip)
-    output = Path(job["output"])
-    if (output / "depth_pass.json").is_file():
-        return DepthRun(scene.name, strip.name, None, output)
+    job = depth_job(context, strip)
+    reason = jobs.check_job(job, context.preferences.addons[__package__].preferences.device)
+    if reason is not None:
+        raise StartError(reason)
     try:
-        worker = WorkerProcess(python, job)
+        worker = WorkerProcess(python, job, cwd=worker_cwd(), env=worker_env(bpy.app.online_access))
     except OSError as exc:
         raise StartError(f"cannot start the worker {python}: {exc.strerror}") from None
-    return DepthRun(scene.name, strip.name, worker)
+    return DepthRun(scene, strip.name, worker)
 
 
 class DEPTHSHOT_OT_estimate_depth(bpy.types.Operator):
-    """Estimate consistent depth for the active movie strip in a worker process and add it as an image strip"""
+    """Estimate consistent depth for the active movie strip in a worker process and add it as a muted image strip"""
 
     bl_idname = "depthshot.estimate_depth"
     bl_label = "Estimate Depth"
@@ -98,7 +102,7 @@ class DEPTHSHOT_OT_estimate_depth(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return active_movie_strip(context) is not None and not context.sequencer_scene.depthshot.running
+        return active_movie_strip(context) is not None and not RUNS.running(context.sequencer_scene.session_uid)
 
     def execute(self, context):
         try:
@@ -123,11 +127,21 @@ class DEPTHSHOT_OT_estimate_depth(bpy.types.Operator):
     def modal(self, context, event):
         if event.type not in {"TIMER", "ESC"}:
             return {"PASS_THROUGH"}
-        outcome = self._run.tick(cancel=event.type == "ESC")
+        outcome = self._run.tick(cancel=event.type == "ESC")  # never raises: a failing tick ends the run
         if outcome.status == "running":
             return {"RUNNING_MODAL"}
-        context.window_manager.event_timer_remove(self._timer)
+        self._remove_timer(context)
         return self._report(outcome)
+
+    def cancel(self, context):
+        """Blender ends the operator (a file is loaded, the window closes): stop the worker, go idle."""
+        self._run.abort()
+        self._remove_timer(context)
+
+    def _remove_timer(self, context) -> None:
+        if getattr(self, "_timer", None) is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
 
     def _report(self, outcome: Outcome) -> set[str]:
         level = {"finished": "INFO", "cancelled": "WARNING"}.get(outcome.status, "ERROR")
@@ -143,10 +157,10 @@ class DEPTHSHOT_OT_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None and context.sequencer_scene.depthshot.running
+        return context.sequencer_scene is not None and RUNS.running(context.sequencer_scene.session_uid)
 
     def execute(self, context):
-        context.sequencer_scene.depthshot.cancel_requested = True
+        RUNS.get(context.sequencer_scene.session_uid).cancel_requested = True
         return {"FINISHED"}
 
 
@@ -166,7 +180,7 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
         strip = active_movie_strip(context)
         settings = context.sequencer_scene.depthshot
         try:
-            manifest = read_manifest(strip[PASS_KEY])
+            manifest = read_manifest(scene_build.pass_path(strip))
         except PassError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -197,7 +211,7 @@ class DEPTHSHOT_OT_render_stereo(bpy.types.Operator):
     def execute(self, context):
         scene, strip = context.scene, active_movie_strip(context)
         seq_scene = context.sequencer_scene
-        folder = Path(strip[PASS_KEY]).parent if PASS_KEY in strip else Path(bpy.app.tempdir)
+        folder = scene_build.pass_path(strip).parent if PASS_KEY in strip else Path(bpy.app.tempdir)
         output = folder / f"{Path(strip.get(PASS_KEY, strip.name)).name}-stereo-sbs.mp4"
         temp = output.with_name(f".{output.stem}.partial.mp4")
         render = scene.render

@@ -10,24 +10,63 @@ import bpy
 from . import camera_model, geometry_nodes
 from .pass_manifest import PassManifest
 
+PASS_KEY = "depthshot_pass"  # custom property on the movie strip: its depth pass folder
 COLLECTION_NAME = "Depthshot"
 STEREO_INTEROCULAR_FRACTION = 0.03  # interocular distance as a fraction of the convergence distance
 
 
+def stored_path(path: str | Path) -> str:
+    """``path`` as Blender should keep it: ``//``-relative once the .blend is saved, so the project folder can move."""
+    if bpy.data.filepath:
+        try:
+            return bpy.path.relpath(str(path))
+        except ValueError:  # another drive (Windows)
+            return str(path)
+    return str(path)
+
+
+def depth_strip_name(source: bpy.types.Strip) -> str:
+    """The name of ``source``'s depth strip."""
+    return f"{source.name} depth"
+
+
 def add_depth_strip(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: PassManifest) -> bpy.types.Strip:
-    """The pass's PNG sequence as an image strip in the first free channel above ``source``, frame-aligned."""
+    """The pass's PNG sequence as a muted image strip in the first free channel above ``source``, frame-aligned.
+
+    Muted, so the edit still shows the footage (unmute it to see the depth); one per source, replaced in place
+    when the pass changes (same name and channel).
+    """
     strips = scene.sequence_editor.strips
-    first = manifest.frame_path(0)
+    name = depth_strip_name(source)
+    old = strips.get(name)
     frame_start = source.frame_final_start
-    channel = source.channel + 1
     end = frame_start + manifest.frame_count
-    while any(s.channel == channel and s.frame_final_start < end and s.frame_final_end > frame_start for s in strips):
-        channel += 1
-    strip = strips.new_image(f"{source.name} depth", str(first), channel, frame_start)
+    if old is not None:
+        channel = old.channel
+        strips.remove(old)
+    else:
+        channel = source.channel + 1
+        while any(s.channel == channel and s.frame_final_start < end and s.frame_final_end > frame_start for s in strips):
+            channel += 1
+    first = manifest.frame_path(0)
+    strip = strips.new_image(name, stored_path(first), channel, frame_start)
     for i in range(1, manifest.frame_count):
         strip.elements.append(manifest.frame_path(i).name)
     strip.colorspace_settings.name = "Non-Color"
+    strip.mute = True
     return strip
+
+
+def attach_pass(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: PassManifest) -> bpy.types.Strip:
+    """Record ``manifest``'s pass on ``source`` (custom property ``PASS_KEY``) and show it as its depth strip."""
+    source[PASS_KEY] = stored_path(manifest.path)
+    return add_depth_strip(scene, source, manifest)
+
+
+def pass_path(source: bpy.types.Strip) -> Path | None:
+    """The absolute folder of the pass attached to ``source``, or None."""
+    value = source.get(PASS_KEY)
+    return Path(bpy.path.abspath(value)) if value else None
 
 
 def _depth_image(manifest: PassManifest) -> bpy.types.Image:

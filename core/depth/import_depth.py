@@ -166,7 +166,8 @@ def import_depth(
         scale: file value / scale = raw value (metres for metric depth).
         kind: ``metric_depth`` or ``relative_inverse_depth``.
         fps: frame rate when there is no ``video`` to take it and the timestamps from.
-        video: the RGB video the depth belongs to (recorded as the pass's source; its frame rate is used).
+        video: the RGB video the depth belongs to (recorded as the pass's source); frame ``i`` gets the time of
+            the video's frame ``i`` (exact for variable frame rate) and the pass the video's average rate.
         intrinsics: fx, fy, cx, cy in pixels of the camera (optional ``distortion``), when known.
         max_frames: import only the first N frames.
         fill: fill holes (zeros) with ``fill_holes`` (flagged ``FILLED`` in the mask), else keep them (``EMPTY``).
@@ -178,10 +179,14 @@ def import_depth(
     count, frames = read_external_depth(src)
     if max_frames is not None:
         count = min(count, max_frames)
+    times = None
     if video is not None:
-        from core.video import probe
+        from core.video import frame_times, probe
 
         fps = probe(video).fps
+        times = frame_times(video)  # the real times: a variable-frame-rate video is not evenly spaced
+        if count > len(times):
+            raise DepthshotError(f"{src}: {count} depth frames but {video} has only {len(times)} video frames")
     first = next(frames)
     height, width = first.shape
     info = PassInfo(
@@ -202,11 +207,12 @@ def import_depth(
             raise DepthshotError(f"{src}: frame {i} is {raw.shape[1]}x{raw.shape[0]}, frame 0 is {width}x{height}")
         depth = raw / np.float32(scale)
         holes = hole_mask(depth)
+        pts = times[i] if times is not None else i / fps
         if fill:
-            writer.write(i, fill_holes(depth, kind), pts=i / fps, mask=np.where(holes, FILLED, 0).astype(np.uint8))
+            writer.write(i, fill_holes(depth, kind), pts=pts, mask=np.where(holes, FILLED, 0).astype(np.uint8))
         else:
             depth[holes] = 0.0  # non-finite values cannot be stored
-            writer.write(i, depth, pts=i / fps, mask=np.where(holes, EMPTY, 0).astype(np.uint8))
+            writer.write(i, depth, pts=pts, mask=np.where(holes, EMPTY, 0).astype(np.uint8))
     writer.end_shot()
     return writer.close()
 

@@ -62,9 +62,31 @@ def depth_to_mesh(
     uv = np.empty((len(used), 2))
     uv[:, 0] = (cols * s + 0.5) / k.width
     uv[:, 1] = 1.0 - (rows * s + 0.5) / k.height
-    material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(image), name=name)
+    material = photo_material(image, name)
     visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
     return trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False)
+
+
+def photo_material(image: np.ndarray, name: str) -> trimesh.visual.material.PBRMaterial:
+    """The material of a scanned surface: the photo ``image`` (H, W, 3) uint8 as it is (base colour factor 1), not
+    metallic, fully rough, so viewers show the photo's colours instead of a dark, shiny surface."""
+    return trimesh.visual.material.PBRMaterial(
+        name=name,
+        baseColorTexture=Image.fromarray(image),
+        baseColorFactor=[255, 255, 255, 255],
+        metallicFactor=0.0,
+        roughnessFactor=1.0,
+    )
+
+
+def photo_mtl(name: str, texture: str) -> str:
+    """A Wavefront .mtl with the same look as ``photo_material``: full diffuse and ambient colour from the texture,
+    no specular highlight (``illum 1``), and the PBR extension's roughness 1 / metallic 0."""
+    return (
+        f"newmtl {name}\nKa 1.000000 1.000000 1.000000\nKd 1.000000 1.000000 1.000000\n"
+        f"Ks 0.000000 0.000000 0.000000\nNs 0.000000\nillum 1\nPr 1.000000\nPm 0.000000\n"
+        f"map_Ka {texture}\nmap_Kd {texture}\n"
+    )
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -91,6 +113,11 @@ def write_mesh(path: str | os.PathLike[str], mesh: trimesh.Trimesh) -> Path:
         text, extra = trimesh.exchange.obj.export_obj(
             mesh, include_texture=True, return_texture=True, mtl_name=f"{path.stem}.mtl"
         )
+        mtl_name = f"{path.stem}.mtl"
+        material = mesh.visual.material
+        textures = [n for n in extra if n != mtl_name]
+        if mtl_name in extra and len(textures) == 1:  # one photo texture: write the .mtl that shows it as it is
+            extra[mtl_name] = photo_mtl(material.name, textures[0]).encode("utf-8")
         for name, data in extra.items():
             _write_atomic(path.with_name(name), data)
         _write_atomic(path, text.encode("utf-8"))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+from core.worker_protocol import PROTOCOL_VERSION
+
 from .conftest import REPO
 
 CHILD = textwrap.dedent(
@@ -49,8 +51,8 @@ def test_operators_run_without_importing_torch_or_core(tmp_path, clip, depth_pas
     worker = tmp_path / "worker"  # a stand-in worker that reports the finished pass: no depth run needed
     worker.write_text(
         f"#!{sys.executable}\nimport json\n"
-        "print(json.dumps({'type': 'start', 'protocol': 1}))\n"
-        f"print(json.dumps({{'type': 'done', 'pass': {str(pass_copy)!r}}}))\n"
+        f"print(json.dumps({{'type': 'start', 'protocol': {PROTOCOL_VERSION}, 'pid': 1}}))\n"
+        f"print(json.dumps({{'type': 'done', 'pass': {str(pass_copy)!r}, 'reused': True}}))\n"
     )
     worker.chmod(0o755)
     env = {
