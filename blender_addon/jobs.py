@@ -43,7 +43,7 @@ def pass_name(strip_name: str, job: dict) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', strip_name)}-{job['model']}-{job_key(job)}"
 
 
-def _writable_folder(path: Path) -> bool:
+def writable_folder(path: Path) -> bool:
     """Whether ``path`` can be created and written: its nearest existing ancestor is a writable folder."""
     for folder in (path, *path.parents):
         if folder.exists():
@@ -65,6 +65,6 @@ def check_job(job: dict, device: str) -> str | None:
         return f"Max Resolution must be at least {PATCH}, got {job['max_res']}"
     if job.get("precision") == "fp16" and device == "cpu":
         return "FP16 runs only on CUDA: choose FP32 or BF16 for the CPU"
-    if not _writable_folder(Path(job["output"])):
+    if not writable_folder(Path(job["output"])):
         return f"cannot write the depth pass into {Path(job['output']).parent}"
     return None

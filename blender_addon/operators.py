@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
 import bpy
 
-from . import jobs, preferences, scene_build
+from . import jobs, preferences, scene_build, stereo_render
 from .depth_run import PASS_KEY, DepthRun, Outcome
 from .pass_manifest import PassError, read_manifest
 from .run_state import RUNS
@@ -164,8 +163,23 @@ class DEPTHSHOT_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+@contextmanager
+def _removed_if_failing():
+    """Whatever Blender data the block creates is removed again if it raises: nothing is left half-made."""
+    kinds = ("collections", "objects", "meshes", "materials", "cameras", "images", "node_groups")
+    before = {kind: set(getattr(bpy.data, kind)) for kind in kinds}
+    try:
+        yield
+    except Exception:
+        for kind in kinds:
+            collection = getattr(bpy.data, kind)
+            for item in [i for i in collection if i not in before[kind]]:
+                collection.remove(item)
+        raise
+
+
 class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
-    """Build the chosen results (mesh, point cloud, stereo rig) from the active strip's depth pass"""
+    """Build or update the active strip's rig: its camera and the chosen results (mesh, point cloud, stereo output)"""
 
     bl_idname = "depthshot.build_scene"
     bl_label = "Build 3D"
@@ -179,26 +193,34 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
     def execute(self, context):
         strip = active_movie_strip(context)
         settings = context.sequencer_scene.depthshot
+        if not (settings.build_mesh or settings.build_points or settings.build_stereo):
+            self.report({"ERROR"}, "tick at least one result (Displaced Mesh, Point Cloud or Stereo Rig)")
+            return {"CANCELLED"}
         try:
             manifest = read_manifest(scene_build.pass_path(strip))
         except PassError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        objects = scene_build.build_scene(
-            context.scene,
-            strip,
-            manifest,
-            mesh=settings.build_mesh,
-            points=settings.build_points,
-            stereo=settings.build_stereo,
-            resolution=(settings.grid_x, settings.grid_y),
-        )
+        reason = scene_build.build_check(strip, manifest)
+        if reason is not None:
+            self.report({"ERROR"}, reason)
+            return {"CANCELLED"}
+        with _removed_if_failing():
+            objects = scene_build.build_scene(
+                context.scene,
+                strip,
+                manifest,
+                mesh=settings.build_mesh,
+                points=settings.build_points,
+                stereo=settings.build_stereo,
+                resolution=(settings.grid_x, settings.grid_y),
+            )
         self.report({"INFO"}, f"built {', '.join(o.name for o in objects)}")
         return {"FINISHED"}
 
 
 class DEPTHSHOT_OT_render_stereo(bpy.types.Operator):
-    """Render the strip's frames in stereo to a side-by-side video and add it to the Sequencer"""
+    """Render the strip's frames through its rig in stereo to a side-by-side video and add it to the Sequencer"""
 
     bl_idname = "depthshot.render_stereo"
     bl_label = "Render Stereo"
@@ -206,61 +228,40 @@ class DEPTHSHOT_OT_render_stereo(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         strip = active_movie_strip(context)
-        return strip is not None and context.scene.camera is not None
+        return strip is not None and PASS_KEY in strip and scene_build.find_rig(context.scene, strip) is not None
 
     def execute(self, context):
+        return self._start(context, invoke=False)
+
+    def invoke(self, context, event):
+        return self._start(context, invoke=not bpy.app.background)
+
+    def _start(self, context, invoke: bool) -> set[str]:
         scene, strip = context.scene, active_movie_strip(context)
-        seq_scene = context.sequencer_scene
-        folder = scene_build.pass_path(strip).parent if PASS_KEY in strip else Path(bpy.app.tempdir)
-        output = folder / f"{Path(strip.get(PASS_KEY, strip.name)).name}-stereo-sbs.mp4"
-        temp = output.with_name(f".{output.stem}.partial.mp4")
-        render = scene.render
-        with _temporarily(
-            (scene, "frame_start", strip.frame_final_start),
-            (scene, "frame_end", strip.frame_final_end - 1),
-            (render, "use_sequencer", False),  # render the 3D scene, not the edit
-            (render.image_settings, "media_type", "VIDEO"),
-            (render.image_settings, "file_format", "FFMPEG"),
-            (render.ffmpeg, "format", "MPEG4"),
-            (render.ffmpeg, "codec", "H264"),
-            (render, "use_file_extension", False),
-            (render, "filepath", str(temp)),
-            (render, "use_multiview", True),
-            (render, "views_format", "STEREO_3D"),
-            (render.image_settings, "views_format", "STEREO_3D"),
-            (render.image_settings.stereo_3d_format, "display_mode", "SIDEBYSIDE"),
-            (render.image_settings.stereo_3d_format, "use_sidebyside_crosseyed", False),
-            (render.image_settings.stereo_3d_format, "use_squeezed_frame", False),
-        ):
-            # a stereo 3D movie carries the first view's suffix ("_L"); the file is renamed when complete
-            written = Path(render.frame_path(frame=scene.frame_start, view="left"))
-            try:
-                bpy.ops.render.render(animation=True, scene=scene.name)
-            except RuntimeError:
-                written.unlink(missing_ok=True)
-                raise
-        if not written.is_file():
-            self.report({"ERROR"}, f"the stereo render wrote no video ({written})")
+        camera = scene_build.rig_object(scene_build.find_rig(scene, strip), "camera")
+        if camera is None:
+            self.report({"ERROR"}, f"the rig of {strip.name!r} has no camera: press Build 3D")
             return {"CANCELLED"}
-        os.replace(written, output)
-        strips = seq_scene.sequence_editor.strips
-        channel = max(s.channel for s in strips) + 1
-        strips.new_movie(f"{strip.name} stereo", str(output), channel, strip.frame_final_start)
-        self.report({"INFO"}, f"stereo video: {output}")
+        job = stereo_render.StereoRender(scene, context.sequencer_scene, strip, camera)
+        if not jobs.writable_folder(job.output.parent):
+            self.report({"ERROR"}, f"cannot write the stereo video into {job.output.parent}")
+            return {"CANCELLED"}
+        warning = stereo_render.fps_warning(scene, strip)
+        if warning:
+            self.report({"WARNING"}, warning)
+        try:
+            job.run(invoke)
+        except Exception as exc:  # the render itself failed (e.g. the disk filled up); settings are restored
+            self.report({"ERROR"}, f"Render Stereo failed: {job.error or exc}")
+            return {"CANCELLED"}
+        if invoke:
+            self.report({"INFO"}, f"rendering {job.output.name} (Esc cancels)")
+            return {"FINISHED"}
+        if job.error:
+            self.report({"ERROR"}, f"Render Stereo failed: {job.error}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"stereo video: {job.output}")
         return {"FINISHED"}
-
-
-@contextmanager
-def _temporarily(*changes: tuple[object, str, object]):
-    """Set ``(owner, attribute, value)`` in order for the ``with`` block, then restore the old values in order."""
-    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in changes]
-    try:
-        for owner, name, value in changes:
-            setattr(owner, name, value)
-        yield
-    finally:
-        for owner, name, value in saved:
-            setattr(owner, name, value)
 
 
 CLASSES = (DEPTHSHOT_OT_estimate_depth, DEPTHSHOT_OT_cancel, DEPTHSHOT_OT_build_scene, DEPTHSHOT_OT_render_stereo)

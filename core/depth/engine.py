@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from core.depth.stitch import Stitcher
+from core.devices import resolve_device
 from core.depth.windows import KEY_POSITIONS, OVERLAP, STEP, WINDOW
 from core.models.vda import VideoDepthAnything
 from core.models.vda.preprocess import network_size, preprocess
@@ -31,11 +32,6 @@ PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat
 PRECISION_CHOICES = ("auto", *PRECISIONS)
 _WORK_FRACTION = 0.4  # share of the free memory one batch's activations may take
 _MAX_BATCH = WINDOW
-
-
-def resolve_device(device: str | None) -> str:
-    """``device`` as given, or ``cuda`` when torch sees a GPU, else ``cpu``."""
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def resolve_precision(precision: str, device: str | torch.device) -> str:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import run_main, setup_logging
+from core.cli import StageBars, run_main, setup_logging
 from core.depth.job import DepthJob, add_engine_arguments
 from core.errors import DepthshotError
 from core.stereo.convert import StereoJob, run_stereo
@@ -129,7 +129,8 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    out = run_stereo(job_from_args(args))
+    with StageBars() as bars:
+        out = run_stereo(job_from_args(args), on_progress=bars)
     print(out)
     return 0
 

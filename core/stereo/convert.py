@@ -19,12 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core.atomic import atomic_path
 from core.depth.depth_pass import DepthPass
 from core.depth.job import DepthJob
+from core.devices import resolve_device
 from core.errors import DepthshotError
+from core.progress import OnProgress, Stage
 from core.geometry.camera import resolve_intrinsics
 from core.stereo.disparity import (
     DisparityConfig,
@@ -87,8 +88,10 @@ def default_depth_path(input_path: Path, output: Path) -> Path:
     return output.with_name(f"{input_path.stem}_depth")
 
 
-def run_stereo(job: StereoJob) -> Path:
+def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
     """Convert ``job.input`` to stereo; returns the written video (or preview PNG).
+
+    ``on_progress(stage, done, total)`` hears of the stages "auto-convergence" and "stereo" (frames).
 
     The output's folder is created if missing. Re-running the same job after an interruption resumes the depth
     engine's pass and then the encode after its last finished segment (see the module docstring).
@@ -101,7 +104,7 @@ def run_stereo(job: StereoJob) -> Path:
         job.settings.check_container(output)  # before the depth engine runs
     device = _device(job.device)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
-    dp, synth, packer = _stages(job, info, depth_path, device)
+    dp, synth, packer = _stages(job, info, depth_path, device, on_progress)
     deep = info.bit_depth > 8
     frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8")
 
@@ -118,30 +121,29 @@ def run_stereo(job: StereoJob) -> Path:
                          fingerprint=_fingerprint(job, dp, device)) as writer, \
             Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
         todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
-        bar = tqdm(bounded_map(synth.prepare, todo), total=total, initial=writer.resume_point, unit="frame",
-                   desc="stereo")
-        for frame, disparity in bar:
-            packed = synth.render(frame, disparity, packer)
-            encode.put(_to_output(packed, deep), frame.pts)
+        with Stage(on_progress, "stereo", total, done=writer.resume_point) as stage:
+            for frame, disparity in bounded_map(synth.prepare, todo):
+                packed = synth.render(frame, disparity, packer)
+                encode.put(_to_output(packed, deep), frame.pts)
+                stage.update()
     return output
 
 
 class _Synthesizer:
     """Per-frame work: depth lookup and disparity (``prepare``, runs ahead in a thread), warp and pack."""
 
-    def __init__(self, job: StereoJob, dp: DepthPass, width: int, fx: float, device: torch.device) -> None:
+    def __init__(
+        self, job: StereoJob, dp: DepthPass, width: int, fx: float, device: torch.device,
+        on_progress: OnProgress | None = None,
+    ) -> None:
         self.job, self.dp, self.width, self.fx, self.device = job, dp, width, fx, device
-        self.times = np.asarray(dp.info.timestamps, dtype=np.float64)
-        self.tolerance = 0.5 / dp.info.fps if dp.info.fps > 0 else 1e-3
         self.track: np.ndarray | None = None
         if job.disparity.auto_convergence:
-            self.track = _auto_convergence(dp, job.disparity.smoothing_s)
+            self.track = _auto_convergence(dp, job.disparity.smoothing_s, on_progress)
 
     def depth_index(self, pts: float) -> int:
-        j = int(np.clip(np.searchsorted(self.times, pts), 1, len(self.times) - 1)) if len(self.times) > 1 else 0
-        if j > 0 and abs(self.times[j - 1] - pts) <= abs(self.times[j] - pts):
-            j -= 1
-        if abs(self.times[j] - pts) > self.tolerance:
+        j = self.dp.index_at(pts)
+        if j is None:
             raise DepthshotError(f"the depth pass has no frame at t={pts:.3f}s (was it made from another clip/range?)")
         return j
 
@@ -169,8 +171,8 @@ class _Synthesizer:
         return packer(left, right)
 
 
-def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.device
-            ) -> tuple[DepthPass, _Synthesizer, Packer]:
+def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.device,
+            on_progress: OnProgress | None = None) -> tuple[DepthPass, _Synthesizer, Packer]:
     """The depth pass (checked against the video), the per-frame synthesizer and the packer of ``job``
     (also what ``core.bench pipeline`` times stage by stage)."""
     dp = DepthPass.open(depth_path)
@@ -187,16 +189,17 @@ def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.dev
     packer = Packer(
         job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
     )
-    synth = _Synthesizer(job, dp, info.width, k.fx, device)
+    synth = _Synthesizer(job, dp, info.width, k.fx, device, on_progress)
     return dp, synth, packer
 
 
-def _auto_convergence(dp: DepthPass, smoothing_s: float) -> np.ndarray:
+def _auto_convergence(dp: DepthPass, smoothing_s: float, on_progress: OnProgress | None) -> np.ndarray:
     """Convergence per depth frame following the subject (one extra read of the pass)."""
-    subject = [
-        subject_nearness(nearness(raw, dp.shot_of(i), dp.info.kind))
-        for i, raw in tqdm(dp.frames(), total=len(dp), unit="frame", desc="auto-convergence")
-    ]
+    subject = []
+    with Stage(on_progress, "auto-convergence", len(dp)) as stage:
+        for i, raw in dp.frames():
+            subject.append(subject_nearness(nearness(raw, dp.shot_of(i), dp.info.kind)))
+            stage.update()
     return convergence_track(subject, dp.info.timestamps, [s.start for s in dp.info.shots], smoothing_s)
 
 
@@ -205,7 +208,7 @@ def _make_depth(job: StereoJob, path: Path) -> Path:
     from core.depth.job import ensure_pass
 
     base = job.depth_job or DepthJob(input=job.input, output=path)
-    device = base.device or ("cuda" if _device(job.device).type == "cuda" else "cpu")
+    device = base.device or str(_device(job.device))
     depth_job = replace(base, input=job.input, output=path, device=device, start=job.start, end=job.end)
     log.info("running the depth engine (%s) into %s", depth_job.engine, path)
     return ensure_pass(job.input, depth_job).root
@@ -267,10 +270,4 @@ def _write_preview(job: StereoJob, frames: Iterator[Frame], synth: _Synthesizer,
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DepthshotError("--device cuda: no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise DepthshotError(f"unknown device {name!r} (auto, cpu, cuda)")
-    return torch.device(name)
+    return torch.device(resolve_device(name))

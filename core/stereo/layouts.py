@@ -54,8 +54,8 @@ LAYOUT_SPECS: dict[str, LayoutSpec] = {
         LayoutSpec("tb_full", "top_bottom", "_3D_TAB_TBF_Full_OU", "top_bottom", 4, ST3D_TOP_BOTTOM, kodi="TAB"),
         LayoutSpec("tb_half", "top_bottom", "_3D_HTAB_TB_Half_OU", "top_bottom", 4, ST3D_TOP_BOTTOM,
                    kodi="HTAB", half=True),
-        # free-viewing pair: no 3D TV mode, and neither st3d nor x264's SEI can say "right eye first"
-        LayoutSpec("cross", "side_by_side", "_RLF_Cross", "right_left", None, None, right_first=True),
+        # free-viewing pair: no 3D TV mode; st3d cannot say "right eye first", the H.264 SEI can (type 2)
+        LayoutSpec("cross", "side_by_side", "_RLF_Cross", "right_left", 3, None, right_first=True),
         LayoutSpec("anaglyph", "anaglyph", "_Anaglyph_RC", "anaglyph_cyan_red", None, None),
         LayoutSpec("vr180", "equirect", "_180x180_LR", "left_right", 3, ST3D_LEFT_RIGHT, spherical=True),
     )

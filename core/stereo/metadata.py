@@ -2,11 +2,12 @@
 ``core.stereo.layouts.LAYOUT_SPECS``; the container code that writes it is ``core.video``).
 
 - file name: the layout's tag (``clip_3D_HSBS_LR_Half_SBS.mp4``), with Kodi's ``3D`` + mode token;
-- H.264: the frame-packing SEI (x264 ``frame-packing``), side by side / top-bottom / VR180;
+- H.264: the frame-packing SEI (x264 ``frame-packing``), side by side / top-bottom / VR180, and for cross-eyed
+  side by side marked "right view first";
 - Matroska: StereoMode (all layouts), DisplayWidth/Height of one eye un-squeezed for half layouts, and for VR180
   a Projection element (equirectangular 180x180);
 - MP4/MOV, any codec: ``st3d`` (Spherical Video V2) for side by side / top-bottom / VR180, plus ``sv3d`` for VR180.
-  Cross-eyed and anaglyph have no MP4 signal (``st3d`` cannot say "right eye first").
+  Cross-eyed gets no ``st3d`` (it cannot say "right eye first": only the H.264 SEI tells), anaglyph none.
 """
 
 from __future__ import annotations
@@ -48,5 +49,6 @@ def stereo_settings(
     if suffix.lower() in _MATROSKA:
         metadata["stereo_mode"] = spec.matroska
     eye_display = size if spec.half and size is not None else None
-    signal = StereoSignal(st3d=spec.st3d, spherical=spec.spherical, eye_display=eye_display)
+    signal = StereoSignal(st3d=spec.st3d, spherical=spec.spherical, eye_display=eye_display,
+                          right_first=spec.right_first)
     return replace(settings, codec_options=codec_options, stream_metadata=metadata, stereo=signal)

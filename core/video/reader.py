@@ -75,6 +75,20 @@ def frame_times(path: str | os.PathLike[str]) -> list[float]:
         return [float(t * stream.time_base) - origin for t in sorted(packets)]
 
 
+def read_grey16(path: str | os.PathLike[str]) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode a single-channel video (e.g. FFV1 ``gray16le``, a depth video) losslessly: yields ``(pts s, uint16
+    [H, W])`` per frame in presentation order; 8-bit grey is scaled to 16 bits (``v * 257``)."""
+    with open_input(path) as container:
+        stream = video_stream(container)
+        origin = timeline_origin(container)
+        try:
+            for frame in _decode(container, stream):
+                pts = float(frame.pts * stream.time_base) - origin if frame.pts is not None else math.nan
+                yield pts, frame.to_ndarray(format="gray16le")
+        except av.error.FFmpegError as exc:
+            raise TruncatedVideoError(f"{container.name}: cannot decode the depth video ({exc.strerror})") from None
+
+
 def _check_args(start, end, stride, size, dtype) -> None:
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")

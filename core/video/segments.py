@@ -30,11 +30,13 @@ from typing import Any
 import av
 import numpy as np
 
-from core.atomic import sweep_partials, temp_path, write_text
+from core.atomic import fsync_file, sweep_partials, temp_path, write_text
 from core.video.errors import EmptyVideoError, VideoError, VideoPathError
 from core.video.remux import Remuxer
+from core.video.h264 import right_first
 from core.video.info import probe
 from core.video.isobmff import add_sample_entry_boxes, signal_boxes
+from core.video.matroska import set_display_size
 from core.video.writer import (
     CONTAINER_CODECS,
     MP4_SUFFIXES,
@@ -201,6 +203,9 @@ class SegmentedWriter:
             boxes = signal_boxes(self.settings.stereo, self._hdr) if self.path.suffix.lower() in MP4_SUFFIXES else []
             if boxes:
                 add_sample_entry_boxes(self.temp_path, boxes)
+            eye = self.settings.stereo.eye_display if self.settings.stereo is not None else None
+            if eye is not None and self.path.suffix.lower() in (".mkv", ".webm"):
+                set_display_size(self.temp_path, *eye)
             if self._post_process is not None:
                 self._post_process(self.temp_path)
             os.replace(self.temp_path, self.path)
@@ -220,7 +225,7 @@ class SegmentedWriter:
     def _finish_segment(self) -> None:
         segment, self._segment = self._segment, None
         segment.close()
-        _sync(segment.path)
+        fsync_file(segment.path)
         reorder = _reorder_depth(segment.path)
         self._segments.append({"frames": segment.frames_written, "last_pts": self._last_pts, "reorder": reorder})
         self._save_state()
@@ -251,6 +256,10 @@ class SegmentedWriter:
                     self.source, output, audio=self._copy[0], subtitles=self._copy[1], start=self.start, end=self.end,
                     video=stream,
                 )
+            length_size = None  # set when x264's frame-packing SEI is to say "right view first"
+            if self.settings.codec == "h264" and self.settings.stereo is not None and self.settings.stereo.right_first:
+                if extradata and extradata[0] == 1:  # avcC: NAL units carry (lengthSizeMinusOne + 1)-byte lengths
+                    length_size = (extradata[4] & 3) + 1
             clock = _DecodeClock(round(1 / (self.rate * TIME_BASE)), max(s["reorder"] for s in self._segments))
             for path in paths:
                 with av.open(str(path)) as segment:
@@ -260,6 +269,8 @@ class SegmentedWriter:
                     packets = [p for p in segment.demux(video) if p.pts is not None]  # one segment: seconds
                     pts = [_ticks(p.pts, p.time_base) for p in packets]
                     for packet, t, d in zip(packets, pts, clock.segment(pts)):
+                        if length_size is not None and (patched := right_first(bytes(packet), length_size)):
+                            packet.update(patched)
                         duration = _ticks(packet.duration, packet.time_base)
                         packet.time_base = TIME_BASE
                         packet.pts, packet.dts, packet.duration = t, d, duration
@@ -372,9 +383,3 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
-def _sync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

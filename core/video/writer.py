@@ -59,11 +59,14 @@ class StereoSignal:
     ``spherical``: a 180x180 degree equirectangular projection (VR180: ``sv3d`` in MP4, Projection in Matroska);
     ``eye_display``: per-eye display size (w, h) in pixels, for Matroska's DisplayWidth/DisplayHeight when the
     eyes are squeezed (half side-by-side / top-bottom); None: the muxer's default (the packed eye size).
+    ``right_first``: the right view is packed first (cross-eyed); ``SegmentedWriter`` marks x264's frame-packing SEI
+    so (content interpretation type 2).
     """
 
     st3d: int | None = None
     spherical: bool = False
     eye_display: tuple[int, int] | None = None
+    right_first: bool = False
 
 
 @dataclass
@@ -232,16 +235,19 @@ class VideoWriter:
             raise
 
     def write(self, image: np.ndarray, pts: float | None = None) -> None:
-        """Encode one ``(H, W, 3)`` RGB frame (uint8, or uint16 for deep formats) shown at ``pts`` (s).
+        """Encode one ``(H, W, 3)`` RGB frame (uint8, or uint16 for deep formats), or an ``(H, W)`` grey one (for a
+        grey ``pix_fmt`` such as FFV1's ``gray16le``), shown at ``pts`` (s).
 
         ``pts`` is on the source's timeline (as ``Frame.pts`` gives it); ``None`` places the frame one
         nominal frame period after the previous one. Times must increase.
         """
         if self._container is None:
             raise RuntimeError("VideoWriter.write() called outside its with-block")
-        if image.shape != (self.height, self.width, 3) or image.dtype not in (np.uint8, np.uint16):
+        if image.shape not in ((self.height, self.width, 3), (self.height, self.width)) or image.dtype not in (
+            np.uint8, np.uint16
+        ):
             raise ValueError(
-                f"expected a ({self.height}, {self.width}, 3) uint8/uint16 image, got {image.shape} {image.dtype}"
+                f"expected a ({self.height}, {self.width}[, 3]) uint8/uint16 image, got {image.shape} {image.dtype}"
             )
         if pts is None:
             ticks = round(self.frames_written / self.rate / TIME_BASE)
@@ -250,7 +256,11 @@ class VideoWriter:
         if ticks < 0 or (self._last_ticks is not None and ticks <= self._last_ticks):
             raise ValueError(f"frame time {pts}s is before the previous frame or the writer's start")
         self._last_ticks = ticks
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24" if image.dtype == np.uint8 else "rgb48le")
+        if image.ndim == 2:  # grey (a depth video): gray / gray16le
+            source_format = "gray" if image.dtype == np.uint8 else "gray16le"
+        else:
+            source_format = "rgb24" if image.dtype == np.uint8 else "rgb48le"
+        frame = av.VideoFrame.from_ndarray(image, format=source_format)
         frame = frame.reformat(**self._frame_format)
         # encoders that code the colour per frame (ProRes) read the frame's tags, not the stream's
         frame.color_primaries, frame.color_trc = self._color_tags.primaries, self._color_tags.transfer

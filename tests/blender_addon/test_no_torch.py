@@ -69,6 +69,6 @@ def test_operators_run_without_importing_torch_or_core(tmp_path, clip, depth_pas
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["ran"] == [["FINISHED"]] * 3
     assert report["strips"] == ["IMAGE", "MOVIE", "MOVIE"]  # depth pass + source + stereo render
-    assert {"Depthshot camera", "Depthshot mesh", "Depthshot points"} <= set(report["objects"])
+    assert {"clip camera", "clip mesh", "clip points"} <= set(report["objects"])
     assert report["core_importable"]
     assert report["loaded"] == []

@@ -152,3 +152,17 @@ def test_obj_mtl_shows_the_photo_as_it_is(tmp_path):
     assert [float(v) for v in fields["Ks"].split()] == [0.0] * 3
     assert float(fields["Pm"]) == 0.0 and float(fields["Pr"]) == 1.0 and fields["illum"] == "1"
     assert fields["map_Kd"] == "000002.png"
+
+
+def test_glb_and_ply_carry_normals_towards_the_camera(tmp_path):
+    import json
+    import struct
+
+    k = Intrinsics.from_fov(16, 12)
+    mesh = depth_to_mesh(np.full((12, 16), 2.0, np.float32), frame_image(0, 16, 12), k)
+    np.testing.assert_allclose(mesh.vertex_normals, np.tile([0.0, 0.0, 1.0], (len(mesh.vertices), 1)), atol=1e-6)
+    glb = write_mesh(tmp_path / "000000.glb", mesh).read_bytes()
+    (length,) = struct.unpack("<I", glb[12:16])
+    assert "NORMAL" in json.loads(glb[20 : 20 + length])["meshes"][0]["primitives"][0]["attributes"]
+    ply = trimesh.load(write_mesh(tmp_path / "000000.ply", mesh), process=False)
+    np.testing.assert_allclose(ply.vertex_normals[:, 2], 1.0, atol=1e-5)

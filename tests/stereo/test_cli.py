@@ -143,3 +143,20 @@ def test_without_depth_runs_the_engine_into_a_pass_beside_the_output(clip, tmp_p
     # running it again reuses the finished pass and the output is written once more
     assert _run(str(src), "-o", str(out), "--model", "vda-s", "--weights", str(vits_weights), "--input-size", "56",
                 "--device", "cpu") == 0
+
+
+def test_library_reports_progress_through_the_callback_and_draws_no_bar(clip, tmp_path, capfd):
+    """run_stereo is library code: progress goes to the caller's callback (the CLI draws the bars), not stderr."""
+    from core.stereo.convert import StereoJob, run_stereo
+    from core.stereo.disparity import DisparityConfig
+    from core.video import EncodeSettings
+
+    src, depth = clip
+    seen = []
+    job = StereoJob(input=src, output=tmp_path / "p.mkv", depth=depth, disparity=DisparityConfig(auto_convergence=True),
+                    settings=EncodeSettings(preset="ultrafast"), device="cpu")
+    run_stereo(job, on_progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert [s for s in seen if s[0] == "auto-convergence"][-1] == ("auto-convergence", N, N)
+    stereo = [s for s in seen if s[0] == "stereo"]
+    assert stereo[0][1] == 0 and stereo[-1][1] == N and [d for _, d, _ in stereo] == sorted(d for _, d, _ in stereo)
+    assert "%|" not in capfd.readouterr().err  # no tqdm bar from the library

@@ -11,7 +11,7 @@ import pytest
 from core.stereo.convert import default_output
 from core.stereo.layouts import LAYOUT_SPECS, LAYOUTS, Packer
 from core.stereo.metadata import stereo_settings
-from core.video import EncodeSettings, SegmentedWriter
+from core.video import EncodeSettings, SegmentedWriter, read_frames
 from tests import media_tools as mt
 
 AV_STEREO3D_SIDEBYSIDE, AV_STEREO3D_TOPBOTTOM = 1, 2
@@ -82,6 +82,18 @@ def test_vr180_matroska_has_an_equirectangular_projection(tmp_path, codec):
     assert track["Stereo mode"].startswith("1")  # side by side, left first
 
 
+@pytest.mark.parametrize("layout", ["sbs_half", "tb_half", "sbs_full", "tb_full"])
+def test_matroska_declares_each_eye_at_4_3(tmp_path, layout):
+    track = mt.mkv_tracks(_write(tmp_path / "a.mkv", layout))[0]
+    width = int(track.get("Display width", track["Pixel width"]))
+    height = int(track.get("Display height", track["Pixel height"]))
+    # the display size is one eye's (MediaInfo and FFmpeg halve a full frame for side by side / top-bottom)
+    if "Display width" not in track:
+        packed = Packer(layout, W, H).size
+        width, height = (packed[0] // 2, packed[1]) if "sbs" in layout else (packed[0], packed[1] // 2)
+    assert width / height == pytest.approx(W / H)
+
+
 # Kodi's default stereoscopic file-name rules (advancedsettings.xml: stereoscopicregex3d / sbs / tab)
 _KODI_3D = re.compile(r"[-. _]3d[-. _]", re.I)
 _KODI_SBS = re.compile(r"[-. _]h?sbs[-. _]", re.I)
@@ -97,3 +109,13 @@ def test_file_names_carry_the_tokens_kodi_looks_for(layout, mode):
     assert bool(_KODI_TAB.search(name)) == (mode == "tab")
     half = LAYOUT_SPECS[layout].half
     assert (("_HSBS_" in name) or ("_HTAB_" in name)) == half
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+@pytest.mark.parametrize("layout, order", [("cross", "right_left"), ("sbs_full", "left_right")])
+def test_h264_sei_says_which_eye_comes_first(tmp_path, suffix, layout, order):
+    out = _write(tmp_path / f"a{suffix}", layout)
+    frames = mt.ffprobe(out, "-select_streams", "v:0", "-show_frames", "-show_entries", "frame_tags=stereo_mode")
+    # Debian's FFmpeg names the frame-packing SEI of each decoded frame (content interpretation 1 or 2)
+    assert {f.get("tags", {}).get("stereo_mode") for f in frames["frames"]} == {order}
+    assert [float(f.image.mean()) for f in read_frames(out)] == pytest.approx([0, 40, 80, 120], abs=2)
