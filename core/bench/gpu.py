@@ -220,16 +220,32 @@ def stereo(plan: Plan, report: dict[str, Any], work: Path) -> None:
     report["stereo"] = stereo_pipeline(w, h, plan.stereo_frames, work / "stereo", device=plan.device).to_json()
 
 
+def full_size_configs() -> tuple[dict[str, Any], dict[str, Any]]:
+    """UNet and VAE configurations at the size of the real RollingDepth model (Stable Diffusion 2 blocks: UNet
+    channels 320/640/1280/1280 with 2 layers per block and 1024-wide text conditioning, about 866 M parameters;
+    VAE channels 128/256/512/512), as the tiny test configurations with their sizes scaled up. The real checkpoint
+    brings its own configuration; these only give random weights the real cost."""
+    from core.models.rollingdepth.config import tiny_unet_config, tiny_vae_config
+
+    unet = {**tiny_unet_config(cross_attention_dim=1024), "sample_size": 96,
+            "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+            "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+            "block_out_channels": [320, 640, 1280, 1280], "layers_per_block": 2,
+            "attention_head_dim": [5, 10, 20, 20], "norm_num_groups": 32}
+    vae = {**tiny_vae_config(), "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2,
+           "norm_num_groups": 32, "sample_size": 768}
+    return unet, vae
+
+
 def rollingdepth(plan: Plan, report: dict[str, Any]) -> None:
     """Section ``rollingdepth``: ms per output frame of presets fast and full, random weights."""
     from core.depth.rollingdepth.model import random_model
     from core.depth.rollingdepth.pipeline import estimate_shot
     from core.depth.rollingdepth.presets import get_preset
-    from core.models.rollingdepth.config import sd2_vae_config, unet_config
-
     dev = torch.device(plan.device)
     if plan.rd_full_size:
-        model = random_model(0, "cpu", unet_config=unet_config(), vae_config=sd2_vae_config())
+        unet_config, vae_config = full_size_configs()
+        model = random_model(0, "cpu", unet_config=unet_config, vae_config=vae_config)
         dtype = torch.float16
     else:
         model = random_model(0, "cpu")
@@ -250,7 +266,7 @@ def rollingdepth(plan: Plan, report: dict[str, Any]) -> None:
         config = replace(config, precision="fp16" if plan.rd_full_size else "fp32",
                          resolution=plan.rd_resolution or config.resolution)
         t0 = time.perf_counter()
-        for _ in estimate_shot(model, lambda: iter(frames), plan.rd_frames, config, progress=False):
+        for _ in estimate_shot(model, lambda: iter(frames), plan.rd_frames, config):
             pass
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
@@ -296,16 +312,16 @@ def _table(report: dict[str, Any]) -> list[str]:
                    f"{r['reference_schedule_fp16_fps']:.1f} (ratio {r['ratio_fp16_vs_reference']:.2f} fp16, "
                    f"{r['ratio_auto_vs_reference']:.2f} auto); peak VRAM {r.get('peak_vram_mib', 0):.0f} MiB")
     for key in ("engine", "stereo"):
-        if key in report:
+        if "fps" in report.get(key, {}):
             r = report[key]
             stages = ", ".join(f"{k} {v:.1f}" for k, v in r["fps"].items())
             out.append(f"{r['job']} {r['frames']} frames, frames/s: {stages}; bound by {r['slowest']}, "
                        f"whole/slowest {r['whole_over_slowest']:.2f}")
     rd = report.get("rollingdepth")
-    if rd:
+    if rd and "full" in rd:
         out.append(f"rollingdepth ({rd['model']}, {rd['dtype']}): fast {rd['fast']['ms_per_frame']:.0f} ms/frame, "
                    f"full {rd['full']['ms_per_frame']:.0f} ms/frame")
-    if "stream" in report:
+    if "fps" in report.get("stream", {}) or "note" in report.get("stream", {}):
         s = report["stream"]
         out.append(f"vda-stream: {s['fps']:.1f} frames/s" if s.get("available") else f"vda-stream: {s['note']}")
     for k, v in report["errors"].items():

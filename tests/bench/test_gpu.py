@@ -83,3 +83,17 @@ def test_rollingdepth_and_stream_fields(report):
     assert rd["full"]["ms_per_frame"] > rd["fast"]["ms_per_frame"] > 0  # refinement costs time
     stream = report["stream"]
     assert stream["available"] is False or stream["fps"] > 0
+
+
+def test_full_size_rollingdepth_configs_have_the_real_models_size():
+    # the GPU run times RollingDepth with random weights: they must have the real UNet/VAE's size (866 M / 84 M)
+    import torch
+
+    from core.bench.gpu import full_size_configs
+    from core.models.rollingdepth.config import build_unet, build_vae
+
+    unet_config, vae_config = full_size_configs()
+    with torch.device("meta"):  # shapes only, no memory
+        unet, vae = build_unet(unet_config), build_vae(vae_config)
+    assert sum(p.numel() for p in unet.parameters()) == pytest.approx(866e6, rel=0.01)
+    assert sum(p.numel() for p in vae.parameters()) == pytest.approx(83.7e6, rel=0.01)
