@@ -105,23 +105,9 @@ def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
         job.settings.check_container(output)  # before the depth engine runs
     device = _device(job.device)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
-    dp = DepthPass.open(depth_path)
-    _check_pass(dp, info)
-    k = resolve_intrinsics(
-        info.width,
-        info.height,
-        fov_deg=job.fov,
-        known=dp.info.intrinsics,
-        known_size=(dp.info.width, dp.info.height),
-    )
-    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
-        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
-    packer = Packer(
-        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
-    )
+    dp, synth, packer = _stages(job, info, depth_path, device, on_progress)
     deep = info.bit_depth > 8
     frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8")
-    synth = _Synthesizer(job, dp, info.width, k.fx, device, on_progress)
 
     if job.preview_frame is not None:
         return _write_preview(job, frames, synth, packer)
@@ -187,6 +173,28 @@ class _Synthesizer:
         self.shot = shot
         left, right = self.views(img, torch.from_numpy(disparity).to(self.device), new_shot=new_shot)
         return packer(left, right)
+
+
+def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.device,
+            on_progress: OnProgress | None = None) -> tuple[DepthPass, _Synthesizer, Packer]:
+    """The depth pass (checked against the video), the per-frame synthesizer and the packer of ``job``
+    (also what ``core.bench pipeline`` times stage by stage)."""
+    dp = DepthPass.open(depth_path)
+    _check_pass(dp, info)
+    k = resolve_intrinsics(
+        info.width,
+        info.height,
+        fov_deg=job.fov,
+        known=dp.info.intrinsics,
+        known_size=(dp.info.width, dp.info.height),
+    )
+    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
+        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
+    packer = Packer(
+        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
+    )
+    synth = _Synthesizer(job, dp, info.width, k.fx, device, on_progress)
+    return dp, synth, packer
 
 
 def _auto_convergence(dp: DepthPass, smoothing_s: float, on_progress: OnProgress | None) -> np.ndarray:
