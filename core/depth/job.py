@@ -9,6 +9,7 @@ byte-identical files.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("vda", "rollingdepth")
+ENGINES = ("vda", "vda-stream", "rollingdepth")
 PRECISIONS = ("fp32", "fp16", "bf16")
 _SHOTS_FILE = "shots.json"
 _STATE_FILE = "engine_state.npz"
@@ -47,7 +48,7 @@ class DepthJob:
     shots: bool = True  # detect cuts and process each shot on its own
     start: float | None = None  # seconds
     end: float | None = None  # seconds
-    engine: str = "vda"  # "vda" or "rollingdepth"
+    engine: str = "vda"  # "vda", "vda-stream" or "rollingdepth"
     preset: str = "fast"  # rollingdepth preset: fast, fast1024, full, paper
     reuse_features: bool = True  # vda: encode each frame once (off only to measure the saving)
     preview: str | None = None  # also write PASS/preview.mp4: "depth", or "side-by-side" (RGB | depth)
@@ -159,12 +160,12 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
         _write_preview(job, finished, _Meter(len(finished), len(finished), on_progress))
         return Path(job.output)
     device = job.device or default_device()
-    if job.engine == "vda":
+    if job.engine in ("vda", "vda-stream"):
         from core.models.weights import load_vda
 
         loaded = load_vda(job.model, job.weights, device=device)
         kind = "metric_depth" if loaded.spec.metric else "relative_inverse_depth"
-        model = {"id": job.model, "engine": "vda", "checkpoint_sha256": loaded.sha256, "input_size": job.input_size,
+        model = {"id": job.model, "engine": job.engine, "checkpoint_sha256": loaded.sha256, "input_size": job.input_size,
                  "precision": job.precision}
     else:
         loaded = None
@@ -177,13 +178,15 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     meter = _Meter(info.frame_count, writer.resume_point(), on_progress)
     size = None if (width, height) == (info.width, info.height) else (width, height)
 
-    if job.engine == "vda" and not job.shots:
+    if job.engine in ("vda", "vda-stream") and not job.shots:
         scan = None  # one shot: no need to know its length in advance
     else:
         scan = _scan(job, writer, width, height, detect=job.shots, meter=meter)
         meter.frame_count = scan.frame_count
     if job.engine == "vda":
         _run_vda(job, loaded, device, writer, scan, size, meter)
+    elif job.engine == "vda-stream":
+        _run_vda_stream(job, loaded, device, writer, scan, size, meter)
     else:
         _run_rollingdepth(job, device, writer, scan, size, meter)
     depth_pass = writer.close()
@@ -206,7 +209,7 @@ def _finished_pass(job: DepthJob, width: int, height: int) -> DepthPass | None:
     found = {"engine": model.get("engine"), "start": model.get("start"), "end": model.get("end"),
              "shot_detection": model.get("shot_detection"), "size": (dp.info.width, dp.info.height),
              "source": source.resolve() if source else None}
-    if job.engine == "vda":
+    if job.engine in ("vda", "vda-stream"):
         wanted.update(id=job.model, input_size=job.input_size, precision=job.precision)
         found.update(id=model.get("id"), input_size=model.get("input_size"), precision=model.get("precision"))
     else:
@@ -299,6 +302,34 @@ def _run_vda(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: 
         raise DepthshotError(f"{job.input}: has {n} frames now, fewer than the interrupted job had read")
     if shot is not None:
         write(shot.finish())
+        writer.end_shot()
+
+
+def _run_vda_stream(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: ShotScan | None, size,
+                    meter) -> None:
+    """Streaming engine: frame by frame, the stream reset at each cut. Resume restarts the open shot (its staged
+    frames are computed again, to the same bytes): the cache is not persisted."""
+    from core.depth.engine import VdaRunner
+    from core.depth.stream import stream_shots
+    from core.video import read_frames
+
+    runner = VdaRunner(loaded.model, job.input_size, device=device, precision=job.precision)
+    first = writer.current_shot_start if writer.current_shot_start is not None else writer.resume_point()
+    log.info("streaming depth of %s from frame %d", job.input, first)
+    frames = read_frames(job.input, start=job.start, end=job.end, size=size)
+    n = sum(1 for _ in itertools.islice(frames, first))  # skip to the shot start
+    if n < first:
+        raise DepthshotError(f"{job.input}: has {n} frames now, fewer than the interrupted job had read")
+
+    def on_shot(i: int) -> None:
+        if writer.current_shot_start is not None and writer.current_shot_start != i:
+            writer.end_shot()
+        writer.begin_shot(i)
+
+    for i, depth, pts in stream_shots(runner, frames, scan.cuts if scan else (), first, on_shot):
+        writer.write(i, depth, pts)
+        meter.report(i + 1)
+    if writer.current_shot_start is not None:
         writer.end_shot()
 
 
