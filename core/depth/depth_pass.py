@@ -15,31 +15,36 @@ Raw values are either *relative inverse depth* (affine-invariant, larger = neare
 produce) or *metric depth* in metres along the optical axis (metric VDA, depth sensors); ``PassInfo.kind`` says which.
 Consumers read a pass only through ``DepthPass``.
 
-While a pass is being written, frames of the current shot are staged losslessly as float32 EXR files in
-``.work/raw/`` (the shot's range is only known when the shot ends); finished shots are recorded in
-``.work/progress.json``, so an interrupted job resumes at ``DepthPassWriter.resume_point()``.
+While a pass is being written, frames of the current shot are staged losslessly as raw ``.npy`` files in
+``.work/raw/`` (float32, or float16 for float16 depth; the frame's pts follows as a second array), since the shot's
+range is only known when the shot ends; the writer keeps each open shot's running min/max and percentile samples,
+so a shot end reads every staged frame once, to quantise it. Finished shots are recorded in ``.work/progress.json``
+(a staged frame of a recorded shot is one whose PNG is not written yet), so an interrupted job resumes at
+``DepthPassWriter.resume_point()``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
-import math
 import os
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import cv2
 import numpy as np
-import OpenEXR
 
 from core import __version__
 from core.atomic import atomic_path, finished_files, sweep_partials, write_text
 from core.errors import DepthshotError
+from core.video.pipeline import Sink
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,9 @@ MANIFEST = "depth_pass.json"
 FRAME_DIR = "depth"
 WORK_DIR = ".work"
 _LEVELS = 65535
-_PERCENTILE_SAMPLES = 1_000_000  # pixels sampled per shot for the robust percentiles
+_SAMPLES_PER_FRAME = 8192  # pixels sampled per frame for the robust percentiles ...
+_SAMPLED_FRAMES = 128  # ... from at most this many frames of a shot, evenly spaced (about 1M samples)
+_NO_SAMPLE = np.empty(0, np.float32)
 
 Kind = Literal["relative_inverse_depth", "metric_depth"]
 KINDS: tuple[str, ...] = ("relative_inverse_depth", "metric_depth")
@@ -179,15 +186,63 @@ class DepthPass:
 
 
 def quantize(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """float [H, W] raw values -> uint16 [H, W] normalised over ``[lo, hi]`` (round to nearest)."""
+    """float [H, W] raw values -> uint16 [H, W] normalised over ``[lo, hi]`` (round to nearest, in float64)."""
     scale = _LEVELS / (hi - lo) if hi > lo else 0.0
-    q = np.rint((depth.astype(np.float64) - lo) * scale)
-    return np.clip(q, 0, _LEVELS).astype(np.uint16)
+    q = depth.astype(np.float64)
+    q -= lo
+    q *= scale
+    np.rint(q, out=q)
+    np.clip(q, 0, _LEVELS, out=q)
+    return q.astype(np.uint16)
 
 
 def dequantize(q: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """uint16 [H, W] -> float32 [H, W] raw values: ``lo + q / 65535 * (hi - lo)``."""
     return (lo + q.astype(np.float64) * ((hi - lo) / _LEVELS)).astype(np.float32)
+
+
+@dataclass
+class _FrameStats:
+    """What a shot end needs of one staged frame, kept while the shot is open (a few KB)."""
+
+    lo: float
+    hi: float
+    pts: float
+    sample: np.ndarray  # float32 [<= _SAMPLES_PER_FRAME], a strided subset of the frame's pixels
+
+
+class _ShotStats:
+    """Running range, timestamps and percentile samples of the open shot (memory bounded whatever its length).
+
+    Every frame's min/max/pts is kept; percentile samples only of the frames at offsets that are multiples of
+    ``2**level`` from the shot start, ``level`` rising as the shot grows so that at most ``_SAMPLED_FRAMES``
+    frames hold samples. The result depends only on the frames, not on the order they were added in, so a resumed
+    shot gets the same percentiles as an uninterrupted one.
+    """
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.frames: dict[int, _FrameStats] = {}
+        self._level = 0
+
+    def add(self, i: int, depth: np.ndarray, pts: float) -> None:
+        flat = depth.reshape(-1)
+        sample = flat[:: max(1, flat.size // _SAMPLES_PER_FRAME)]
+        keep = (i - self.start) % (1 << self._level) == 0
+        self.frames[i] = _FrameStats(float(depth.min()), float(depth.max()), float(pts),
+                                     sample.astype(np.float32) if keep else _NO_SAMPLE)
+        while (len(self.frames) - 1) // (1 << self._level) + 1 > _SAMPLED_FRAMES:
+            self._level += 1
+            for j, f in self.frames.items():
+                if (j - self.start) % (1 << self._level):
+                    f.sample = _NO_SAMPLE
+
+    def shot(self, index: int, end: int) -> Shot:
+        frames = [self.frames[i] for i in range(self.start, end)]
+        samples = np.concatenate([f.sample for f in frames])
+        p2, p98 = (float(v) for v in np.percentile(samples, [2, 98]))
+        lo, hi = min(f.lo for f in frames), max(f.hi for f in frames)
+        return Shot(index=index, start=self.start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
 
 
 class DepthPassWriter:
@@ -205,9 +260,17 @@ class DepthPassWriter:
     ``info.source`` is given relative to the working directory (or absolute) and stored relative to the pass folder.
     With ``resume=True`` a staged pass left by an interrupted run with the same ``info`` is continued; its shots and
     staged frames are kept. Otherwise (or when ``info`` differs) any staging area is discarded.
+
+    The disk work runs behind the caller: ``write`` checks the frame and updates the shot's running statistics,
+    then queues the staging (at most ``queue_size`` frames wait); ``end_shot`` records the shot at once and hands
+    its 16-bit PNGs to a pool of ``png_workers`` threads, which write them while later shots are computed.
+    ``then(fn)`` runs ``fn`` after everything queued before it is on disk (how a caller saves its own resume state
+    in step with the pass). ``flush()`` waits for the queue, ``close()`` for everything. A failure in the
+    background is raised by the next call.
     """
 
-    def __init__(self, path: str | os.PathLike[str], info: PassInfo, *, resume: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], info: PassInfo, *, resume: bool = True, queue_size: int = 8,
+                 png_workers: int | None = None) -> None:
         if info.kind not in KINDS:
             raise DepthshotError(f"unknown depth kind {info.kind!r} (expected one of {', '.join(KINDS)})")
         self.root = Path(path)
@@ -225,14 +288,19 @@ class DepthPassWriter:
             (self.root / FRAME_DIR).mkdir(exist_ok=True)
         except OSError as exc:
             raise DepthshotError(f"{self.root}: cannot create the depth pass folder ({exc.strerror})") from None
-        self._shot_start: int | None = None
+        self._shot: _ShotStats | None = None
         self._next = 0
         for folder in (self.root, self.root / FRAME_DIR, self.work_dir, self._raw_dir):
             sweep_partials(folder)  # files a killed run was writing
+        self._pngs = ThreadPoolExecutor(png_workers or min(4, os.cpu_count() or 1), thread_name_prefix="depth-png")
+        self._png_jobs: list[Future[None]] = []
+        self._png_lock = threading.Lock()  # the disk thread adds PNG jobs, the caller's thread checks them
         if not (resume and self._load_progress()):
             shutil.rmtree(self.work_dir, ignore_errors=True)
             self._raw_dir.mkdir(parents=True)
-            self._save_progress()
+            self._save_progress(self._progress())
+        self._disk = Sink(_call, maxsize=queue_size)
+        self._disk.__enter__()
 
     # -- resume --------------------------------------------------------------------------------------------------
     def _load_progress(self) -> bool:
@@ -246,25 +314,32 @@ class DepthPassWriter:
         self.info.shots = [Shot(**s) for s in state["shots"]]
         self.info.timestamps = list(state["timestamps"])
         self._next = self.info.shots[-1].end if self.info.shots else 0
-        done = {s.index for s in self.info.shots}
-        # staged frames of a recorded shot are leftovers of a crash between recording and cleaning up
-        for p in finished_files(self._raw_dir, "*.exr"):
-            if int(p.stem) < self._next:
-                p.unlink()
-        self._shot_start = state.get("current_shot_start")
-        if self._shot_start is not None:
-            while (self._raw_dir / f"{self._next:06d}.exr").exists():
+        # staged frames of a recorded shot: its PNGs were still being written when the run stopped
+        for p in finished_files(self._raw_dir, "*.npy"):
+            i = int(p.stem)
+            if i < self._next:
+                shot = next(s for s in self.info.shots if s.start <= i < s.end)
+                self._png_jobs.append(self._pngs.submit(self._write_frame_png, i, shot.lo, shot.hi))
+        shot_start = state.get("current_shot_start")
+        if shot_start is not None:
+            self._shot = _ShotStats(shot_start)
+            while (self._raw_dir / f"{self._next:06d}.npy").exists():
+                depth, pts = self._read_staged(self._next)
+                self._shot.add(self._next, depth, pts)
                 self._next += 1
-        log.info("resuming depth pass %s at frame %d (%d shots done)", self.root, self._next, len(done))
+        log.info("resuming depth pass %s at frame %d (%d shots done)", self.root, self._next, len(self.info.shots))
         return True
 
-    def _save_progress(self) -> None:
-        state = {
+    def _progress(self) -> dict[str, Any]:
+        """A snapshot of the resume state (written later, in order, by the disk thread)."""
+        return {
             "fingerprint": self.info.fingerprint(),
             "shots": [dataclasses.asdict(s) for s in self.info.shots],
-            "timestamps": self.info.timestamps,
-            "current_shot_start": self._shot_start,
+            "timestamps": list(self.info.timestamps),
+            "current_shot_start": self._shot.start if self._shot is not None else None,
         }
+
+    def _save_progress(self, state: dict[str, Any]) -> None:
         write_text(self._progress_path, json.dumps(state))
 
     def resume_point(self) -> int:
@@ -274,83 +349,118 @@ class DepthPassWriter:
     @property
     def current_shot_start(self) -> int | None:
         """Start frame of the shot being written, or None between shots."""
-        return self._shot_start
+        return self._shot.start if self._shot is not None else None
 
     # -- writing -------------------------------------------------------------------------------------------------
     def begin_shot(self, start: int) -> None:
         """Start a shot at frame ``start`` (must be where the previous shot ended)."""
-        if self._shot_start is not None:
-            if start == self._shot_start:  # resuming inside this shot
+        if self._shot is not None:
+            if start == self._shot.start:  # resuming inside this shot
                 return
             raise DepthshotError("begin_shot() called while a shot is open")
         expected = self.info.shots[-1].end if self.info.shots else 0
         if start != expected:
             raise DepthshotError(f"shot must start at frame {expected}, not {start}")
-        self._shot_start = start
-        self._save_progress()
+        self._shot = _ShotStats(start)
+        self._disk.put(functools.partial(self._save_progress, self._progress()))
 
     def write(self, i: int, depth: np.ndarray, pts: float) -> None:
         """Stage frame ``i`` (float [H, W] raw values, ``pts`` in seconds). Frames come in order; re-writing a
-        staged frame of the open shot (after a resume) replaces it."""
-        if self._shot_start is None:
+        staged frame of the open shot (after a resume) replaces it. float16 frames are staged as float16, others
+        as float32 (what the PNG is quantised from either way)."""
+        if self._shot is None:
             raise DepthshotError("write() called outside a shot")
-        if not self._shot_start <= i <= self._next:
+        if not self._shot.start <= i <= self._next:
             raise DepthshotError(f"frame {i} written out of order (next is {self._next})")
         if depth.shape != (self.info.height, self.info.width):
             raise DepthshotError(
                 f"depth frame {i} is {depth.shape[1]}x{depth.shape[0]}, the pass is {self.info.width}x{self.info.height}"
             )
-        if not np.isfinite(depth).all():
+        staged = np.ascontiguousarray(depth, dtype=np.float16 if depth.dtype == np.float16 else np.float32)
+        if not np.isfinite(staged).all():
             raise DepthshotError(f"depth frame {i} contains NaN or infinite values")
-        # EXR float attributes are 32-bit: keep the timestamp exact as text
-        header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, "pts": repr(float(pts))}
-        with atomic_path(self._raw_dir / f"{i:06d}.exr") as tmp:
-            OpenEXR.File(header, {"Z": np.ascontiguousarray(depth, dtype=np.float32)}).write(str(tmp))
+        if staged is depth:  # the caller may reuse its buffer once write() returns
+            staged = staged.copy()
+        self._shot.add(i, staged, pts)
+        self._disk.put(functools.partial(self._stage, i, staged, float(pts)))
         self._next = max(self._next, i + 1)
 
+    def then(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` in the disk thread once everything queued before it is written."""
+        self._disk.put(fn)
+
+    def flush(self) -> None:
+        """Wait until every staged frame, state change and PNG queued so far is on disk."""
+        self._disk.flush()
+        with self._png_lock:
+            jobs, self._png_jobs = self._png_jobs, []
+        for job in jobs:
+            job.result()
+
     def end_shot(self) -> Shot:
-        """Close the open shot: compute its range and percentiles, write its 16-bit PNGs, record it."""
-        if self._shot_start is None:
+        """Close the open shot: compute its range and percentiles (from running statistics), record it, and queue
+        its 16-bit PNGs."""
+        if self._shot is None:
             raise DepthshotError("end_shot() called without an open shot")
-        start, end = self._shot_start, self._next
-        if end <= start:
-            raise DepthshotError(f"shot starting at frame {start} has no frames")
-        lo, hi, samples, stamps = math.inf, -math.inf, [], []
-        per_frame = max(1, math.ceil(_PERCENTILE_SAMPLES / (end - start)))
-        for i in range(start, end):
-            depth, pts = self._read_staged(i)
-            lo, hi = min(lo, float(depth.min())), max(hi, float(depth.max()))
-            flat = depth.reshape(-1)
-            samples.append(flat[:: max(1, flat.size // per_frame)].copy())  # a view would keep the frame alive
-            stamps.append(pts)
-        p2, p98 = (float(v) for v in np.percentile(np.concatenate(samples), [2, 98]))
-        shot = Shot(index=len(self.info.shots), start=start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
-        for i in range(start, end):
-            depth, _ = self._read_staged(i)
-            _write_png(self.root / self.info.frame_pattern.format(index=i), quantize(depth, lo, hi))
+        stats, end = self._shot, self._next
+        if end <= stats.start:
+            raise DepthshotError(f"shot starting at frame {stats.start} has no frames")
+        shot = stats.shot(len(self.info.shots), end)
         self.info.shots.append(shot)
-        self.info.timestamps.extend(stamps)
-        self._shot_start = None
-        self._save_progress()
-        for i in range(start, end):
-            (self._raw_dir / f"{i:06d}.exr").unlink(missing_ok=True)
+        self.info.timestamps.extend(stats.frames[i].pts for i in range(stats.start, end))
+        self._shot = None
+        self._disk.put(functools.partial(self._record_shot, self._progress(), shot))
+        self._check_pngs()
         return shot
 
     def close(self) -> DepthPass:
         """Write the manifest (the pass is complete from then on), drop the staging area, return the pass."""
-        if self._shot_start is not None:
+        if self._shot is not None:
             self.end_shot()
         if not self.info.shots:
             raise DepthshotError("the depth pass has no frames")
+        self.flush()
+        self._disk.__exit__(None, None, None)
+        self._pngs.shutdown()
         self.info.frame_count = self.info.shots[-1].end
         write_text(self.root / MANIFEST, json.dumps(self.info.to_json(), indent=1))
         shutil.rmtree(self.work_dir, ignore_errors=True)
         return DepthPass(self.root, self.info)
 
+    # -- disk work (the disk thread and the PNG pool) -------------------------------------------------------------
+    def _stage(self, i: int, depth: np.ndarray, pts: float) -> None:
+        with atomic_path(self._raw_dir / f"{i:06d}.npy") as tmp, open(tmp, "wb") as f:
+            np.lib.format.write_array(f, depth, allow_pickle=False)
+            np.lib.format.write_array(f, np.array(pts, np.float64), allow_pickle=False)
+
     def _read_staged(self, i: int) -> tuple[np.ndarray, float]:
-        path = self._raw_dir / f"{i:06d}.exr"
-        with OpenEXR.File(str(path)) as f:
-            return np.asarray(f.channels()["Z"].pixels, dtype=np.float32), float(f.header()["pts"])
+        with open(self._raw_dir / f"{i:06d}.npy", "rb") as f:
+            depth = np.lib.format.read_array(f, allow_pickle=False)
+            pts = float(np.lib.format.read_array(f, allow_pickle=False))
+        return depth, pts
+
+    def _record_shot(self, state: dict[str, Any], shot: Shot) -> None:
+        self._save_progress(state)
+        jobs = [self._pngs.submit(self._write_frame_png, i, shot.lo, shot.hi) for i in range(shot.start, shot.end)]
+        with self._png_lock:
+            self._png_jobs += jobs
+
+    def _write_frame_png(self, i: int, lo: float, hi: float) -> None:
+        depth, _ = self._read_staged(i)
+        _write_png(self.root / self.info.frame_pattern.format(index=i), quantize(depth, lo, hi))
+        (self._raw_dir / f"{i:06d}.npy").unlink()
+
+    def _check_pngs(self) -> None:
+        """Raise the error of a failed PNG job; forget the finished ones."""
+        with self._png_lock:
+            done = [job for job in self._png_jobs if job.done()]
+            self._png_jobs = [job for job in self._png_jobs if not job.done()]
+        for job in done:
+            job.result()
+
+
+def _call(fn: Callable[[], Any]) -> None:
+    fn()
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:

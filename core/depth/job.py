@@ -103,6 +103,12 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(f, **arrays)
 
 
+def _save_after_writes(writer: DepthPassWriter, path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Save ``arrays`` (copied now) atomically once the frames written to ``writer`` before are on disk."""
+    copies = {k: np.array(v, copy=True) for k, v in arrays.items()}
+    writer.then(lambda: _atomic_savez(path, copies))
+
+
 class _Meter:
     """Frames/s and ETA of this run, reported through ``on_progress``."""
 
@@ -294,10 +300,10 @@ def _run_vda(job: DepthJob, loaded, device: str, writer: DepthPassWriter, scan: 
         out = shot.push(frame.image, frame.pts)
         if out:
             write(out)
-        if shot.windows != windows:
+        if shot.windows != windows:  # saved by the writer's disk thread once the frames before it are staged
             if shot.windows == 1:
-                _atomic_savez(writer.work_dir / _ANCHOR_FILE, {"shot_start": np.array(shot_start), **shot.anchor()})
-            _atomic_savez(state_path, {"shot_start": np.array(shot_start), **shot.state()})
+                _save_after_writes(writer, writer.work_dir / _ANCHOR_FILE, {"shot_start": shot_start, **shot.anchor()})
+            _save_after_writes(writer, state_path, {"shot_start": shot_start, **shot.state()})
     if n <= decode_from and (restore is not None or n < decode_from):
         raise DepthshotError(f"{job.input}: has {n} frames now, fewer than the interrupted job had read")
     if shot is not None:

@@ -115,6 +115,11 @@ class Sink:
         self._raise()
         self._items.put(args)
 
+    def flush(self) -> None:
+        """Wait until every call queued so far has run; raise the first exception ``fn`` raised."""
+        self._items.join()
+        self._raise()
+
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
@@ -122,10 +127,13 @@ class Sink:
     def _consume(self) -> None:
         while True:
             args = self._items.get()
-            if args is _DONE:
-                return
-            if self._error is None:
-                try:
-                    self._fn(*args)
-                except BaseException as exc:  # handed to the caller by the next put() or on exit
-                    self._error = exc
+            try:
+                if args is _DONE:
+                    return
+                if self._error is None:
+                    try:
+                        self._fn(*args)
+                    except BaseException as exc:  # handed to the caller by the next put() or on exit
+                        self._error = exc
+            finally:
+                self._items.task_done()

@@ -90,9 +90,10 @@ def test_unfinished_pass_is_not_readable_and_resumes(tmp_path):
     w.begin_shot(3)
     for i in range(3, 6):
         w.write(i, frames[i], pts=i / 30)
-    del w  # the process dies here, in the middle of writing frame 6 and a PNG (kill -9 leaves the temp files)
+    w.flush()  # what the background threads had written when ...
+    del w  # ... the process dies here, in the middle of writing frame 6 and a PNG (kill -9 leaves the temp files)
     dead = dead_pid()
-    planted = [path / ".work" / "raw" / f".000006.partial-{dead}.exr", path / "depth" / f".000003.partial-{dead}.png",
+    planted = [path / ".work" / "raw" / f".000006.partial-{dead}.npy", path / "depth" / f".000003.partial-{dead}.png",
                path / ".work" / f".progress.partial-{dead}.json"]
     for p in planted:
         p.write_bytes(b"half a file")
@@ -118,6 +119,7 @@ def test_other_settings_do_not_resume(tmp_path):
     w = DepthPassWriter(path, _info())
     w.begin_shot(0)
     w.write(0, _frames(1)[0], pts=0.0)
+    w.flush()  # the first run stops here
     w = DepthPassWriter(path, _info(model={"id": "other"}))
     assert w.resume_point() == 0
 
@@ -211,3 +213,51 @@ def test_import_npz_and_exr_of_another_tool(tmp_path):
     np.savez(bad, other=depth)
     with pytest.raises(DepthshotError, match="'depth' array"):
         import_depth(bad, tmp_path / "bad_pass")
+
+
+def test_resume_finishes_the_pngs_of_a_recorded_shot(tmp_path):
+    # the run stopped after recording shot 0 but before its PNG of frame 1 was written
+    frames = _frames(5)
+    path = tmp_path / "p"
+    w = DepthPassWriter(path, _info())
+    w.begin_shot(0)
+    for i in range(3):
+        w.write(i, frames[i], pts=i / 30)
+    w.flush()
+    staged = (path / ".work" / "raw" / "000001.npy").read_bytes()
+    w.end_shot()
+    w.flush()
+    (path / "depth" / "000001.png").unlink()
+    (path / ".work" / "raw" / "000001.npy").write_bytes(staged)
+    del w
+    w = DepthPassWriter(path, _info())
+    assert w.resume_point() == 3 and w.current_shot_start is None
+    w.begin_shot(3)
+    for i in range(3, 5):
+        w.write(i, frames[i], pts=i / 30)
+    resumed = w.close()
+    fresh = _write(tmp_path / "q", frames, cuts=[3])
+    assert resumed.info.to_json() == fresh.info.to_json()
+    for i in range(5):
+        assert resumed.frame_path(i).read_bytes() == fresh.frame_path(i).read_bytes()
+
+
+def test_long_shot_percentiles_come_from_a_bounded_sample(tmp_path):
+    from core.depth.depth_pass import _SAMPLED_FRAMES, _ShotStats
+
+    rng = np.random.default_rng(1)
+    frames = [rng.normal(i / 100, 1.0, (30, 40)).astype(np.float32) for i in range(300)]
+    stats = _ShotStats(start=0)
+    for i, f in enumerate(frames):
+        stats.add(i, f, i / 30)
+    assert sum(f.sample.size > 0 for f in stats.frames.values()) <= _SAMPLED_FRAMES
+    shot = stats.shot(0, 300)
+    everything = np.stack(frames)
+    assert shot.lo == everything.min() and shot.hi == everything.max()
+    assert shot.p2 == pytest.approx(np.percentile(everything, 2), abs=0.05)
+    assert shot.p98 == pytest.approx(np.percentile(everything, 98), abs=0.05)
+    # the same frames added in another order (a resumed shot re-adds its staged frames) give the same shot
+    again = _ShotStats(start=0)
+    for i in [*range(150, 300), *range(150)]:
+        again.add(i, frames[i], i / 30)
+    assert again.shot(0, 300) == shot

@@ -106,3 +106,22 @@ def test_memory_does_not_grow_with_length(tmp_path: Path) -> None:
     long = _peak_rss_kib(tmp_path, 1000)
     # keeping the 900 extra 320x240 frames would take about 200 MB; allow 8 MB of noise
     assert long - short < 8 * 1024, (short, long)
+
+
+def test_sink_flush_waits_for_the_queued_calls_and_reraises() -> None:
+    done = []
+
+    def slow(i: int) -> None:
+        time.sleep(0.02)
+        if i == 7:
+            raise ValueError("bad call 7")
+        done.append(i)
+
+    with pytest.raises(ValueError, match="bad call 7"):
+        with Sink(slow, maxsize=2) as sink:
+            for i in range(5):
+                sink.put(i)
+            sink.flush()
+            assert done == list(range(5))
+            sink.put(7)
+            sink.flush()
