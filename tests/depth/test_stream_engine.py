@@ -99,7 +99,7 @@ def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
     proc = cli(*args, "-o", target)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:  # kill once 20 frames are staged
-        if raw.is_dir() and sum(1 for p in raw.glob("0*.exr")) >= 20:
+        if raw.is_dir() and sum(1 for p in raw.glob("0*.npy")) >= 20:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the job ended before it could be killed"
