@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ from core.depth.depth_pass import DepthPass
 
 from tests.models.vda_fixture_files import assert_close_to_reference
 
-from .test_job import cli
+from .test_job import assert_resumes_to, cli, kill_when
 from .videos import scene_frames, write_lossless_video, write_video
 
 W, H = 96, 64
@@ -96,25 +94,10 @@ def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
 
     target = tmp_path / "resumed"
     raw = target / ".work" / "raw"
-    proc = cli(*args, "-o", target)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:  # kill once 20 frames are staged
-        if raw.is_dir() and sum(1 for p in raw.glob("0*.npy")) >= 20:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the job ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    kill_when(cli(*args, "-o", target), lambda: raw.is_dir() and sum(1 for p in raw.glob("0*.npy")) >= 20)
     assert not (target / "depth_pass.json").exists()
 
-    again = cli(*args, "-o", target)
-    _, err = again.communicate(timeout=600)
-    assert again.returncode == 0, err
-    files = sorted(p.relative_to(tmp_path / "ref") for p in (tmp_path / "ref").rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
-    assert len(files) == 45
-    for f in files:
-        assert (tmp_path / "ref" / f).read_bytes() == (target / f).read_bytes(), f
+    assert_resumes_to(tmp_path / "ref", target, args, files=45)
 
 
 def test_frame_of_another_size_is_refused(vits_weights):
