@@ -1,7 +1,8 @@
 """``python -m core.pointcloud INPUT -o DIR``: one coloured binary PLY per frame (OpenCV camera axes).
 
 INPUT is a depth pass or a video (see :mod:`core.geometry.cli`). Files are ``DIR/000000.ply`` ... named by the
-pass's frame index, with x, y, z (float32), red, green, blue (uint8) and confidence (float32, edge confidence).
+pass's frame index, with x, y, z (float32), red, green, blue (uint8) and confidence (float32, edge confidence;
+0 for filled depth, which is only written with ``--keep-filled``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = PointCloudConfig(stride=args.stride, voxel=args.voxel, edges=edge_rule(args))
 
     def write(frame: GeometryFrame, path: Path) -> None:
-        write_ply(path, depth_to_points(frame.depth, frame.image, frame.intrinsics, config))
+        write_ply(path, depth_to_points(frame.depth, frame.image, frame.intrinsics, config, frame.unmeasured))
 
     run_frames(args, lambda i: args.output / f"{i:06d}.ply", write)
     return 0

@@ -8,22 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import run_main, setup_logging
-from core.depth.job import ENGINES, PRECISIONS, DepthJob, Progress, run_depth
+from core.depth.job import DepthJob, Progress, add_engine_arguments, run_depth
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m core.depth", description=__doc__)
     p.add_argument("input", type=Path, help="video file")
     p.add_argument("-o", "--output", type=Path, required=True, help="depth pass folder to write")
-    p.add_argument("--engine", choices=ENGINES, default="vda")
-    p.add_argument("--model", default="vda-l", help="vda-s, vda-b, vda-l, vda-s-metric, vda-b-metric, vda-l-metric")
-    p.add_argument("--weights", type=Path, help="checkpoint file (default: the hub cache, downloading if allowed)")
-    p.add_argument("--preset", default="fast", help="rollingdepth preset: fast, fast1024, full, paper")
-    p.add_argument("--input-size", type=int, default=518, help="network input size (short side, multiple of 14)")
-    p.add_argument("--max-res", type=int, help="compute depth at most this many pixels on the long side")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
-    p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
-    p.add_argument("--no-shots", dest="shots", action="store_false", help="do not split the video at cuts")
+    add_engine_arguments(p)
     p.add_argument("--start", type=float, help="first time to process (s)")
     p.add_argument("--end", type=float, help="time to stop at (s, exclusive)")
     p.add_argument("--preview", nargs="?", const="depth", choices=("depth", "side-by-side"),
@@ -56,11 +48,7 @@ class _Bar:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    job = DepthJob(
-        input=args.input, output=args.output, model=args.model, weights=args.weights, input_size=args.input_size,
-        max_res=args.max_res, precision=args.precision, device=args.device, shots=args.shots, start=args.start,
-        end=args.end, engine=args.engine, preset=args.preset, preview=args.preview,
-    )
+    job = DepthJob.from_args(args, args.input, args.output, start=args.start, end=args.end, preview=args.preview)
     bar = _Bar()
     try:
         out = run_depth(job, on_progress=bar)

@@ -4,6 +4,7 @@ A depth pass is a folder::
 
     PASS/depth_pass.json        manifest (see ``PassInfo``); present only once the pass is complete
     PASS/depth/000000.png       one 16-bit greyscale PNG per frame
+    PASS/mask/000000.png        per-frame validity flags, 8-bit (revision 2, only when ``mask_pattern`` is set)
     PASS/.work/                 staging area of an unfinished pass (resume state); removed by ``close()``
 
 Each PNG stores its frame normalised over the frame's *shot*: a pixel value ``v`` (0..65535) maps back to the raw
@@ -14,6 +15,14 @@ sequence consistent through a shot, which is what Blender and video players see.
 Raw values are either *relative inverse depth* (affine-invariant, larger = nearer: what relative VDA/RollingDepth
 produce) or *metric depth* in metres along the optical axis (metric VDA, depth sensors); ``PassInfo.kind`` says which.
 Consumers read a pass only through ``DepthPass``.
+
+The validity mask (format revision 2) flags, per pixel, depth that was not measured or estimated reliably: bit
+``FILLED`` (1) means the value was invented (hole filling), ``UNRELIABLE`` (2) that the source marked it
+unreliable, ``EMPTY`` (4) that there is no value at all (a hole left unfilled; its stored value is meaningless).
+0 is a measured, reliable pixel. In a pass with masks, flagged pixels do not enter a shot's ``lo``/``hi``/
+percentiles, and metric values ``<= 0`` are flagged ``EMPTY``. Revision 1 passes (and engines that know no
+validity) have no mask: every pixel reads as 0. Older readers ignore the new fields. Masks are written to their
+final place as frames arrive (they need no shot range), so they survive a resumed job.
 
 While a pass is being written, frames of the current shot are staged losslessly as raw ``.npy`` files in
 ``.work/raw/`` (float32, or float16 for float16 depth; the frame's pts follows as a second array), since the shot's
@@ -49,9 +58,14 @@ from core.video.pipeline import Sink
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "depthshot-depth-pass"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # changes only when old readers could misread a pass; they refuse a newer version
+FORMAT_REVISION = 2  # additive changes, which older readers safely ignore. 2: validity masks, camera poses
 MANIFEST = "depth_pass.json"
 FRAME_DIR = "depth"
+MASK_DIR = "mask"
+MASK_PATTERN = f"{MASK_DIR}/{{index:06d}}.png"
+FILLED, UNRELIABLE, EMPTY = 1, 2, 4
+"""Validity flag bits of a mask pixel (see the module docstring)."""
 WORK_DIR = ".work"
 _LEVELS = 65535
 _SAMPLES_PER_FRAME = 8192  # pixels sampled per frame for the robust percentiles ...
@@ -94,6 +108,9 @@ class PassInfo:
     format: str = FORMAT_NAME
     encoding: str = "png16"
     frame_pattern: str = f"{FRAME_DIR}/{{index:06d}}.png"
+    mask_pattern: str | None = None  # MASK_PATTERN when the pass carries validity masks (revision 2)
+    poses: dict[str, Any] | None = None  # camera poses per frame, see core.geometry.poses
+    revision: int = FORMAT_REVISION  # manifests without the field are revision 1
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,6 +118,7 @@ class PassInfo:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PassInfo:
         data = dict(data)
+        data.setdefault("revision", 1)
         data["shots"] = [Shot(**s) for s in data.get("shots", [])]
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -108,7 +126,7 @@ class PassInfo:
     def fingerprint(self) -> dict[str, Any]:
         """What must match for a staged pass to be resumed (everything the caller chose, nothing the writer fills)."""
         d = self.to_json()
-        for k in ("frame_count", "timestamps", "shots"):
+        for k in ("frame_count", "timestamps", "shots", "poses"):
             d.pop(k)
         return d
 
@@ -174,6 +192,22 @@ class DepthPass:
             raise DepthshotError(f"{path}: missing or not a {self.info.width}x{self.info.height} 16-bit depth frame")
         return dequantize(img, shot.lo, shot.hi)
 
+    def mask_path(self, i: int) -> Path | None:
+        """The 8-bit validity mask PNG of frame ``i``, or None for a pass without masks."""
+        return self.root / self.info.mask_pattern.format(index=i) if self.info.mask_pattern else None
+
+    def read_mask(self, i: int) -> np.ndarray:
+        """Validity flags of frame ``i``: uint8 [H, W] of ``FILLED | UNRELIABLE | EMPTY`` bits (0 = measured).
+        All zeros for a pass without masks."""
+        self._check_index(i)
+        path = self.mask_path(i)
+        if path is None:
+            return np.zeros((self.info.height, self.info.width), np.uint8)
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if img is None or img.dtype != np.uint8 or img.shape != (self.info.height, self.info.width):
+            raise DepthshotError(f"{path}: missing or not a {self.info.width}x{self.info.height} 8-bit mask")
+        return img
+
     def frames(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, depth float32 [H, W])`` for frames ``start .. end-1`` in order."""
         end = self.info.frame_count if end is None else min(end, self.info.frame_count)
@@ -225,12 +259,13 @@ class _ShotStats:
         self.frames: dict[int, _FrameStats] = {}
         self._level = 0
 
-    def add(self, i: int, depth: np.ndarray, pts: float) -> None:
-        flat = depth.reshape(-1)
+    def add(self, i: int, depth: np.ndarray, pts: float, valid: np.ndarray | None = None) -> None:
+        """Record frame ``i``; only its ``valid`` pixels (bool [H, W], None = all) count."""
+        flat = depth.reshape(-1) if valid is None else depth[valid]
         sample = flat[:: max(1, flat.size // _SAMPLES_PER_FRAME)]
         keep = (i - self.start) % (1 << self._level) == 0
-        self.frames[i] = _FrameStats(float(depth.min()), float(depth.max()), float(pts),
-                                     sample.astype(np.float32) if keep else _NO_SAMPLE)
+        lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (math.inf, -math.inf)
+        self.frames[i] = _FrameStats(lo, hi, float(pts), sample.astype(np.float32) if keep else _NO_SAMPLE)
         while (len(self.frames) - 1) // (1 << self._level) + 1 > _SAMPLED_FRAMES:
             self._level += 1
             for j, f in self.frames.items():
@@ -240,8 +275,11 @@ class _ShotStats:
     def shot(self, index: int, end: int) -> Shot:
         frames = [self.frames[i] for i in range(self.start, end)]
         samples = np.concatenate([f.sample for f in frames])
-        p2, p98 = (float(v) for v in np.percentile(samples, [2, 98]))
         lo, hi = min(f.lo for f in frames), max(f.hi for f in frames)
+        if not samples.size:  # no valid pixel in the sampled frames (or none at all: an empty shot at 0)
+            samples = np.array([lo, hi] if math.isfinite(lo) else [0.0], np.float32)
+            lo, hi = (lo, hi) if math.isfinite(lo) else (0.0, 0.0)
+        p2, p98 = (float(v) for v in np.percentile(samples, [2, 98]))
         return Shot(index=index, start=self.start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
 
 
@@ -286,11 +324,13 @@ class DepthPassWriter:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / FRAME_DIR).mkdir(exist_ok=True)
+            if info.mask_pattern is not None:
+                (self.root / MASK_DIR).mkdir(exist_ok=True)
         except OSError as exc:
             raise DepthshotError(f"{self.root}: cannot create the depth pass folder ({exc.strerror})") from None
         self._shot: _ShotStats | None = None
         self._next = 0
-        for folder in (self.root, self.root / FRAME_DIR, self.work_dir, self._raw_dir):
+        for folder in (self.root, self.root / FRAME_DIR, self.root / MASK_DIR, self.work_dir, self._raw_dir):
             sweep_partials(folder)  # files a killed run was writing
         self._pngs = ThreadPoolExecutor(png_workers or min(4, os.cpu_count() or 1), thread_name_prefix="depth-png")
         self._png_jobs: list[Future[None]] = []
@@ -325,7 +365,7 @@ class DepthPassWriter:
             self._shot = _ShotStats(shot_start)
             while (self._raw_dir / f"{self._next:06d}.npy").exists():
                 depth, pts = self._read_staged(self._next)
-                self._shot.add(self._next, depth, pts)
+                self._shot.add(self._next, depth, pts, self._valid(self._read_mask(self._next)))
                 self._next += 1
         log.info("resuming depth pass %s at frame %d (%d shots done)", self.root, self._next, len(self.info.shots))
         return True
@@ -364,9 +404,11 @@ class DepthPassWriter:
         self._shot = _ShotStats(start)
         self._disk.put(functools.partial(self._save_progress, self._progress()))
 
-    def write(self, i: int, depth: np.ndarray, pts: float) -> None:
+    def write(self, i: int, depth: np.ndarray, pts: float, mask: np.ndarray | None = None) -> None:
         """Stage frame ``i`` (float [H, W] raw values, ``pts`` in seconds). Frames come in order; re-writing a
-        staged frame of the open shot (after a resume) replaces it. float16 frames are staged as float16, others
+        staged frame of the open shot (after a resume) replaces it. ``mask``: uint8 [H, W] validity flags
+        (``FILLED``/``UNRELIABLE``/``EMPTY``; None = all measured), only for a pass whose ``info.mask_pattern``
+        is set. float16 frames are staged as float16, others
         as float32 (what the PNG is quantised from either way)."""
         if self._shot is None:
             raise DepthshotError("write() called outside a shot")
@@ -381,7 +423,10 @@ class DepthPassWriter:
             raise DepthshotError(f"depth frame {i} contains NaN or infinite values")
         if staged is depth:  # the caller may reuse its buffer once write() returns
             staged = staged.copy()
-        self._shot.add(i, staged, pts)
+        flags = self._flags(i, staged, mask)
+        self._shot.add(i, staged, pts, self._valid(flags))
+        if flags is not None:  # before the staged frame, so a staged frame always has its mask
+            self._disk.put(functools.partial(_write_png, self.root / self.info.mask_pattern.format(index=i), flags))
         self._disk.put(functools.partial(self._stage, i, staged, float(pts)))
         self._next = max(self._next, i + 1)
 
@@ -426,6 +471,33 @@ class DepthPassWriter:
         write_text(self.root / MANIFEST, json.dumps(self.info.to_json(), indent=1))
         shutil.rmtree(self.work_dir, ignore_errors=True)
         return DepthPass(self.root, self.info)
+
+    # -- validity masks -------------------------------------------------------------------------------------------
+    def _flags(self, i: int, depth: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+        """The mask to write for frame ``i`` (metric values <= 0 flagged ``EMPTY``), None for a pass without."""
+        if self.info.mask_pattern is None:
+            if mask is not None:
+                raise DepthshotError("a mask was given but the pass was not created with mask_pattern")
+            return None
+        flags = np.zeros(depth.shape, np.uint8) if mask is None else np.asarray(mask, np.uint8)
+        if flags.shape != depth.shape:
+            raise DepthshotError(f"mask of frame {i} is {flags.shape[1]}x{flags.shape[0]}, not the depth's size")
+        if self.info.kind == "metric_depth":
+            flags = np.where(depth > 0, flags, flags | EMPTY).astype(np.uint8)
+        return flags
+
+    @staticmethod
+    def _valid(flags: np.ndarray | None) -> np.ndarray | None:
+        """bool [H, W]: the pixels that count for the shot's statistics (None: all)."""
+        return None if flags is None else flags == 0
+
+    def _read_mask(self, i: int) -> np.ndarray | None:
+        if self.info.mask_pattern is None:
+            return None
+        flags = cv2.imread(str(self.root / self.info.mask_pattern.format(index=i)), cv2.IMREAD_UNCHANGED)
+        if flags is None:
+            raise DepthshotError(f"{self.root}: the staged frame {i} has no mask; remove the pass and start again")
+        return flags
 
     # -- disk work (the disk thread and the PNG pool) -------------------------------------------------------------
     def _stage(self, i: int, depth: np.ndarray, pts: float) -> None:

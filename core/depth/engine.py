@@ -6,8 +6,9 @@ one window of frames, runs a window whenever 32 positions are filled, feeds the 
 
 Every frame is encoded exactly once: the 10 key positions a window takes over from the previous one reuse that
 window's features, so window 0 encodes 32 frames and every later window only its 22 new ones (in chunks of
-``encode_batch``). Batch composition can change the last bits of the features, so a resumed job re-encodes the
-last window's batch exactly as it was encoded (see ``ShotDepth.from_state``) and stays bit-identical.
+``encode_batch``, chosen from the tokens per frame and the free memory). Batch composition can change the last bits of the features, so a resumed job re-encodes the
+last window's batch exactly as it was encoded, in the batch sizes the first run chose (see ``ShotDepth.from_state``),
+and stays bit-identical.
 """
 
 from __future__ import annotations
@@ -28,28 +29,112 @@ from core.models.vda.preprocess import network_size, preprocess
 from core.models.vda.stream_cache import StreamCache
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+_WORK_FRACTION = 0.4  # share of the free memory one batch's activations may take
+_MAX_BATCH = WINDOW
+
+
+def resolve_device(device: str | None) -> str:
+    """``device`` as given, or ``cuda`` when torch sees a GPU, else ``cpu``."""
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """What ``auto`` means on ``device``: bf16 autocast on a GPU that supports it, fp16 on other GPUs, fp32 on the
+    CPU. Explicit choices are returned unchanged."""
+    if precision not in PRECISION_CHOICES:
+        raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    if torch.device(device).type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def free_memory(device: torch.device) -> int:
+    """Bytes free for activations on ``device``: the GPU's free memory, or the host's available memory."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+@dataclass(frozen=True)
+class BatchSizes:
+    """Frames per encoder call and per call of the head's full-resolution stages."""
+
+    encode: int
+    decode: int
+
+
+def batch_sizes(model: VideoDepthAnything, th: int, tw: int, precision: str, free_bytes: int) -> BatchSizes:
+    """Batch sizes for network input ``th`` x ``tw`` from the work per frame and the free memory.
+
+    Per frame the encoder holds about 12 token-sized activations and (where attention is not fused) one
+    attention matrix per head; the head's full-resolution stages about 8 feature maps of ``features`` channels at
+    half the input size. A batch may take ``_WORK_FRACTION`` of ``free_bytes``; at most a window (32 frames),
+    at least one frame.
+    """
+    cfg = model.config
+    itemsize = 4 if precision == "fp32" else 2
+    tokens = (th // 14) * (tw // 14) + 1
+    encoder = tokens * cfg.embed_dim * itemsize * 12 + tokens * tokens * cfg.num_heads * 4
+    head = (th // 2) * (tw // 2) * cfg.features * 4 * 8
+    budget = free_bytes * _WORK_FRACTION
+    def fit(per_frame: int) -> int:
+        return int(max(1, min(_MAX_BATCH, budget // max(per_frame, 1))))
+    return BatchSizes(encode=fit(encoder), decode=fit(head))
 
 
 class VdaRunner:
-    """One VDA model on one device at one precision and network input size."""
+    """One VDA model on one device at one precision and network input size: where every device decision is made.
+
+    ``precision="auto"`` resolves with ``resolve_precision``; ``encode_batch``/``decode_chunk`` left at None are
+    chosen per frame size by ``batch_sizes`` from the free memory when first needed (a resumed job passes the
+    sizes its first run used, so it encodes the same batches bit for bit). ``compile``: run the encoder and the
+    head through ``torch.compile`` (the window shapes are fixed, so it compiles once per shape).
+    """
 
     def __init__(
         self,
         model: VideoDepthAnything,
         input_size: int,
-        device: str = "cpu",
-        precision: str = "fp32",
-        encode_batch: int = 8,
-        decode_chunk: int = 4,
+        device: str | None = "cpu",
+        precision: str = "auto",
+        encode_batch: int | None = None,
+        decode_chunk: int | None = None,
+        compile: bool = False,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.device = torch.device(resolve_device(device))
+        self.precision = resolve_precision(precision, self.device)
         self.model = model.eval()
         self.input_size = input_size
-        self.device = torch.device(device)
-        self.precision = precision
         self.encode_batch = encode_batch  # frames per encoder call (bounds activation memory)
         self.decode_chunk = decode_chunk  # frames per call of the head's full-resolution stages (bounds memory)
+        self.compile = compile
+        self._encode = torch.compile(model.encode, dynamic=False) if compile else model.encode
+        self._decode = torch.compile(model.decode, dynamic=False) if compile else model.decode
+        if self.device.type == "cuda" and self.precision == "fp32":  # fp32 means true fp32 matmuls (parity)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+
+    def describe(self) -> dict[str, object]:
+        """What ran, for the manifest: device, resolved precision, batch sizes, compile."""
+        return {"device": str(self.device), "precision": self.precision, "encode_batch": self.encode_batch,
+                "decode_chunk": self.decode_chunk, "compile": self.compile}
+
+    def _batches(self, height: int, width: int) -> None:
+        if self.encode_batch is None or self.decode_chunk is None:
+            th, tw = network_size(height, width, self.input_size)
+            sizes = batch_sizes(self.model, th, tw, self.precision, free_memory(self.device))
+            self.encode_batch = self.encode_batch or sizes.encode
+            self.decode_chunk = self.decode_chunk or sizes.decode
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
@@ -59,13 +144,15 @@ class VdaRunner:
     def encode(self, frames: np.ndarray) -> list[torch.Tensor]:
         """Encoder features of uint8 RGB frames [N, H, W, 3]: 4 tensors [N, h*w, C] on the device.
 
-        Frames are encoded in consecutive chunks of ``encode_batch``; the same frames give the same bits.
+        Frames are uploaded as uint8 and pre-processed on the device, in consecutive chunks of ``encode_batch``;
+        the same frames give the same bits.
         """
+        self._batches(frames.shape[1], frames.shape[2])
         chunks = []
         with torch.inference_mode(), self._autocast():
             for i in range(0, len(frames), self.encode_batch):
-                x = preprocess(frames[i : i + self.encode_batch], self.input_size).to(self.device)
-                chunks.append(self.model.encode(x))
+                x = preprocess(frames[i : i + self.encode_batch], self.input_size, self.device)
+                chunks.append(self._encode(x))
         return [torch.cat(layer) for layer in zip(*chunks)]
 
     def network_output(
@@ -73,13 +160,14 @@ class VdaRunner:
     ) -> torch.Tensor:
         """Decode one window's features (32 frames of an H x W video) to float32 [32, th, tw] (network size).
 
-        ``cache``: streaming mode, one frame's features attending to the stream's cached frames ([1, th, tw]).
+        ``cache``: streaming mode, one frame's features attending to the stream's cached frames ([1, th, tw]);
+        not compiled (the cache grows for the first 42 frames).
         """
+        self._batches(height, width)
         th, tw = network_size(height, width, self.input_size)
+        decode = self._decode if cache is None else self.model.decode
         with torch.inference_mode(), self._autocast():
-            out = self.model.decode(
-                features, 1, features[0].shape[0], th, tw, frames_per_chunk=self.decode_chunk, cache=cache
-            )
+            out = decode(features, 1, features[0].shape[0], th, tw, frames_per_chunk=self.decode_chunk, cache=cache)
         return out[0].float()
 
     def window_depth(
@@ -92,6 +180,11 @@ class VdaRunner:
         out = self.network_output(features, height, width, cache)
         with torch.inference_mode():
             out = F.interpolate(out[:, None], size=(height, width), mode="bilinear", align_corners=True)[:, 0]
+            if self.device.type == "cuda":  # into pinned memory, so the copy runs at full bus speed
+                host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+                host.copy_(out, non_blocking=True)
+                torch.cuda.current_stream(self.device).synchronize()
+                return host.numpy()
         return out.cpu().numpy().astype(np.float32, copy=False)
 
 
@@ -218,6 +311,7 @@ class ShotDepth:
             **{f"stitch_{k}": v for k, v in self.stitcher.state().items()},
             "received": np.array(self.received, np.int64),
             "pts": np.array(self._pts, np.float64),
+            "batch_sizes": np.array([self.runner.encode_batch, self.runner.decode_chunk], np.int64),
         }
 
     def anchor(self) -> dict[str, np.ndarray]:
@@ -242,6 +336,8 @@ class ShotDepth:
         shot = cls(runner, metric=bool(stitch["metric"]), reuse_features=reuse_features, on_window=on_window)
         shot.stitcher = Stitcher.from_state(stitch)
         shot.received = int(state["received"])
+        if "batch_sizes" in state:  # encode in the batches the first run used: the same bits
+            runner.encode_batch, runner.decode_chunk = (int(v) for v in state["batch_sizes"])
         shot._pts = deque(float(p) for p in state["pts"])
         if len(batch) != shot.batch_frames:
             raise ValueError(f"expected the last {shot.batch_frames} frames, got {len(batch)}")

@@ -7,7 +7,11 @@ SRC is a folder of per-frame files (``*.png`` uint16, ``*.exr`` with a ``Z`` or 
 by name, or one ``.npz`` holding a ``depth`` array ``[N, H, W]``. Raw value = file value / ``scale`` (a Kinect's
 16-bit PNG in 1/5000 m: ``--scale 5000``). Zeros (and non-finite values) are holes: by default they are filled from
 the farther side of their border (see ``fill_holes``), because sensor holes sit mostly in the shadow that a near
-object casts on the background. The pass is written as one shot.
+object casts on the background. Every pass it writes carries a validity mask (see ``core.depth.depth_pass``):
+filled pixels are flagged ``FILLED``, holes kept with ``--no-fill`` ``EMPTY``. The pass is written as one shot.
+
+``--intrinsics`` is a JSON file with ``fx``, ``fy``, ``cx``, ``cy`` in pixels and optionally OpenCV distortion
+coefficients ``distortion`` ``[k1, k2, p1, p2, k3]`` (TUM's key ``distortion_k1_k2_p1_p2_k3`` is read too).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,7 +31,7 @@ from tqdm import tqdm
 
 from core.atomic import finished_files
 from core.cli import run_main, setup_logging
-from core.depth.depth_pass import KINDS, DepthPass, DepthPassWriter, PassInfo
+from core.depth.depth_pass import EMPTY, FILLED, KINDS, MASK_PATTERN, DepthPass, DepthPassWriter, PassInfo
 from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
@@ -49,7 +54,7 @@ def fill_holes(depth: np.ndarray, kind: str = "metric_depth", max_iterations: in
         DepthshotError: when the map has no valid pixel at all.
     """
     out = np.asarray(depth, dtype=np.float32).copy()
-    hole = ~np.isfinite(out) | (out <= 0)
+    hole = hole_mask(out)
     if not hole.any():
         return out
     if hole.all():
@@ -66,6 +71,27 @@ def fill_holes(depth: np.ndarray, kind: str = "metric_depth", max_iterations: in
         if not hole.any():
             break
     return work if far_is_large else -work
+
+
+def hole_mask(depth: np.ndarray) -> np.ndarray:
+    """bool [H, W]: the holes of a depth map (values <= 0 or non-finite), what :func:`fill_holes` fills."""
+    return ~np.isfinite(depth) | (depth <= 0)
+
+
+def read_intrinsics_file(path: str | Path) -> dict[str, Any]:
+    """A JSON intrinsics file -> the pass's ``intrinsics`` dict: fx, fy, cx, cy (pixels) and, when the file has
+    them, ``distortion`` (OpenCV coefficients k1, k2, p1, p2[, k3[, k4, k5, k6]])."""
+    try:
+        data = json.loads(Path(path).read_text())
+        out: dict[str, Any] = {k: float(data[k]) for k in ("fx", "fy", "cx", "cy")}
+        dist = data.get("distortion", data.get("distortion_k1_k2_p1_p2_k3"))
+        if dist is not None:
+            out["distortion"] = [float(v) for v in dist]
+            if len(out["distortion"]) not in (4, 5, 8):
+                raise ValueError("distortion needs 4, 5 or 8 OpenCV coefficients")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DepthshotError(f"{path}: expected JSON with fx, fy, cx, cy [, distortion] ({exc})") from None
+    return out
 
 
 def _frame_files(src: Path) -> list[Path]:
@@ -128,7 +154,7 @@ def import_depth(
     kind: str = "metric_depth",
     fps: float = 30.0,
     video: str | Path | None = None,
-    intrinsics: dict[str, float] | None = None,
+    intrinsics: dict[str, Any] | None = None,
     max_frames: int | None = None,
     fill: bool = True,
 ) -> DepthPass:
@@ -141,9 +167,9 @@ def import_depth(
         kind: ``metric_depth`` or ``relative_inverse_depth``.
         fps: frame rate when there is no ``video`` to take it and the timestamps from.
         video: the RGB video the depth belongs to (recorded as the pass's source; its frame rate is used).
-        intrinsics: fx, fy, cx, cy in pixels of the camera, when known.
+        intrinsics: fx, fy, cx, cy in pixels of the camera (optional ``distortion``), when known.
         max_frames: import only the first N frames.
-        fill: fill holes (zeros) with ``fill_holes``.
+        fill: fill holes (zeros) with ``fill_holes`` (flagged ``FILLED`` in the mask), else keep them (``EMPTY``).
     """
     if kind not in KINDS:
         raise DepthshotError(f"unknown depth kind {kind!r} (expected one of {', '.join(KINDS)})")
@@ -166,6 +192,7 @@ def import_depth(
         kind=kind,  # type: ignore[arg-type]
         model={"id": "external", "engine": "import", "source": Path(src).name, "scale": scale},
         intrinsics=intrinsics,
+        mask_pattern=MASK_PATTERN,
     )
     writer = DepthPassWriter(out_pass, info, resume=False)
     writer.begin_shot(0)
@@ -174,7 +201,12 @@ def import_depth(
         if raw.shape != (height, width):
             raise DepthshotError(f"{src}: frame {i} is {raw.shape[1]}x{raw.shape[0]}, frame 0 is {width}x{height}")
         depth = raw / np.float32(scale)
-        writer.write(i, fill_holes(depth, kind) if fill else depth, pts=i / fps)
+        holes = hole_mask(depth)
+        if fill:
+            writer.write(i, fill_holes(depth, kind), pts=i / fps, mask=np.where(holes, FILLED, 0).astype(np.uint8))
+        else:
+            depth[holes] = 0.0  # non-finite values cannot be stored
+            writer.write(i, depth, pts=i / fps, mask=np.where(holes, EMPTY, 0).astype(np.uint8))
     writer.end_shot()
     return writer.close()
 
@@ -187,18 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kind", choices=KINDS, default="metric_depth")
     parser.add_argument("--video", help="the RGB video the depth belongs to")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate when no --video is given")
-    parser.add_argument("--intrinsics", help="JSON file with fx, fy, cx, cy in pixels")
+    parser.add_argument("--intrinsics", help="JSON file with fx, fy, cx, cy in pixels [and distortion]")
     parser.add_argument("--frames", type=int, help="import only the first N frames")
-    parser.add_argument("--no-fill", action="store_true", help="keep holes (zeros) as they are")
+    parser.add_argument("--no-fill", action="store_true", help="keep holes (zeros) as they are (flagged EMPTY)")
     args = parser.parse_args(argv)
     setup_logging()
-    intrinsics = None
-    if args.intrinsics:
-        try:
-            data = json.loads(Path(args.intrinsics).read_text())
-            intrinsics = {k: float(data[k]) for k in ("fx", "fy", "cx", "cy")}
-        except (OSError, ValueError, KeyError) as exc:
-            raise DepthshotError(f"{args.intrinsics}: expected JSON with fx, fy, cx, cy ({exc})") from None
+    intrinsics = read_intrinsics_file(args.intrinsics) if args.intrinsics else None
     dp = import_depth(
         args.src, args.output, scale=args.scale, kind=args.kind, fps=args.fps, video=args.video,
         intrinsics=intrinsics, max_frames=args.frames, fill=not args.no_fill,

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scenedetect.detectors import AdaptiveDetector
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +37,8 @@ def detect_cuts(frames: Iterable[np.ndarray], threshold: float = 3.0, min_shot_l
     start a new shot (AdaptiveDetector's adaptive threshold); min_shot_len: shortest shot in frames.
     Returns the frame count and the cut positions.
     """
+    from scenedetect.detectors import AdaptiveDetector  # only when cuts are detected: a heavy import
+
     detector = AdaptiveDetector(adaptive_threshold=threshold, min_scene_len=min_shot_len)
     cuts: list[int] = []
     n = 0

@@ -12,7 +12,7 @@ but consistency rests on the cache alone (no overlap blending, no global alignme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -58,26 +58,3 @@ class StreamDepth:
         for image in images:
             yield self.push(image)
 
-
-def stream_shots(
-    runner: VdaRunner,
-    frames: Iterable,
-    cuts: Iterable[int] = (),
-    first: int = 0,
-    on_shot: Callable[[int], None] | None = None,
-) -> Iterator[tuple[int, np.ndarray, float]]:
-    """Depth of a sequence of frames (objects with ``.image`` uint8 RGB [H, W, 3] and ``.pts`` seconds), the
-    stream reset at each cut.
-
-    ``first``: index of the first frame given (a shot start); ``cuts``: indices where a new shot starts;
-    ``on_shot(i)`` is called before the first frame of each shot, ``i`` its index. Yields ``(index, depth float32
-    [H, W], pts)`` for every frame, in order.
-    """
-    starts = set(cuts)
-    stream = None
-    for i, frame in enumerate(frames, start=first):
-        if stream is None or i in starts:
-            if on_shot is not None:
-                on_shot(i)
-            stream = StreamDepth(runner)
-        yield i, stream.push(frame.image), frame.pts

@@ -8,14 +8,21 @@ Conventions (one place for the whole project):
 - Depth ``z`` is the distance along the optical axis (not along the ray), as in the depth pass's
   ``metric_depth`` kind.
 - Blender and glTF cameras look down -z with y up: :func:`opencv_to_blender` converts points.
+- Lens distortion, when known, uses OpenCV's model and coefficient order ``(k1, k2, p1, p2[, k3[, k4, k5, k6]])``
+  in normalised image coordinates; depth maps are registered to the *distorted* image (as a sensor delivers them),
+  and :func:`unproject` undistorts each pixel's ray.
+- A camera pose is world-from-camera: a 4x4 matrix ``T`` with ``p_world = T @ p_camera`` (OpenCV camera axes),
+  see :mod:`core.geometry.poses`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from core.errors import DepthshotError
@@ -32,7 +39,8 @@ DEFAULT_NEAR_FAR_RATIO = 10.0
 
 @dataclass(frozen=True)
 class Intrinsics:
-    """Pinhole intrinsics in pixels for an image of ``width x height`` pixels (no distortion)."""
+    """Pinhole intrinsics in pixels for an image of ``width x height`` pixels, with optional OpenCV distortion
+    coefficients ``(k1, k2, p1, p2[, k3[, k4, k5, k6]])`` (empty: none)."""
 
     fx: float
     fy: float
@@ -40,8 +48,13 @@ class Intrinsics:
     cy: float
     width: int
     height: int
+    distortion: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if len(self.distortion) not in (0, 4, 5, 8):
+            raise DepthshotError(f"distortion needs 4, 5 or 8 OpenCV coefficients, got {len(self.distortion)}")
+        if self.distortion and not any(self.distortion):
+            object.__setattr__(self, "distortion", ())
         if not (self.fx > 0 and self.fy > 0):
             raise DepthshotError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
         if self.width < 1 or self.height < 1:
@@ -69,8 +82,13 @@ class Intrinsics:
         """The same lens for the image resampled to ``width x height`` (pixel-centre convention kept)."""
         sx, sy = width / self.width, height / self.height
         return Intrinsics(
-            self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, width, height
+            self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, width, height,
+            self.distortion,  # the coefficients act on normalised coordinates: unchanged by resampling
         )
+
+    def undistorted(self) -> Intrinsics:
+        """The same pinhole without distortion (what :func:`undistortion_maps` resamples an image to)."""
+        return Intrinsics(self.fx, self.fy, self.cx, self.cy, self.width, self.height)
 
 
 def resolve_intrinsics(
@@ -90,6 +108,7 @@ def resolve_intrinsics(
     Priority: explicit ``fx`` (with optional ``fy``, ``cx``, ``cy``), then ``fov_deg``, then ``known`` (a depth
     pass's ``intrinsics`` dict with fx, fy, cx, cy for an image of ``known_size`` (w, h), default the same size),
     then :data:`DEFAULT_HFOV_DEG`. A missing ``fy`` equals ``fx``; a missing ``cx``/``cy`` is the image centre.
+    ``known`` may carry ``distortion`` (OpenCV coefficients); explicit values and a field of view mean none.
     """
     if fx is None and (fy is not None or cx is not None or cy is not None):
         raise DepthshotError("give --fx together with --fy/--cx/--cy")
@@ -109,7 +128,8 @@ def resolve_intrinsics(
     if known:
         try:
             kw, kh = known_size or (width, height)
-            k = Intrinsics(float(known["fx"]), float(known["fy"]), float(known["cx"]), float(known["cy"]), kw, kh)
+            dist = tuple(float(v) for v in known.get("distortion") or ())
+            k = Intrinsics(float(known["fx"]), float(known["fy"]), float(known["cx"]), float(known["cy"]), kw, kh, dist)
         except (KeyError, TypeError, ValueError) as exc:
             raise DepthshotError(f"depth pass intrinsics need numeric fx, fy, cx, cy, got {known!r}") from exc
         return k if (kw, kh) == (width, height) else k.resized(width, height)
@@ -170,24 +190,51 @@ def raw_to_depth(
 
 
 def pixel_rays(k: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel ray slopes ``(x / z, y / z)``: arrays of shape (W,) and (H,), float32."""
+    """Per-pixel ray slopes ``(x / z, y / z)`` of the pinhole (distortion ignored): arrays of shape (W,) and (H,),
+    float32."""
     xs = (np.arange(k.width, dtype=np.float32) - np.float32(k.cx)) / np.float32(k.fx)
     ys = (np.arange(k.height, dtype=np.float32) - np.float32(k.cy)) / np.float32(k.fy)
     return xs, ys
 
 
+@functools.lru_cache(maxsize=4)
+def undistorted_rays(k: Intrinsics) -> np.ndarray:
+    """Per-pixel undistorted ray slopes ``(x / z, y / z)`` (H, W, 2) float32 of a lens with distortion (the
+    inverse of OpenCV's distortion model, solved iteratively to 1e-9). Read-only; cached per lens."""
+    u, v = np.meshgrid(np.arange(k.width, dtype=np.float64), np.arange(k.height, dtype=np.float64))
+    pixels = np.stack([u, v], -1).reshape(-1, 1, 2)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-9)
+    rays = cv2.undistortPointsIter(pixels, k.matrix, np.asarray(k.distortion), None, None, criteria)
+    out = rays.reshape(k.height, k.width, 2).astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
+def undistortion_maps(k: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps (H, W) float32 that resample an image of lens ``k`` to the pinhole ``k.undistorted()``."""
+    return cv2.initUndistortRectifyMap(
+        k.matrix, np.asarray(k.distortion), None, k.matrix, (k.width, k.height), cv2.CV_32FC1
+    )
+
+
 def unproject(depth: np.ndarray, k: Intrinsics) -> np.ndarray:
     """Depth (H, W) along the optical axis -> camera-space points (H, W, 3) float32, OpenCV axes.
 
-    Point of pixel (u, v) is ``z * ((u - cx) / fx, (v - cy) / fy, 1)``; NaN depth gives NaN points.
+    Point of pixel (u, v) is ``z * ((u - cx) / fx, (v - cy) / fy, 1)`` for a pinhole, ``z * (x_u, y_u, 1)`` with
+    the undistorted ray (:func:`undistorted_rays`) when ``k`` has distortion; NaN depth gives NaN points.
     """
     if depth.shape != (k.height, k.width):
         raise DepthshotError(f"depth is {depth.shape[1]}x{depth.shape[0]} but intrinsics are {k.width}x{k.height}")
-    xs, ys = pixel_rays(k)
     z = depth.astype(np.float32, copy=False)
     points = np.empty((k.height, k.width, 3), dtype=np.float32)
-    np.multiply(z, xs[None, :], out=points[..., 0])
-    np.multiply(z, ys[:, None], out=points[..., 1])
+    if k.distortion:
+        rays = undistorted_rays(k)
+        np.multiply(z, rays[..., 0], out=points[..., 0])
+        np.multiply(z, rays[..., 1], out=points[..., 1])
+    else:
+        xs, ys = pixel_rays(k)
+        np.multiply(z, xs[None, :], out=points[..., 0])
+        np.multiply(z, ys[:, None], out=points[..., 1])
     points[..., 2] = z
     return points
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from core.atomic import sweep_partials
 from core.cli import setup_logging
 from core.depth.depth_pass import DepthPass
+from core.depth.job import DepthJob, add_engine_arguments, ensure_pass
 from core.errors import DepthshotError
 from core.geometry.camera import DEFAULT_HFOV_DEG, DEFAULT_NEAR, DEFAULT_NEAR_FAR_RATIO, DepthRange
 from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG, EdgeRule
@@ -44,14 +45,12 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
                      help="relative depth: farthest / nearest depth within a shot (default %(default)s)")
     cam.add_argument("--edge-angle", type=float, default=DEFAULT_MAX_ANGLE_DEG,
                      help="cut at depth discontinuities steeper than this angle between view ray and surface, "
-                          "in degrees (default %(default)s)")
-    dep = p.add_argument_group("depth (when INPUT is a video)")
+                          "in degrees; 90 = no edge filter (default %(default)s)")
+    cam.add_argument("--no-edge-filter", action="store_true", help="keep flying pixels (same as --edge-angle 90)")
+    cam.add_argument("--keep-filled", action="store_true",
+                     help="also use pixels the pass's validity mask flags as filled or unreliable (confidence 0)")
+    dep = add_engine_arguments(p, "depth (when INPUT is a video)")
     dep.add_argument("--pass-dir", type=Path, help="where to write the depth pass (default OUT/depth_pass)")
-    dep.add_argument("--model", help="depth model id (see python -m core.depth --help)")
-    dep.add_argument("--weights", type=Path, help="checkpoint file")
-    dep.add_argument("--device", help="cpu or cuda")
-    dep.add_argument("--input-size", type=int, help="network input size (see python -m core.depth --help)")
-    dep.add_argument("--max-res", type=int, help="largest side of the depth pass in pixels")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -66,15 +65,7 @@ def open_input(args: argparse.Namespace) -> DepthPass:
     if src.is_dir():
         raise DepthshotError(f"{src}: a folder but not a depth pass (no depth_pass.json)")
     probe(src)  # not a video: a clear error before the engine starts
-    from core.depth import DepthJob, run_depth  # the engine (and torch) only when depth must be computed
-
-    pass_dir = args.pass_dir or args.output / "depth_pass"
-    if not is_depth_pass(pass_dir):
-        keys = ("model", "weights", "device", "input_size", "max_res")
-        chosen = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-        log.info("computing depth of %s into %s", src, pass_dir)
-        run_depth(DepthJob(input=src, output=pass_dir, **chosen))
-    return DepthPass.open(pass_dir)
+    return ensure_pass(src, DepthJob.from_args(args, src, args.pass_dir or args.output / "depth_pass"))
 
 
 def camera_options(args: argparse.Namespace) -> CameraOptions:
@@ -86,8 +77,8 @@ def camera_options(args: argparse.Namespace) -> CameraOptions:
 
 
 def edge_rule(args: argparse.Namespace) -> EdgeRule:
-    """The discontinuity rule from ``--edge-angle``."""
-    return EdgeRule(max_angle_deg=args.edge_angle)
+    """The discontinuity rule from ``--edge-angle`` / ``--no-edge-filter``."""
+    return EdgeRule(max_angle_deg=90.0 if args.no_edge_filter else args.edge_angle)
 
 
 def run_frames(
@@ -101,7 +92,7 @@ def run_frames(
     todo = [i for i in selected if args.overwrite or not out_path(i).exists()]
     if len(todo) < len(selected):
         log.info("%d of %d frames already written, skipping them", len(selected) - len(todo), len(selected))
-    frames = iter_frames(dp, todo, camera)
+    frames = iter_frames(dp, todo, camera, keep_filled=args.keep_filled)
     args.output.mkdir(parents=True, exist_ok=True)
     sweep_partials(args.output)  # files a killed run was writing
     for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):

@@ -9,7 +9,16 @@ horizontal neighbours). It does not change when all depths are scaled, so it wor
 is unknown, and for a smooth surface it does not depend on the resolution: on a plane, s is about tan of the angle
 between the view ray and the surface normal. A step edge gives a huge s (the jump does not shrink with the pixel
 size), a surface seen face-on gives 0. Links with ``s > tan(max_angle)`` are discontinuities: triangles using one
-are cut, pixels touching one are flying pixels. Edge confidence is ``cos(atan(s))`` of the steepest link at a pixel.
+are cut.
+
+A *flying pixel* is one interpolated across a depth step: along its row or its column its depth lies strictly
+between its two neighbours' and both links are discontinuities (a blurred network edge, or a sensor's mixed
+pixel). Those points are dropped; the pixels on either side of the step, the foreground outline and the background
+it occludes, are not (their depth is a real surface). A pixel's edge confidence is ``cos(atan(s_i))``, with ``s_i``
+its *interpolation slope*: over the row and the column where its depth lies between its neighbours', the gentler of
+its two links, taking the steeper axis (0, confidence 1, where it is not between its neighbours). On a plane this
+is about the cosine of the angle between view ray and surface; at a step it is 1 on both sides and near 0 on the
+pixels in between. ``max_angle_deg = 90`` turns the rule off.
 """
 
 from __future__ import annotations
@@ -27,23 +36,29 @@ DEFAULT_MAX_ANGLE_DEG = 85.0
 
 @dataclass(frozen=True)
 class EdgeRule:
-    """Discontinuity threshold: links whose surface is seen more obliquely than ``max_angle_deg`` are cut."""
+    """Discontinuity threshold: links whose surface is seen more obliquely than ``max_angle_deg`` are cut;
+    90 keeps everything (no edge filter)."""
 
     max_angle_deg: float = DEFAULT_MAX_ANGLE_DEG
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.max_angle_deg < 90.0:
-            raise DepthshotError(f"edge angle must be between 0 and 90 degrees, got {self.max_angle_deg}")
+        if not 0.0 < self.max_angle_deg <= 90.0:
+            raise DepthshotError(f"edge angle must be above 0 and at most 90 degrees, got {self.max_angle_deg}")
+
+    @property
+    def enabled(self) -> bool:
+        """False for 90 degrees: nothing is cut."""
+        return self.max_angle_deg < 90.0
 
     @property
     def max_slope(self) -> float:
-        """``tan(max_angle)``: the largest slope kept."""
-        return math.tan(math.radians(self.max_angle_deg))
+        """``tan(max_angle)``: the largest slope kept (infinite when the rule is off)."""
+        return math.tan(math.radians(self.max_angle_deg)) if self.enabled else math.inf
 
     @property
     def min_confidence(self) -> float:
-        """``cos(max_angle)``: the smallest edge confidence kept."""
-        return math.cos(math.radians(self.max_angle_deg))
+        """``cos(max_angle)``: the smallest edge confidence kept (0 when the rule is off)."""
+        return math.cos(math.radians(self.max_angle_deg)) if self.enabled else 0.0
 
 
 @dataclass(frozen=True)
@@ -81,20 +96,33 @@ def link_slopes(depth: np.ndarray, dx_rad: float, dy_rad: float) -> Slopes:
     )
 
 
+def _interpolation_slope(z: np.ndarray, links: np.ndarray, axis: int) -> np.ndarray:
+    """For the interior samples along ``axis`` of ``z``: the gentler of the two links (``links``, the slopes
+    between consecutive samples along ``axis``) where the sample lies strictly between its neighbours, else 0."""
+    if axis == 1:
+        prev, mid, nxt = z[:, :-2], z[:, 1:-1], z[:, 2:]
+        a, b = links[:, :-1], links[:, 1:]
+    else:
+        prev, mid, nxt = z[:-2, :], z[1:-1, :], z[2:, :]
+        a, b = links[:-1, :], links[1:, :]
+    with np.errstate(invalid="ignore"):
+        between = ((prev < mid) & (mid < nxt)) | ((prev > mid) & (mid > nxt))  # False where any is NaN
+    return np.where(between, np.fmin(a, b), np.float32(0.0)).astype(np.float32)
+
+
 def edge_confidence(depth: np.ndarray, dx_rad: float, dy_rad: float) -> np.ndarray:
-    """Per-pixel edge confidence (H, W) float32 in [0, 1]: ``cos(atan(s))`` of the steepest horizontal or
-    vertical link touching the pixel (1 on a face-on surface, near 0 at a depth step); 0 for invalid pixels.
-    Links to an invalid neighbour are ignored."""
-    s = link_slopes(depth, dx_rad, dy_rad)
-    steepest = np.zeros(depth.shape, dtype=np.float32)
-    for view, link in (
-        (steepest[:, :-1], s.horizontal),
-        (steepest[:, 1:], s.horizontal),
-        (steepest[:-1, :], s.vertical),
-        (steepest[1:, :], s.vertical),
-    ):
-        np.fmax(view, link, out=view)
-    confidence = 1.0 / np.sqrt(1.0 + steepest * steepest)
+    """Per-pixel edge confidence (H, W) float32 in [0, 1]: ``cos(atan(s_i))`` of the pixel's interpolation slope
+    (see the module docstring): 1 on a face-on surface and on both sides of a depth step, near 0 on pixels
+    interpolated across one; 0 for invalid pixels (non-finite or <= 0 depth)."""
+    z = depth.astype(np.float32, copy=False)
+    s = link_slopes(z, dx_rad, dy_rad)
+    z = np.where(z > 0, z, np.float32(np.nan))
+    slope = np.zeros(depth.shape, dtype=np.float32)
+    if depth.shape[1] >= 3:
+        slope[:, 1:-1] = _interpolation_slope(z, s.horizontal, axis=1)
+    if depth.shape[0] >= 3:
+        np.fmax(slope[1:-1, :], _interpolation_slope(z, s.vertical, axis=0), out=slope[1:-1, :])
+    confidence = 1.0 / np.sqrt(1.0 + slope * slope)
     confidence[~(depth > 0)] = 0.0  # also catches NaN
     return confidence
 

@@ -46,16 +46,25 @@ class Points:
 
 
 def depth_to_points(
-    depth: np.ndarray, image: np.ndarray, k: Intrinsics, config: PointCloudConfig = PointCloudConfig()
+    depth: np.ndarray,
+    image: np.ndarray,
+    k: Intrinsics,
+    config: PointCloudConfig = PointCloudConfig(),
+    unmeasured: np.ndarray | None = None,
 ) -> Points:
     """Unproject ``depth`` (H, W) (along the optical axis, NaN/<=0 = none) coloured by ``image`` (H, W, 3)
-    uint8 RGB with intrinsics ``k``; drops invalid and flying pixels, then applies stride and voxel merging."""
+    uint8 RGB with intrinsics ``k``; drops invalid and flying pixels, then applies stride and voxel merging.
+    ``unmeasured``: bool (H, W), pixels whose depth was filled or is unreliable (kept only when the caller left
+    their depth in): their confidence is 0."""
     if image.shape != (*depth.shape, 3) or image.dtype != np.uint8:
         raise DepthshotError(f"image must be {depth.shape[1]}x{depth.shape[0]} RGB uint8, got {image.shape} {image.dtype}")
-    confidence = edge_confidence(depth, 1.0 / k.fx, 1.0 / k.fy)
     s = config.stride
-    confidence = confidence[::s, ::s].reshape(-1)
-    keep = np.flatnonzero(confidence >= np.float32(config.edges.min_confidence))  # np.take: faster than a mask
+    confidence = edge_confidence(depth, 1.0 / k.fx, 1.0 / k.fy)[::s, ::s]
+    ok = (depth[::s, ::s] > 0) & (confidence >= np.float32(config.edges.min_confidence))  # NaN depth: False
+    if unmeasured is not None:
+        confidence = np.where(unmeasured[::s, ::s], np.float32(0.0), confidence)
+    confidence = confidence.reshape(-1)
+    keep = np.flatnonzero(ok.reshape(-1))  # np.take: faster than a mask
     points = Points(
         positions=np.take(unproject(depth, k)[::s, ::s].reshape(-1, 3), keep, axis=0),
         colors=np.take(image[::s, ::s].reshape(-1, 3), keep, axis=0),

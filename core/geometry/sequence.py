@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.depth.depth_pass import MANIFEST, DepthPass
+from core.depth.depth_pass import EMPTY, FILLED, MANIFEST, UNRELIABLE, DepthPass
 from core.errors import DepthshotError
 from core.geometry.camera import DepthRange, Intrinsics, raw_to_depth, resolve_intrinsics
 from core.video import read_frames
@@ -48,13 +48,32 @@ class CameraOptions:
 @dataclass
 class GeometryFrame:
     """One frame ready for unprojection: ``depth`` (H, W) float32 along the optical axis (scene units; metres for
-    metric passes; NaN = none), ``image`` (H, W, 3) uint8 RGB of the source at the same time, ``intrinsics``."""
+    metric passes; NaN = none, which includes the pixels the pass's mask flags unless they were kept),
+    ``image`` (H, W, 3) uint8 RGB of the source at the same time, ``intrinsics``, and ``flags`` (H, W) uint8, the
+    pass's validity mask (see :mod:`core.depth.depth_pass`)."""
 
     index: int
     pts: float
     depth: np.ndarray
     image: np.ndarray
     intrinsics: Intrinsics
+    flags: np.ndarray | None = None
+
+    @property
+    def unmeasured(self) -> np.ndarray | None:
+        """bool (H, W): pixels with depth that was filled or is unreliable (only there with ``keep_filled``)."""
+        if self.flags is None:
+            return None
+        return ((self.flags & (FILLED | UNRELIABLE)) != 0) & (self.depth > 0)
+
+
+def masked_depth(depth: np.ndarray, flags: np.ndarray, keep_filled: bool = False) -> np.ndarray:
+    """``depth`` (H, W) with NaN where the validity ``flags`` (H, W) uint8 say there is no measured value:
+    every flagged pixel, or with ``keep_filled`` only the ``EMPTY`` ones (filled values are then kept)."""
+    drop = EMPTY if keep_filled else EMPTY | FILLED | UNRELIABLE
+    out = depth.copy()
+    out[(flags & drop) != 0] = np.nan
+    return out
 
 
 _RANGE = re.compile(r"^(\d+)(-(\d*))?(?::(\d+))?$")
@@ -99,9 +118,12 @@ def _runs(indices: Sequence[int]) -> Iterator[list[int]]:
         yield run
 
 
-def iter_frames(dp: DepthPass, indices: Sequence[int], camera: CameraOptions = CameraOptions()) -> Iterator[GeometryFrame]:
+def iter_frames(
+    dp: DepthPass, indices: Sequence[int], camera: CameraOptions = CameraOptions(), keep_filled: bool = False
+) -> Iterator[GeometryFrame]:
     """Yield the frames ``indices`` (sorted) of ``dp`` with depth converted and colours from the pass's source
-    video (read at the pass's size and matched by presentation time, half a frame period tolerance).
+    video (read at the pass's size and matched by presentation time, half a frame period tolerance). Pixels
+    the pass's mask flags get NaN depth (see :func:`masked_depth`; ``keep_filled`` keeps filled values).
 
     The source video and the camera options are checked when this is called, before any frame is read.
     """
@@ -110,11 +132,11 @@ def iter_frames(dp: DepthPass, indices: Sequence[int], camera: CameraOptions = C
         raise DepthshotError(f"{dp.root}: the depth pass names no source video to take colours from")
     if not source.is_file():
         raise DepthshotError(f"{dp.root}: its source video {source} is missing")
-    return _frames(dp, source, indices, camera.intrinsics(dp), camera.depth_range)
+    return _frames(dp, source, indices, camera.intrinsics(dp), camera.depth_range, keep_filled)
 
 
 def _frames(
-    dp: DepthPass, source: Path, indices: Sequence[int], k: Intrinsics, depth_range: DepthRange
+    dp: DepthPass, source: Path, indices: Sequence[int], k: Intrinsics, depth_range: DepthRange, keep_filled: bool
 ) -> Iterator[GeometryFrame]:
     info = dp.info
     tol = 0.5 / info.fps if info.fps > 0 else 0.02
@@ -130,7 +152,9 @@ def _frames(
             if frame.pts > t + tol:
                 raise DepthshotError(f"{source}: no video frame at t={t:.3f}s for depth frame {i}")
             shot = dp.shot_of(i)
-            yield GeometryFrame(i, t, raw_to_depth(dp.read(i), info.kind, shot.lo, shot.hi, depth_range), frame.image, k)
+            flags = dp.read_mask(i)
+            depth = masked_depth(raw_to_depth(dp.read(i), info.kind, shot.lo, shot.hi, depth_range), flags, keep_filled)
+            yield GeometryFrame(i, t, depth, frame.image, k, flags)
             i = next(pending, -1)
             if i < 0:
                 break

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import run_main, setup_logging
+from core.depth.job import DepthJob, add_engine_arguments
 from core.errors import DepthshotError
 from core.stereo.convert import StereoJob, run_stereo
 from core.stereo.disparity import DisparityConfig
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("encoding")
     g.add_argument("--codec", choices=("h264", "h265", "ffv1", "prores"), default="h264")
     g.add_argument("--crf", type=int, default=18)
-    g.add_argument("--preset", default="medium")
+    g.add_argument("--encode-preset", default="medium", help="x264/x265 speed preset (default medium)")
     g.add_argument("--pix-fmt", help="e.g. yuv420p, yuv444p, yuv420p10le (default: by layout and source)")
     g.add_argument("--start", type=float, metavar="S", help="start time in seconds")
     g.add_argument("--end", type=float, metavar="S", help="end time in seconds")
@@ -59,17 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encode in pieces of S seconds; an interrupted run resumes after the last one (default 5)")
     g.add_argument("--preview-frame", type=int, metavar="N", help="render only source frame N to a PNG")
     g.add_argument("--preview", type=Path, metavar="PNG", help="where --preview-frame writes")
-    g = p.add_argument_group("depth engine (without --depth)")
-    g.add_argument("--model", default="vda-l", help="depth model id (default vda-l)")
-    g.add_argument("--weights", type=Path, help="checkpoint file instead of the hub download")
-    g.add_argument("--input-size", type=int, default=518, help="network input size, multiple of 14 (default 518)")
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g = add_engine_arguments(p, "depth engine (without --depth)", device=False)
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda: the warp's and the engine's device")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
+_ENCODER_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
 def job_from_args(args: argparse.Namespace) -> StereoJob:
     """Validate the parsed options and build the job (DepthshotError on bad values)."""
+    if args.preset in _ENCODER_PRESETS and args.preset != "fast":
+        raise DepthshotError(f"--preset chooses the RollingDepth preset; for the encoder use --encode-preset {args.preset}")
     if not args.input.is_file():
         raise DepthshotError(f"{args.input}: no such file")
     if args.depth is not None and not args.depth.exists():
@@ -107,13 +110,11 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         border=args.border,
         fov=args.fov,
         vr_eye_size=args.vr_eye_size,
-        settings=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt),
+        settings=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.encode_preset, pix_fmt=args.pix_fmt),
         start=args.start,
         end=args.end,
         device=args.device,
-        model=args.model,
-        weights=args.weights,
-        input_size=args.input_size,
+        depth_job=DepthJob.from_args(args, args.input, args.input, device=None, start=args.start, end=args.end),
         preview_frame=args.preview_frame,
         preview=args.preview,
         segment_seconds=args.segment_seconds,

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from core.atomic import atomic_path
 from core.depth.depth_pass import DepthPass
+from core.depth.job import DepthJob
 from core.errors import DepthshotError
 from core.geometry.camera import resolve_intrinsics
 from core.stereo.disparity import (
@@ -36,19 +37,20 @@ from core.stereo.disparity import (
 from core.stereo.layouts import Packer
 from core.stereo.metadata import TAGS, spherical_post_process, stereo_settings
 from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
-from core.video import EncodeSettings, Frame, SegmentedWriter, VideoInfo, bounded_map, probe, read_frames
+from core.video import EncodeSettings, Frame, SegmentedWriter, Sink, VideoInfo, bounded_map, probe, read_frames
 
 log = logging.getLogger(__name__)
 
 _VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+_ENCODE_QUEUE = 4  # rendered frames waiting for the encoder
 
 
 @dataclass
 class StereoJob:
     """Everything one conversion needs; mirrors ``python -m core.stereo``'s options.
 
-    ``depth``: an existing depth pass (None = run the depth engine with ``model``/``weights`` into
-    ``default_depth_path``). ``fov``: horizontal field of view in degrees (metric disparity, VR180); None = the
+    ``depth``: an existing depth pass (None = run ``depth_job``, the default engine when None, into
+    ``default_depth_path``; its input, output, start and end are this job's). ``fov``: horizontal field of view in degrees (metric disparity, VR180); None = the
     pass's intrinsics, else the project default. ``preview_frame``/``preview``: render only that source frame index
     to a PNG instead of encoding. ``segment_seconds``: length of the independently encoded pieces an interrupted
     run resumes from (s).
@@ -68,9 +70,7 @@ class StereoJob:
     start: float | None = None
     end: float | None = None
     device: str = "auto"
-    model: str = "vda-l"
-    weights: Path | None = None
-    input_size: int = 518
+    depth_job: DepthJob | None = None
     preview_frame: int | None = None
     preview: Path | None = None
     segment_seconds: float = 5.0
@@ -128,13 +128,14 @@ def run_stereo(job: StereoJob) -> Path:
     segment_frames = max(1, round(job.segment_seconds * info.fps))
     with SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
                          post_process=post, segment_frames=segment_frames,
-                         fingerprint=_fingerprint(job, dp, device)) as writer:
+                         fingerprint=_fingerprint(job, dp, device)) as writer, \
+            Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
         todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
         bar = tqdm(bounded_map(synth.prepare, todo), total=total, initial=writer.resume_point, unit="frame",
                    desc="stereo")
         for frame, disparity in bar:
             packed = synth.render(frame, disparity, packer)
-            writer.write(_to_output(packed, deep), frame.pts)
+            encode.put(_to_output(packed, deep), frame.pts)
     return output
 
 
@@ -192,13 +193,13 @@ def _auto_convergence(dp: DepthPass, smoothing_s: float) -> np.ndarray:
 
 def _make_depth(job: StereoJob, path: Path) -> Path:
     """Run the depth engine into ``path`` (resumes a pass left unfinished there, reuses a finished one)."""
-    from core.depth import DepthJob, run_depth
+    from core.depth.job import ensure_pass
 
-    log.info("running the depth engine (%s) into %s", job.model, path)
-    engine_device = "cuda" if _device(job.device).type == "cuda" else "cpu"
-    job_depth = DepthJob(input=job.input, output=path, model=job.model, weights=job.weights, device=engine_device,
-                         input_size=job.input_size, start=job.start, end=job.end)
-    return Path(run_depth(job_depth))
+    base = job.depth_job or DepthJob(input=job.input, output=path)
+    device = base.device or ("cuda" if _device(job.device).type == "cuda" else "cpu")
+    depth_job = replace(base, input=job.input, output=path, device=device, start=job.start, end=job.end)
+    log.info("running the depth engine (%s) into %s", depth_job.engine, path)
+    return ensure_pass(job.input, depth_job).root
 
 
 def _make_folder(folder: Path) -> None:
@@ -211,7 +212,7 @@ def _make_folder(folder: Path) -> None:
 def _fingerprint(job: StereoJob, dp: DepthPass, device: torch.device) -> dict[str, object]:
     """What decides the stereo frames besides the writer's own settings: the options and the depth pass."""
     options = asdict(job)
-    for name in ("output", "preview", "preview_frame", "device", "model", "weights", "input_size", "depth"):
+    for name in ("output", "preview", "preview_frame", "device", "depth_job", "depth"):
         options.pop(name)
     manifest = (dp.root / "depth_pass.json").read_bytes()
     return {"options": options, "device": device.type, "depth_pass": hashlib.sha256(manifest).hexdigest()}

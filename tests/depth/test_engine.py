@@ -106,3 +106,42 @@ def test_short_shots(runner, long):
     for n in (1, 5, 23):
         depth, _ = run_shot(ShotDepth(runner, metric=False), long["frames"][:n])
         assert depth.shape == (n, 60, 100) and depth.dtype == np.float32
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_engine_runs_in_half_precision_autocast(runner, long, precision):
+    # the whole engine (device pre-processing, batching, stitching), not only the model, under CPU autocast
+    frames = long["frames"][:40]
+    ref, _ = run_shot(ShotDepth(runner, metric=False), frames)
+    half = VdaRunner(runner.model, runner.input_size, device="cpu", precision=precision, encode_batch=11)
+    assert half.describe()["precision"] == precision
+    depth, _ = run_shot(ShotDepth(half, metric=False), frames)
+    assert depth.dtype == np.float32 and np.isfinite(depth).all()
+    err = np.abs(depth - ref).max() / (ref.max() - ref.min())
+    assert 0 < err <= 0.05  # lower precision really ran, and stays near fp32 (fixture README: ~1e-2 of range)
+
+
+def test_precision_auto_and_batch_sizes_follow_the_device_and_the_work(runner):
+    from core.depth.engine import batch_sizes, resolve_precision
+
+    assert resolve_precision("auto", "cpu") == "fp32" and resolve_precision("fp16", "cpu") == "fp16"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("fp8", "cpu")
+    model = runner.model
+    small = batch_sizes(model, 70, 112, "fp32", free_bytes=8 << 30)
+    assert small.encode == WINDOW and small.decode == WINDOW  # tiny frames: a window in one call
+    big = batch_sizes(model, 518, 924, "fp32", free_bytes=1 << 30)
+    assert 1 <= big.encode < WINDOW and 1 <= big.decode < WINDOW  # large frames in little memory: smaller calls
+    assert batch_sizes(model, 518, 924, "bf16", free_bytes=1 << 30).encode >= big.encode
+
+
+def test_resume_keeps_the_batch_sizes_of_the_first_run(runner, long):
+    frames = long["frames"][:40]
+    first = VdaRunner(runner.model, runner.input_size, device="cpu", encode_batch=5, decode_chunk=7)
+    shot = ShotDepth(first, metric=False)
+    for i, f in enumerate(frames[:32]):
+        shot.push(f, i / 24)
+    state = {k: np.array(v) for k, v in shot.state().items()}
+    again = VdaRunner(runner.model, runner.input_size, device="cpu")  # would choose its own sizes
+    ShotDepth.from_state(again, state, shot.anchor(), frames[:32])
+    assert (again.encode_batch, again.decode_chunk) == (5, 7)

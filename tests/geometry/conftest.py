@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
+from core.depth.depth_pass import MASK_PATTERN, DepthPass, DepthPassWriter, PassInfo
 from core.video import EncodeSettings, VideoWriter
 from tests.shared_data import TUM
 
@@ -36,8 +36,10 @@ def make_pass(
     kind: str = "metric_depth",
     with_video: bool = True,
     intrinsics: dict[str, float] | None = None,
+    masks: list[np.ndarray] | None = None,
 ) -> DepthPass:
-    """Write ``depths`` (each (H, W)) as a one-shot pass in ``root/pass`` with an RGB ffv1 source video."""
+    """Write ``depths`` (each (H, W)) as a one-shot pass in ``root/pass`` with an RGB ffv1 source video (and the
+    validity ``masks``, uint8 flags per frame, when given)."""
     h, w = depths[0].shape
     video = root / "clip.mkv"
     if with_video:
@@ -45,11 +47,11 @@ def make_pass(
             for i in range(len(depths)):
                 out.write(frame_image(i, w, h), i / FPS)
     info = PassInfo(source=str(video) if with_video else "", fps=FPS, width=w, height=h, kind=kind,
-                    intrinsics=intrinsics)
+                    intrinsics=intrinsics, mask_pattern=MASK_PATTERN if masks is not None else None)
     writer = DepthPassWriter(root / "pass", info)
     writer.begin_shot(0)
     for i, d in enumerate(depths):
-        writer.write(i, d, i / FPS)
+        writer.write(i, d, i / FPS, None if masks is None else masks[i])
     writer.end_shot()
     return writer.close()
 

@@ -65,17 +65,30 @@ def test_slopes_are_scale_free_and_resolution_free():
     assert s4[96, 127] == pytest.approx(s[24, 31], rel=0.05)
 
 
-def test_edge_confidence_is_one_face_on_and_low_at_a_step():
+def test_edge_confidence_is_low_only_between_the_sides_of_a_step():
     depth = np.full((16, 16), 2.0, np.float32)
     depth[:, 8:] = 2.5
+    depth[:, 7] = 2.25  # one pixel interpolated across the step
     depth[0, 0] = np.nan
     c = edge_confidence(depth, 0.01, 0.01)
     assert c[5, 2] == 1.0 and c[0, 0] == 0.0
-    assert c[5, 7] < 0.1 and c[5, 8] < 0.1
+    assert (c[:, 7] < 0.1).all()  # the interpolated column
+    assert (c[1:, 6] == 1.0).all() and (c[:, 8] == 1.0).all()  # both real sides of the step stay
+    # a noisy foreground surface next to the step keeps its outline too
+    rng = np.random.default_rng(0)
+    noisy = depth + rng.normal(0, 1e-4, depth.shape).astype(np.float32)
+    assert (edge_confidence(noisy, 0.01, 0.01)[1:, 6] > 0.9).all()
 
 
-def test_edge_angle_is_checked():
+def test_edge_angle_is_checked_and_90_turns_the_rule_off():
+    off = EdgeRule(max_angle_deg=90.0)
+    assert not off.enabled and off.max_slope == math.inf and off.min_confidence == 0.0
+    depth = np.full((8, 8), 1.0, np.float32)
+    depth[:, 4:] = 9.0
+    assert len(grid_triangles(depth, 0.01, 0.01, off)) == 2 * 7 * 7
     with pytest.raises(DepthshotError):
-        EdgeRule(max_angle_deg=90.0)
+        EdgeRule(max_angle_deg=95.0)
+    with pytest.raises(DepthshotError):
+        EdgeRule(max_angle_deg=0.0)
     with pytest.raises(DepthshotError):
         link_slopes(np.ones(5), 0.1, 0.1)

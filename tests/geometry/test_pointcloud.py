@@ -5,6 +5,7 @@ import trimesh
 
 from core.errors import DepthshotError
 from core.geometry.camera import Intrinsics
+from core.geometry.edges import EdgeRule
 from core.geometry.pointcloud import (
     PointCloudConfig,
     Points,
@@ -30,15 +31,30 @@ def test_plane_at_known_depth_gives_points_on_the_plane():
     assert np.all(pts.confidence == 1.0)
 
 
-def test_flying_pixels_between_a_step_are_removed():
+def test_flying_pixels_between_a_step_are_removed_and_the_foreground_kept():
     depth = step_depth(160, 48)
     depth[:, 78:82] = np.linspace(2.0, 4.0, 6)[1:-1]  # a soft edge like a network's: 4 pixels in between
     k = Intrinsics.from_fov(160, 48)
     pts = depth_to_points(depth, frame_image(0, 160, 48), k)
     z = pts.positions[:, 2]
     assert np.all((z == 2.0) | (z == 4.0))
-    assert (z == 2.0).sum() == 48 * 77 and (z == 4.0).sum() == 48 * 77  # one pixel each side of the edge goes
+    # every real pixel stays, the foreground outline (column 77) included; only the interpolated ones go
+    assert (z == 2.0).sum() == 48 * 78 and (z == 4.0).sum() == 48 * 78
+    fg_x = pts.positions[z == 2.0, 0] / 2.0 * k.fx + k.cx
+    assert np.isclose(fg_x.max(), 77.0, atol=1e-3)
     assert pts.confidence.min() >= PointCloudConfig().edges.min_confidence
+    # --edge-angle 90 keeps them all
+    off = depth_to_points(depth, frame_image(0, 160, 48), k, PointCloudConfig(edges=EdgeRule(90.0)))
+    assert len(off) == 160 * 48
+
+
+def test_unmeasured_points_have_zero_confidence():
+    k = Intrinsics.from_fov(32, 24)
+    filled = np.zeros((24, 32), bool)
+    filled[5:9, 5:9] = True
+    pts = depth_to_points(np.full((24, 32), 2.0, np.float32), frame_image(0, 32, 24), k, unmeasured=filled)
+    assert len(pts) == 32 * 24
+    assert (pts.confidence.reshape(24, 32)[filled] == 0).all() and (pts.confidence.reshape(24, 32)[~filled] == 1).all()
 
 
 def test_stride_and_voxel_downsampling():

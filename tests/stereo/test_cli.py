@@ -43,7 +43,7 @@ def _run(*argv) -> int:
 def test_sbs_half_mkv_keeps_audio_and_subtitles_and_tags_stereo_mode(clip, tmp_path):
     src, depth = clip
     out = tmp_path / "out.mkv"
-    assert _run(src, "-o", out, "--depth", depth, "--layout", "sbs_half", "--preset", "ultrafast") == 0
+    assert _run(src, "-o", out, "--depth", depth, "--layout", "sbs_half", "--encode-preset", "ultrafast") == 0
     info = probe(out)
     assert (info.width, info.height) == (W, H)
     assert info.audio_streams == 1 and info.subtitle_streams == 1
@@ -55,7 +55,7 @@ def test_sbs_half_mkv_keeps_audio_and_subtitles_and_tags_stereo_mode(clip, tmp_p
 def test_vr180_mp4_has_spherical_boxes(clip, tmp_path):
     src, depth = clip
     out = tmp_path / "vr.mp4"
-    assert _run(src, "-o", out, "--depth", depth, "--layout", "vr180", "--fov", 90, "--preset", "ultrafast") == 0
+    assert _run(src, "-o", out, "--depth", depth, "--layout", "vr180", "--fov", 90, "--encode-preset", "ultrafast") == 0
     assert spherical_metadata(out)["stereo_mode"] == ST3D_LEFT_RIGHT
     assert (probe(out).width, probe(out).height) == (256, 128)
 

@@ -41,7 +41,7 @@ def clip(tmp_path_factory):
 
 
 def _argv(src, depth, out, *extra):
-    return [str(src), "-o", str(out), "--depth", str(depth), "--preset", "ultrafast", "--segment-seconds", "0.3",
+    return [str(src), "-o", str(out), "--depth", str(depth), "--encode-preset", "ultrafast", "--segment-seconds", "0.3",
             *map(str, extra)]
 
 

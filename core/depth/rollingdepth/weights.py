@@ -77,10 +77,14 @@ def resolve_checkpoint(weights: Path | None, fp16: bool) -> Path:
 def load_model(weights: Path | None, device: str, precision: str) -> RollingDepthModel:
     """Load UNet, VAE, scheduler settings and the empty-prompt embedding onto ``device``.
 
-    ``precision``: "fp16" or "fp32"; on a CPU the model always runs in fp32.
+    ``precision``: "fp32", "fp16" or "bf16", the dtype the model runs at (the engine picks fp32 on a CPU unless
+    told otherwise, see ``core.depth.engines.rollingdepth.run_precision``).
     """
-    fp16 = precision == "fp16" and not str(device).startswith("cpu")
-    dtype = torch.float16 if fp16 else torch.float32
+    dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if precision not in dtypes:
+        raise ValueError(f"precision must be one of {', '.join(dtypes)}, not {precision!r}")
+    fp16 = precision == "fp16"
+    dtype = dtypes[precision]
     folder = resolve_checkpoint(weights, fp16)
     variant = "fp16" if fp16 and (folder / "unet" / "diffusion_pytorch_model.fp16.safetensors").exists() else None
     try:
