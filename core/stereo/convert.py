@@ -171,15 +171,22 @@ class _Synthesizer:
         return frame, relative_disparity(nearness(raw, shot, self.dp.info.kind), cfg, self.width, conv)
 
     def render(self, frame: Frame, disparity: np.ndarray, packer: Packer) -> torch.Tensor:
-        img = torch.from_numpy(frame.image).to(self.device).permute(2, 0, 1)
-        img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
-        d = dilate_foreground(torch.from_numpy(disparity).to(self.device), self.job.dilate)
-        warp = dict(tolerance=1.0, border=self.job.border)
-        if self.job.eyes == "both_half":
-            left, right = (warp_view(img, d, s, **warp).image for s in (0.5, -0.5))
-        else:
-            left, right = img, warp_view(img, d, -1.0, **warp).image
-        return packer(left, right)
+        return render_stereo(frame.image, disparity, self.job, packer, self.device)
+
+
+def render_stereo(
+    image: np.ndarray, disparity: np.ndarray, job: StereoJob, packer: Packer, device: torch.device
+) -> torch.Tensor:
+    """Both eyes of one frame (H, W, 3 uint8 or float 0-1) from its disparity (H, W) px, packed: (3, h, w) float."""
+    img = torch.from_numpy(image).to(device).permute(2, 0, 1)
+    img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+    d = dilate_foreground(torch.from_numpy(disparity).to(device), job.dilate)
+    warp = dict(tolerance=1.0, border=job.border)
+    if job.eyes == "both_half":
+        left, right = (warp_view(img, d, s, **warp).image for s in (0.5, -0.5))
+    else:
+        left, right = img, warp_view(img, d, -1.0, **warp).image
+    return packer(left, right)
 
 
 def _auto_convergence(dp: DepthPass, smoothing_s: float) -> np.ndarray:

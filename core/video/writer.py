@@ -153,10 +153,7 @@ class VideoWriter:
                     f"{self.path}: a .{self.path.suffix.lstrip('.')} file cannot hold {self.settings.codec}; "
                     "use .mov or .mkv"
                 )
-            self._stream = self._add_video_stream(container, encoder, pix_fmt, color)
-            self._frame_format = dict(
-                format=pix_fmt, dst_colorspace=_MATRIX.get(color.matrix), dst_color_range=color.range or None
-            )
+            self._add_video(container, encoder, pix_fmt, color)
             if self.source is not None and any(self._copy):
                 self._remux = Remuxer(
                     self.source,
@@ -257,6 +254,13 @@ class VideoWriter:
         if av.VideoFormat(pix_fmt).is_rgb:
             return ColorInfo(color.primaries, color.transfer, matrix=0, range=2)
         return color
+
+    def _add_video(self, container, encoder: str, pix_fmt: str, color: ColorInfo) -> None:
+        """Add the video stream and set how frames are converted to its pixel format."""
+        self._stream = self._add_video_stream(container, encoder, pix_fmt, color)
+        self._frame_format = dict(
+            format=pix_fmt, dst_colorspace=_MATRIX.get(color.matrix), dst_color_range=color.range or None
+        )
 
     def _add_video_stream(self, container, encoder: str, pix_fmt: str, color: ColorInfo):
         stream = container.add_stream(encoder, rate=self.rate)
