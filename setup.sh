@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv with depthshot and everything its tests need. Safe to run again.
-#   - System packages (Debian/Ubuntu, when run as root): libusb (Open3D imports it) and Mesa's Vulkan driver
-#     (Open3D's headless renderer).
+#   - System packages (Debian/Ubuntu, when run as root): libusb (Open3D imports it), Mesa's Vulkan driver
+#     (Open3D's headless renderer), and ffmpeg + mkvtoolnix (the tests' independent readers: ffprobe, mkvinfo).
 #   - PyTorch: an already installed torch in .venv is kept (install the CUDA build there first on a GPU machine);
 #     otherwise torch==2.13.0 (the CPU build on machines that provide it locally).
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    missing=$(for p in libusb-1.0-0 mesa-vulkan-drivers; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+    missing=$(for p in libusb-1.0-0 mesa-vulkan-drivers ffmpeg mkvtoolnix; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
     if [ -n "$missing" ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     fi

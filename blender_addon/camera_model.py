@@ -60,3 +60,38 @@ def relative_depth(t: float, near: float = DEFAULT_NEAR, ratio: float = DEFAULT_
     inv_near = 1.0 / near
     inv_far = inv_near / ratio
     return 1.0 / (inv_far + min(max(t, 0.0), 1.0) * (inv_near - inv_far))
+
+
+def nearest_depth(kind: str, shots: list[tuple[float, float, float, float]], near: float = DEFAULT_NEAR,
+                  ratio: float = DEFAULT_NEAR_FAR_RATIO) -> float:
+    """The robust nearest depth of a pass: where the stereo camera converges, so almost nothing crosses the screen.
+
+    ``shots``: per shot ``(lo, hi, p2, p98)`` raw values. Relative inverse depth: the 98th percentile (near) mapped
+    with ``relative_depth`` over its shot; metric depth (metres): the 2nd percentile. The smallest over the shots.
+    """
+    if kind == "metric_depth":
+        return max(min(p2 for _, _, p2, _ in shots), 1e-3)
+    depths = [relative_depth((p98 - lo) / (hi - lo) if hi > lo else 1.0, near, ratio) for lo, hi, _, p98 in shots]
+    return min(depths)
+
+
+def farthest_depth(kind: str, shots: list[tuple[float, float, float, float]], near: float = DEFAULT_NEAR,
+                   ratio: float = DEFAULT_NEAR_FAR_RATIO) -> float:
+    """The largest depth the built geometry reaches (metres for metric passes, ``near * ratio`` for relative)."""
+    if kind == "metric_depth":
+        return max(hi for _, hi, _, _ in shots)
+    return near * ratio
+
+
+def rig_location(occupied: list[tuple[tuple[float, float, float], tuple[float, float, float]]],
+                 half_width: float, margin: float) -> tuple[float, float, float]:
+    """Where a new rig's camera goes (world metres; it looks along +Y) so nothing in the scene hides its view.
+
+    ``occupied``: world bounding boxes ``(min xyz, max xyz)`` of the scene's visible geometry; ``half_width``: the
+    half width of the rig's view volume at its far end. The origin when the scene is empty; else beside everything
+    on +X, so the view volume (``|x - x0| <= half_width``) starts ``margin`` past the largest ``max x``.
+    """
+    if not occupied:
+        return (0.0, 0.0, 0.0)
+    right = max(hi[0] for _, hi in occupied)
+    return (right + margin + half_width, 0.0, 0.0)

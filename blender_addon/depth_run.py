@@ -1,22 +1,26 @@
 """One depth job of a movie strip, advanced one tick at a time by the operator's modal timer.
 
-``DepthRun.tick`` is the whole per-tick logic (poll the worker, show progress in the scene's settings, finish,
-cancel or fail); the modal handler only maps events to it, so it runs the same without an event loop.
-Blender data is looked up by name on every tick: references kept across ticks go stale after an undo.
+``DepthRun.tick`` is the whole per-tick logic (poll the worker, show progress, finish, cancel or fail); the modal
+handler only maps events to it, so it runs the same without an event loop. Whatever goes wrong inside a tick, the
+run ends: the worker is stopped and the scene's run state is idle again. The run state lives in
+``run_state.RUNS``, never in Blender data; Blender data is looked up on every tick (references go stale after undo).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import bpy
 
 from . import scene_build
 from .pass_manifest import PassError, read_manifest
+from .scene_build import PASS_KEY
+from .run_state import RUNS, RunStatus
 from .worker_process import WorkerProcess, WorkerState
 
-PASS_KEY = "depthshot_pass"  # custom property on the movie strip: its depth pass folder
+__all__ = ["PASS_KEY", "DepthRun", "Outcome"]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,66 +31,99 @@ class Outcome:
     message: str = ""
 
 
-class DepthRun:
-    """The depth job of the movie strip ``strip_name`` in ``scene_name``; ``worker`` is None when the pass exists."""
+def scene_by_uid(uid: int) -> bpy.types.Scene | None:
+    """The scene whose ``session_uid`` is ``uid``, if it still exists."""
+    return next((s for s in bpy.data.scenes if s.session_uid == uid), None)
 
-    def __init__(self, scene_name: str, strip_name: str, worker: WorkerProcess | None, pass_path: Path | None = None):
-        self.scene_name, self.strip_name, self.worker = scene_name, strip_name, worker
-        self._done = WorkerState(pass_path=pass_path, finished=True) if worker is None else None
-        settings = self._settings()
-        settings.running, settings.cancel_requested, settings.progress = worker is not None, False, 0.0
-        settings.status = "starting"
+
+class DepthRun:
+    """The depth job of the movie strip ``strip_name`` of ``scene``, run by ``worker``."""
+
+    def __init__(self, scene: bpy.types.Scene, strip_name: str, worker: WorkerProcess):
+        self.scene_uid, self.strip_name, self.worker = scene.session_uid, strip_name, worker
+        status = RUNS.get(self.scene_uid)
+        status.worker, status.cancel_requested, status.progress = worker, False, 0.0
+        status.text = worker.state.describe()
+
+    @property
+    def status(self) -> RunStatus:
+        """This scene's run state."""
+        return RUNS.get(self.scene_uid)
 
     def tick(self, cancel: bool = False) -> Outcome:
-        """Advance without blocking: ``cancel`` (Esc) or the panel's Cancel stops the worker."""
-        settings = self._settings()
-        if self.worker is None:
-            return self._end(self._done)
-        if cancel or settings.cancel_requested:
+        """Advance without blocking: ``cancel`` (Esc) or the panel's Cancel asks the worker to stop."""
+        try:
+            return self._tick(cancel)
+        except Exception as exc:  # a bug or vanished data: end the run, never leave it half-alive
+            log.exception("depth run of %s failed", self.strip_name)
+            return self._fail(f"{type(exc).__name__}: {exc}")
+
+    def wait(self, timeout_s: float | None = None) -> Outcome:
+        """Block until the worker ends (scripts and background mode)."""
+        try:
+            self.worker.wait(timeout_s)
+            return self._tick(False)
+        except Exception as exc:
+            log.exception("depth run of %s failed", self.strip_name)
+            return self._fail(f"{type(exc).__name__}: {exc}")
+
+    def abort(self) -> None:
+        """Stop at once (the operator was cancelled by Blender, e.g. a file load): kill the worker, go idle."""
+        self.worker.kill()
+        self._idle()
+
+    def _tick(self, cancel: bool) -> Outcome:
+        status = self.status
+        if status.worker is not self.worker:  # the board was cleared (file loaded) or another run took over
+            self.worker.kill()
+            return Outcome("cancelled", "depth cancelled")
+        if cancel or status.cancel_requested:
             self.worker.cancel()
-            return self._end(self.worker.state)
         state = self.worker.poll()
-        settings.progress = 100.0 * state.fraction
-        settings.status = f"{state.stage} {state.frames_done}/{state.frame_count}" + (
-            f", {state.fps:.1f} fps, {state.eta_s:.0f} s left" if state.fps else ""
-        )
-        _redraw_sequencers()
-        return self._end(state) if state.finished else Outcome("running")
+        if not state.finished:
+            status.progress = 100.0 * state.fraction
+            status.text = "stopping…" if self.worker.stopping else state.describe()
+            _redraw_sequencers()
+            return Outcome("running")
+        return self._end(state)
 
-    def wait(self) -> Outcome:
-        """Block until the worker ends (background mode and scripts)."""
-        return self._end(self._done if self.worker is None else self.worker.wait())
+    def _idle(self) -> None:
+        status = self.status
+        if status.worker is self.worker:
+            status.worker, status.cancel_requested = None, False
 
-    def _settings(self):
-        return bpy.data.scenes[self.scene_name].depthshot
+    def _fail(self, reason: str) -> Outcome:
+        if self.worker.alive:
+            self.worker.kill()
+        self._idle()
+        self.status.text = f"failed: {reason}"
+        return Outcome("failed", f"depth failed: {reason}")
 
     def _end(self, state: WorkerState) -> Outcome:
-        scene = bpy.data.scenes[self.scene_name]
-        settings = scene.depthshot
-        settings.running = settings.cancel_requested = False
+        self._idle()
+        status = self.status
         if state.cancelled:
-            settings.status = "cancelled (run again to resume)"
+            status.text = "cancelled (run again to resume)"
             return Outcome("cancelled", "depth cancelled; running it again resumes")
         if state.error is not None:
-            settings.status = f"failed: {state.error}"
-            return Outcome("failed", f"depth failed: {state.error}")
+            return self._fail(state.error)
         try:
             manifest = read_manifest(state.pass_path)
         except PassError as exc:
-            settings.status = f"failed: {exc}"
-            return Outcome("failed", str(exc))
-        source = scene.sequence_editor.strips.get(self.strip_name)
+            return self._fail(str(exc))
+        scene = scene_by_uid(self.scene_uid)
+        source = scene.sequence_editor.strips.get(self.strip_name) if scene and scene.sequence_editor else None
         if source is None:
-            settings.status = f"failed: the strip {self.strip_name!r} is gone"
-            return Outcome("failed", f"the strip {self.strip_name!r} was removed; the pass is {manifest.path}")
-        source[PASS_KEY] = str(manifest.path)
-        scene_build.add_depth_strip(scene, source, manifest)
-        settings.progress, settings.status = 100.0, f"done: {manifest.frame_count} frames"
+            return self._fail(f"the strip {self.strip_name!r} was removed; the pass is {manifest.path}")
+        scene_build.attach_pass(scene, source, manifest)
+        status.progress = 100.0
+        status.text = f"done: {manifest.frame_count} frames" + (" (reused)" if state.reused else "")
         return Outcome("finished", f"depth pass: {manifest.path}")
 
 
 def _redraw_sequencers() -> None:
-    for window in bpy.context.window_manager.windows:
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm else ():
         for area in window.screen.areas:
             if area.type == "SEQUENCE_EDITOR":
                 area.tag_redraw()

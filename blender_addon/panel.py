@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 
 from . import operators
+from .run_state import RUNS
 
 
 class DEPTHSHOT_PT_panel(bpy.types.Panel):
@@ -28,13 +29,14 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         col.prop(settings, "precision")
         col.prop(settings, "input_size")
         col.prop(settings, "shots")
-        if settings.running:
-            layout.progress(factor=settings.progress / 100.0, text=settings.status)
+        run = RUNS.get(scene.session_uid)
+        if run.running:
+            layout.progress(factor=run.progress / 100.0, text=run.text)
             layout.operator(operators.DEPTHSHOT_OT_cancel.bl_idname, icon="CANCEL")
         else:
             layout.operator(operators.DEPTHSHOT_OT_estimate_depth.bl_idname, icon="PLAY")
-            if settings.status:
-                layout.label(text=settings.status)
+            if run.text:
+                layout.label(text=run.text)
         box = layout.box()
         box.label(text="Results")
         box.prop(settings, "build_mesh")

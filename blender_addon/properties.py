@@ -21,8 +21,13 @@ class DepthshotSettings(bpy.types.PropertyGroup):
     )
     precision: bpy.props.EnumProperty(
         name="Precision",
-        items=[("fp32", "FP32", ""), ("fp16", "FP16", "CUDA only"), ("bf16", "BF16", "")],
-        default="fp32",
+        items=[
+            ("auto", "Auto", "BF16/FP16 autocast on a GPU, FP32 on the CPU"),
+            ("fp32", "FP32", ""),
+            ("fp16", "FP16", "CUDA only"),
+            ("bf16", "BF16", ""),
+        ],
+        default="auto",
     )
     input_size: bpy.props.IntProperty(name="Input Size", default=518, min=28, max=2048, step=14)
     shots: bpy.props.BoolProperty(name="Shot Detection", description="Process each shot on its own", default=True)
@@ -31,11 +36,6 @@ class DepthshotSettings(bpy.types.PropertyGroup):
     build_stereo: bpy.props.BoolProperty(name="Stereo Rig", default=True)
     grid_x: bpy.props.IntProperty(name="Grid X", default=192, min=2, max=4096)
     grid_y: bpy.props.IntProperty(name="Grid Y", default=108, min=2, max=4096)
-    # state of the running job, shown by the panel
-    running: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    cancel_requested: bpy.props.BoolProperty(options={"SKIP_SAVE"})
-    progress: bpy.props.FloatProperty(name="Progress", subtype="PERCENTAGE", min=0, max=100, options={"SKIP_SAVE"})
-    status: bpy.props.StringProperty(options={"SKIP_SAVE"})
-
+    # the state of a running job is not here: PropertyGroup values are saved into the .blend (see run_state)
 
 CLASSES = (DepthshotSettings,)

@@ -10,39 +10,80 @@ import bpy
 from . import camera_model, geometry_nodes
 from .pass_manifest import PassManifest
 
+PASS_KEY = "depthshot_pass"  # custom property on the movie strip: its depth pass folder
 COLLECTION_NAME = "Depthshot"
 STEREO_INTEROCULAR_FRACTION = 0.03  # interocular distance as a fraction of the convergence distance
 
 
+def stored_path(path: str | Path) -> str:
+    """``path`` as Blender should keep it: ``//``-relative once the .blend is saved, so the project folder can move."""
+    if bpy.data.filepath:
+        try:
+            return bpy.path.relpath(str(path))
+        except ValueError:  # another drive (Windows)
+            return str(path)
+    return str(path)
+
+
+def depth_strip_name(source: bpy.types.Strip) -> str:
+    """The name of ``source``'s depth strip."""
+    return f"{source.name} depth"
+
+
 def add_depth_strip(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: PassManifest) -> bpy.types.Strip:
-    """The pass's PNG sequence as an image strip in the first free channel above ``source``, frame-aligned."""
+    """The pass's PNG sequence as a muted image strip in the first free channel above ``source``, frame-aligned.
+
+    Muted, so the edit still shows the footage (unmute it to see the depth); one per source, replaced in place
+    when the pass changes (same name and channel).
+    """
     strips = scene.sequence_editor.strips
-    first = manifest.frame_path(0)
+    name = depth_strip_name(source)
+    old = strips.get(name)
     frame_start = source.frame_final_start
-    channel = source.channel + 1
     end = frame_start + manifest.frame_count
-    while any(s.channel == channel and s.frame_final_start < end and s.frame_final_end > frame_start for s in strips):
-        channel += 1
-    strip = strips.new_image(f"{source.name} depth", str(first), channel, frame_start)
+    if old is not None:
+        channel = old.channel
+        strips.remove(old)
+    else:
+        channel = source.channel + 1
+        while any(s.channel == channel and s.frame_final_start < end and s.frame_final_end > frame_start for s in strips):
+            channel += 1
+    first = manifest.frame_path(0)
+    strip = strips.new_image(name, stored_path(first), channel, frame_start)
     for i in range(1, manifest.frame_count):
         strip.elements.append(manifest.frame_path(i).name)
     strip.colorspace_settings.name = "Non-Color"
+    strip.mute = True
     return strip
 
 
+def attach_pass(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: PassManifest) -> bpy.types.Strip:
+    """Record ``manifest``'s pass on ``source`` (custom property ``PASS_KEY``) and show it as its depth strip."""
+    source[PASS_KEY] = stored_path(manifest.path)
+    return add_depth_strip(scene, source, manifest)
+
+
+def pass_path(source: bpy.types.Strip) -> Path | None:
+    """The absolute folder of the pass attached to ``source``, or None."""
+    value = source.get(PASS_KEY)
+    return Path(bpy.path.abspath(value)) if value else None
+
+
 def _depth_image(manifest: PassManifest) -> bpy.types.Image:
-    image = bpy.data.images.load(str(manifest.frame_path(0)), check_existing=True)
+    image = bpy.data.images.load(stored_path(manifest.frame_path(0)), check_existing=True)
     image.source = "SEQUENCE"
     image.colorspace_settings.name = "Non-Color"
     return image
 
 
 def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Material:
-    """Emission material showing the movie frame of the current scene frame through the grid's UVs."""
-    material = bpy.data.materials.new(f"{source.name} footage")
+    """Emission material showing the movie frame of the current scene frame through the grid's UVs; one per strip,
+    rebuilt in place."""
+    name = f"{source.name} footage"
+    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
     tree = material.node_tree
     tree.nodes.clear()
-    movie = bpy.data.images.load(bpy.path.abspath(source.filepath), check_existing=True)
+    movie = bpy.data.images.load(source.filepath, check_existing=True)  # the strip's own (relative) path
     movie.source = "MOVIE"
     uv = tree.nodes.new("ShaderNodeAttribute")
     uv.attribute_name = geometry_nodes.UV_ATTRIBUTE
@@ -62,38 +103,62 @@ def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Ma
     return material
 
 
-def _collection(scene: bpy.types.Scene) -> bpy.types.Collection:
-    collection = bpy.data.collections.new(COLLECTION_NAME)
-    scene.collection.children.link(collection)
-    return collection
+# -- the rig: one collection per movie strip, found again by its custom property ------------------------------------
+
+RIG_KEY = "depthshot_strip"  # on the rig's collection: the name of the movie strip it was built for
+ROLE_KEY = "depthshot_role"  # on each rig object: "camera", "mesh" or "points"
+_RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}
 
 
-def add_camera(
-    scene: bpy.types.Scene, collection: bpy.types.Collection, manifest: PassManifest, near: float, ratio: float
-) -> bpy.types.Object:
-    """A camera that sees the original frame (same field of view and aspect), with off-axis stereo settings."""
+def find_rig(scene: bpy.types.Scene, source: bpy.types.Strip) -> bpy.types.Collection | None:
+    """The rig collection of ``source`` in ``scene``, if Build 3D made one."""
+    return next((c for c in scene.collection.children_recursive if c.get(RIG_KEY) == source.name), None)
+
+
+def rig_object(rig: bpy.types.Collection, role: str) -> bpy.types.Object | None:
+    """The rig's object of ``role``, if it has one."""
+    return next((o for o in rig.objects if o.get(ROLE_KEY) == role), None)
+
+
+def _occupied(scene: bpy.types.Scene, rig: bpy.types.Collection) -> list[tuple[tuple, tuple]]:
+    """World bounding boxes of the scene's visible rendered objects outside ``rig``."""
+    from mathutils import Vector
+
+    boxes = []
+    for obj in scene.objects:
+        if obj.type not in _RENDERED_TYPES or obj.name in rig.all_objects or not obj.visible_get():
+            continue
+        corners = [obj.matrix_world @ Vector(c) for c in obj.bound_box]
+        boxes.append((tuple(min(c[k] for c in corners) for k in range(3)),
+                      tuple(max(c[k] for c in corners) for k in range(3))))
+    return boxes
+
+
+def _shots(manifest: PassManifest) -> list[tuple[float, float, float, float]]:
+    return [(s.lo, s.hi, s.p2, s.p98) for s in manifest.shots]
+
+
+def _update_camera(data: bpy.types.Camera, manifest: PassManifest, near: float, ratio: float) -> None:
+    """The pass's field of view and aspect, clip range around its geometry, off-axis stereo converging at the
+    pass's robust nearest depth (so almost nothing sits in front of the screen), pivot at the centre."""
     cam = camera_model.pass_camera(manifest.width, manifest.height, manifest.intrinsics)
-    data = bpy.data.cameras.new("Depthshot camera")
     data.sensor_fit = "HORIZONTAL"
     data.sensor_width = camera_model.SENSOR_WIDTH_MM
     data.lens = cam.lens_mm
     data.shift_x, data.shift_y = cam.shift
-    data.clip_start = near * 0.1
-    data.clip_end = near * ratio * 10.0
-    convergence = near * math.sqrt(ratio) if manifest.kind != "metric_depth" else 2.0
+    far = camera_model.farthest_depth(manifest.kind, _shots(manifest), near, ratio)
+    nearest = camera_model.nearest_depth(manifest.kind, _shots(manifest), near, ratio)
+    data.clip_start = min(near, nearest) * 0.1
+    data.clip_end = far * 10.0
     data.stereo.convergence_mode = "OFFAXIS"
-    data.stereo.convergence_distance = convergence
-    data.stereo.interocular_distance = convergence * STEREO_INTEROCULAR_FRACTION
-    obj = bpy.data.objects.new("Depthshot camera", data)
-    obj.rotation_euler = (math.pi / 2.0, 0.0, 0.0)  # look along +Y, z up
-    collection.objects.link(obj)
-    scene.camera = obj
-    return obj
+    data.stereo.convergence_distance = nearest
+    data.stereo.interocular_distance = nearest * STEREO_INTEROCULAR_FRACTION
+    data.stereo.pivot = "CENTER"
 
 
-def _lut_mesh(manifest: PassManifest) -> bpy.types.Mesh:
+def _lut_mesh(name: str, manifest: PassManifest) -> bpy.types.Mesh:
     """One vertex per pass frame at ``(lo, hi, 0)`` of its shot: what the node group looks up per frame."""
-    mesh = bpy.data.meshes.new(f"{Path(manifest.path).name} ranges")
+    mesh = bpy.data.meshes.new(name)
     ranges = manifest.frame_ranges()
     mesh.vertices.add(len(ranges))
     mesh.vertices.foreach_set("co", [c for lo, hi in ranges for c in (lo, hi, 0.0)])
@@ -101,26 +166,35 @@ def _lut_mesh(manifest: PassManifest) -> bpy.types.Mesh:
     return mesh
 
 
-def add_depth_object(
-    name: str,
-    collection: bpy.types.Collection,
+def _depth_object(
+    rig: bpy.types.Collection,
+    role: str,
     camera: bpy.types.Object,
     manifest: PassManifest,
     source: bpy.types.Strip,
     material: bpy.types.Material,
     *,
-    points: bool,
     resolution: tuple[int, int],
     near: float,
     ratio: float,
 ) -> bpy.types.Object:
-    """A mesh (or point cloud) object driven by the depth surface node group, parented to ``camera``."""
-    cam = camera_model.pass_camera(manifest.width, manifest.height, manifest.intrinsics)
-    obj = bpy.data.objects.new(name, _lut_mesh(manifest))
-    collection.objects.link(obj)
+    """The rig's mesh or point cloud object (made, or updated in place): the depth surface node group on a lookup
+    mesh of this pass, parented to ``camera``."""
+    name = f"{source.name} {role}"
+    obj = rig_object(rig, role)
+    lut = _lut_mesh(f"{name} ranges", manifest)
+    if obj is None:
+        obj = bpy.data.objects.new(name, lut)
+        obj[ROLE_KEY] = role
+        rig.objects.link(obj)
+    else:
+        old, obj.data = obj.data, lut
+        if old.users == 0:
+            bpy.data.meshes.remove(old)
     obj.parent = camera
-    modifier = obj.modifiers.new("Depthshot", "NODES")
+    modifier = obj.modifiers.get("Depthshot") or obj.modifiers.new("Depthshot", "NODES")
     modifier.node_group = geometry_nodes.build_group()
+    cam = camera_model.pass_camera(manifest.width, manifest.height, manifest.intrinsics)
     geometry_nodes.set_inputs(
         modifier,
         {
@@ -138,12 +212,25 @@ def add_depth_object(
             "Ratio": ratio,
             "Resolution X": resolution[0],
             "Resolution Y": resolution[1],
-            "Points": points,
+            "Points": role == "points",
             "Point Radius": near * 2.0 / max(resolution),
             "Material": material,
         },
     )
+    obj.update_tag()
     return obj
+
+
+def build_check(source: bpy.types.Strip, manifest: PassManifest) -> str | None:
+    """The one-line reason Build 3D cannot use ``source`` and its pass, or None."""
+    video = Path(bpy.path.abspath(source.filepath))
+    if not video.is_file():
+        return f"the strip's video is missing: {video}"
+    missing = manifest.missing_frames()
+    if missing:
+        return (f"the depth pass {manifest.path} lacks {len(missing)} of its {manifest.frame_count} frames "
+                f"(first: {manifest.frame_path(missing[0]).name}); estimate depth again")
+    return None
 
 
 def build_scene(
@@ -158,20 +245,42 @@ def build_scene(
     near: float = camera_model.DEFAULT_NEAR,
     ratio: float = camera_model.DEFAULT_NEAR_FAR_RATIO,
 ) -> list[bpy.types.Object]:
-    """Build the chosen results for ``source``'s depth pass in a new "Depthshot" collection; returns the objects."""
-    collection = _collection(scene)
-    camera = add_camera(scene, collection, manifest, near, ratio)
+    """Build (or update in place) ``source``'s rig: a camera plus the chosen results; returns the objects touched.
+
+    One rig per strip: the collection "Depthshot <strip>" with "<strip> camera", "<strip> mesh", "<strip> points".
+    A new rig is placed beside the scene's visible geometry so nothing hides its view; a rig the user moved stays.
+    The scene's camera, resolution and multiview output change only for ``stereo``. Results not chosen are left as
+    they are. Check ``build_check`` first.
+    """
+    rig = find_rig(scene, source)
+    new_rig = rig is None
+    if new_rig:
+        rig = bpy.data.collections.new(f"{COLLECTION_NAME} {source.name}")
+        rig[RIG_KEY] = source.name
+        scene.collection.children.link(rig)
+    camera = rig_object(rig, "camera")
+    if camera is None:
+        data = bpy.data.cameras.new(f"{source.name} camera")
+        camera = bpy.data.objects.new(f"{source.name} camera", data)
+        camera[ROLE_KEY] = "camera"
+        camera.rotation_euler = (math.pi / 2.0, 0.0, 0.0)  # look along +Y, z up
+        rig.objects.link(camera)
+    _update_camera(camera.data, manifest, near, ratio)
+    if new_rig:
+        half_width = camera_model.farthest_depth(manifest.kind, _shots(manifest), near, ratio) * math.tan(
+            camera.data.angle_x / 2.0)
+        camera.location = camera_model.rig_location(_occupied(scene, rig), half_width, margin=near)
     material = _footage_material(source, manifest.frame_count)
     built = [camera]
-    if mesh:
-        built.append(add_depth_object("Depthshot mesh", collection, camera, manifest, source, material,
-                                      points=False, resolution=resolution, near=near, ratio=ratio))
-    if points:
-        built.append(add_depth_object("Depthshot points", collection, camera, manifest, source, material,
-                                      points=True, resolution=resolution, near=near, ratio=ratio))
-    scene.render.resolution_x = manifest.width
-    scene.render.resolution_y = manifest.height
+    for role, wanted in (("mesh", mesh), ("points", points)):
+        if wanted:
+            built.append(_depth_object(rig, role, camera, manifest, source, material, resolution=resolution,
+                                       near=near, ratio=ratio))
     if stereo:
+        scene.camera = camera
+        scene.render.resolution_x = manifest.width
+        scene.render.resolution_y = manifest.height
+        scene.render.resolution_percentage = 100
         setup_stereo_output(scene)
     return built
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,34 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Itera
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str], *, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder to fill with ``path``'s content; it takes ``path``'s place only when the block
+    ends normally (an existing ``path`` is replaced only with ``replace``), and is removed when the block raises.
+    Temporary folders left by processes that no longer run are removed first."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.partial-*"):
+        m = _PARTIAL.match(stale.name)
+        if m is not None and stale.is_dir() and not _alive(int(m["pid"])):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if path.exists():
+            if not replace:
+                raise FileExistsError(path)
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> None:

@@ -2,16 +2,22 @@
 
 INPUT is a depth pass or a video (see :mod:`core.geometry.cli`). Files are ``DIR/000000.glb`` ... named by the
 pass's frame index, in Blender/glTF camera axes (y up, camera at the origin looking down -z).
+
+``--poses FILE|estimate`` places each frame's mesh in its shot's world (glTF axes of the shot's first camera for
+estimated poses); ``--tsdf VOXEL`` integrates each shot into an Open3D scalable TSDF volume and writes one
+vertex-coloured mesh per shot instead, ``DIR/shot_000.glb``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from core.cli import run_main
-from core.geometry.cli import build_parser, edge_rule, parse, run_frames
+from core.geometry.cli import build_parser, edge_rule, parse, run_frames, run_shots
+from core.geometry.fusion import TsdfConfig, tsdf_mesh
 from core.geometry.mesh import MESH_FORMATS, MeshConfig, depth_to_mesh, mesh_path, write_mesh
+from core.geometry.poses import CV_TO_GL
 from core.geometry.sequence import GeometryFrame
 
 
@@ -20,11 +26,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", choices=MESH_FORMATS, default="glb", help="file format (default glb)")
     parser.add_argument("--stride", type=int, default=2,
                         help="one vertex every N pixels in x and y (default 2: a 1080p frame has 1M triangles)")
+    parser.add_argument("--tsdf", type=float, metavar="VOXEL",
+                        help="one fused mesh per shot from a TSDF volume with this voxel size (scene units; "
+                             "metric: metres, e.g. 0.01), DIR/shot_000.FORMAT; poses: --poses, default estimate")
     args = parse(parser, argv)
+    if args.tsdf is not None:
+        config = TsdfConfig(voxel=args.tsdf)
+
+        def write_shot(frames: Iterator[GeometryFrame], path: Path) -> None:
+            write_mesh(path, tsdf_mesh(frames, config))
+
+        run_shots(args, lambda s: args.output / f"shot_{s:03d}.{args.format}", write_shot)
+        return 0
     config = MeshConfig(stride=args.stride, edges=edge_rule(args))
 
     def write(frame: GeometryFrame, path: Path) -> None:
         mesh = depth_to_mesh(frame.depth, frame.image, frame.intrinsics, config, name=path.stem)
+        if frame.pose is not None:
+            mesh.apply_transform(CV_TO_GL @ frame.pose @ CV_TO_GL)  # glTF camera axes -> the shot's glTF world
         write_mesh(path, mesh)
 
     run_frames(args, lambda i: mesh_path(args.output, i, args.format), write)

@@ -1,59 +1,69 @@
 """``python -m core.worker``: the depth engine as a child process of the Blender add-on (JSON-lines protocol).
 
-stdin, one line: ``{"type": "start", "protocol": 1, "job": {...}}`` with ``core.depth.DepthJob`` fields
-(input, output, model, weights, input_size, max_res, precision, device, shots, start, end).
-stdout, one JSON object per line: ``start`` (protocol, pid), ``progress`` (frames_done, frame_count, fps, eta_s,
-stage), then ``done`` (pass: the depth pass folder) or ``error`` (message). Logs go to stderr. End of stdin
-(the add-on went away) or SIGTERM stops the job; running the same job again resumes it.
-Exit status: 0 done, 2 expected error (bad input, missing weights), 130 stopped, 1 a bug.
+The messages, which of their fields may be null, the stages and the exit statuses are defined once, in
+``core.worker_protocol`` (the add-on carries an identical copy). In short: one ``start`` request line on stdin
+with ``core.depth.DepthJob`` fields; on stdout ``start`` (protocol, pid), ``progress`` (stage, frames_done,
+frame_count, fps, eta_s), then ``done`` (pass, reused) or ``error`` (message, kind). Logs go to stderr.
+
+End of stdin (the add-on's cancel, or the add-on went away) or SIGTERM stops the job; after end of stdin the worker
+is gone within ``STOP_GRACE_S`` even when the main thread is inside a long model call (every file the engine writes
+is atomic, so stopping anywhere is safe). Running the same job again resumes it.
 """
 
 from __future__ import annotations
 
 import _thread
 import dataclasses
-import json
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from core.cli import run_main, setup_logging
 from core.errors import DepthshotError
+from core.worker_protocol import (
+    EXIT_STOPPED,
+    PROTOCOL_VERSION,
+    STOP_GRACE_S,
+    ProtocolError,
+    encode,
+    parse_start_request,
+)
 
-PROTOCOL_VERSION = 1
 log = logging.getLogger(__name__)
+STOPPED_MESSAGE = "stopped (run the same job again to resume)"
 
 
 class ProtocolWriter:
-    """Writes protocol messages, one flushed JSON line each."""
+    """Writes protocol messages, one flushed line each; after the final ``done`` or ``error`` nothing more."""
 
     def __init__(self, stream: IO[str]):
         self._stream = stream
         self._lock = threading.Lock()
+        self._closed = False
 
-    def send(self, kind: str, **fields: Any) -> None:
-        """Emit ``{"type": kind, **fields}``."""
+    def send(self, message_type: str, /, **fields: Any) -> None:
+        """Emit a message (checked against the protocol); ignored once the final message went out."""
+        line = encode(message_type, **fields)
         with self._lock:
-            self._stream.write(json.dumps({"type": kind, **fields}) + "\n")
+            if self._closed:
+                return
+            self._closed = message_type in ("done", "error")
+            self._stream.write(line)
             self._stream.flush()
 
 
 def parse_request(line: str) -> dict[str, Any]:
     """Decode the ``start`` request line into the job's keyword arguments; DepthshotError if malformed."""
     try:
-        request = json.loads(line)
-    except ValueError as exc:
-        raise DepthshotError(f"worker request is not JSON: {exc}") from None
-    if not isinstance(request, dict) or request.get("type") != "start" or not isinstance(request.get("job"), dict):
-        raise DepthshotError("worker request must be {\"type\": \"start\", \"job\": {...}}")
-    if request.get("protocol") != PROTOCOL_VERSION:
-        raise DepthshotError(f"worker speaks protocol {PROTOCOL_VERSION}, got {request.get('protocol')!r}")
-    return request["job"]
+        return parse_start_request(line)
+    except ProtocolError as exc:
+        raise DepthshotError(str(exc)) from None
 
 
 def make_job(fields: dict[str, Any]):
@@ -70,10 +80,34 @@ def make_job(fields: dict[str, Any]):
     return DepthJob(**fields)
 
 
-def _stop_when_stdin_closes(stdin: IO[str]) -> None:
+class _WeightsError(DepthshotError):
+    """The model's weights are missing or unusable (the message says how to get them)."""
+
+
+def _check_weights(job) -> None:
+    """Find the vda checkpoint before anything else, so a missing model is reported as such."""
+    from core.depth.engines import get_engine, make_config
+
+    config = make_config(get_engine(job.engine), job.engine_options())
+    if job.engine != "vda":
+        return
+    from core.models.weights import resolve_weights
+
+    try:
+        resolve_weights(config.model, config.weights)
+    except DepthshotError as exc:
+        raise _WeightsError(str(exc)) from None
+
+
+def _stop_when_stdin_closes(stdin: IO[str], protocol: ProtocolWriter) -> None:
+    """Wait for end of stdin, interrupt the job, and end the process if it has not ended ``STOP_GRACE_S`` later."""
     for _ in stdin:
         pass
     _thread.interrupt_main()
+    time.sleep(STOP_GRACE_S)
+    protocol.send("error", message=STOPPED_MESSAGE, kind="stopped")
+    logging.shutdown()
+    os._exit(EXIT_STOPPED)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -87,29 +121,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout = sys.stderr  # nothing but protocol lines on the real stdout
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        job = make_job(parse_request(sys.stdin.readline()))
+        threading.Thread(target=_stop_when_stdin_closes, args=(sys.stdin, protocol), daemon=True).start()
+        protocol.send("start", protocol=PROTOCOL_VERSION, pid=os.getpid())
+        protocol.send("progress", stage="load", frames_done=0, frame_count=None, fps=None, eta_s=None)
+        _check_weights(job)
         from core.depth import run_depth
 
-        job = make_job(parse_request(sys.stdin.readline()))
-        threading.Thread(target=_stop_when_stdin_closes, args=(sys.stdin,), daemon=True).start()
-        protocol.send("start", protocol=PROTOCOL_VERSION, pid=os.getpid())
+        reused = (Path(job.output) / "depth_pass.json").is_file()
 
         def on_progress(p) -> None:
             protocol.send(
-                "progress", frames_done=p.frames_done, frame_count=p.frame_count, fps=p.fps, eta_s=p.eta_s,
-                stage=p.stage,
+                "progress", stage=p.stage, frames_done=p.frames_done, frame_count=p.frame_count or None,
+                fps=p.fps if p.fps > 0 else None, eta_s=p.eta_s,
             )
 
         path = run_depth(job, on_progress=on_progress)
+    except _WeightsError as exc:
+        protocol.send("error", message=str(exc), kind="weights")
+        raise
     except DepthshotError as exc:
-        protocol.send("error", message=str(exc))
+        protocol.send("error", message=str(exc), kind="input")
         raise
     except KeyboardInterrupt:
-        protocol.send("error", message="stopped (run the same job again to resume)")
+        protocol.send("error", message=STOPPED_MESSAGE, kind="stopped")
         raise
     except Exception as exc:
-        protocol.send("error", message=f"{type(exc).__name__}: {exc}")
+        protocol.send("error", message=f"{type(exc).__name__}: {exc}", kind="internal")
         raise
-    protocol.send("done", **{"pass": str(path)})
+    protocol.send("done", **{"pass": str(path), "reused": reused})
     return 0
 
 

@@ -1,4 +1,6 @@
-"""``python -m core.depth INPUT -o OUTDIR``: compute the depth pass of a video (resumable: rerun to continue)."""
+"""``python -m core.depth INPUT -o OUTDIR``: compute the depth pass of a video (resumable: rerun to continue).
+
+``python -m core.depth export PASS -o OUT --format ...``: export a pass for other tools (see core.depth.export)."""
 
 from __future__ import annotations
 
@@ -52,6 +54,11 @@ class _Bar:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:  # python -m core.depth export PASS ... (a video named "export": ./export)
+        from core.depth.export import main as export_main
+
+        return export_main(argv[1:])
     args = parse_args(argv)
     setup_logging(args.verbose)
     job = DepthJob.from_args(args, args.input, args.output, start=args.start, end=args.end, preview=args.preview)

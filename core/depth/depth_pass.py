@@ -38,6 +38,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import os
 import shutil
 import threading

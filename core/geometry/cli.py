@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,19 +21,15 @@ from core.depth.job import DepthJob, add_engine_arguments, ensure_pass
 from core.errors import DepthshotError
 from core.geometry.camera import DEFAULT_HFOV_DEG, DEFAULT_NEAR, DEFAULT_NEAR_FAR_RATIO, DepthRange
 from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG, EdgeRule
+from core.geometry.poses import Trajectory, load_pose_file, pass_trajectory, pose_units, record_in_pass
 from core.geometry.sequence import CameraOptions, GeometryFrame, is_depth_pass, iter_frames, parse_frames
 from core.video import probe
 
 log = logging.getLogger(__name__)
 
 
-def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """The arguments both geometry commands share; the caller adds its own."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("input", metavar="INPUT", type=Path, help="a depth pass folder, or a video to compute depth for")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output folder (one file per frame)")
-    p.add_argument("--frames", help="frames to write, e.g. 0-99, 120, 200-, 0-99:5 (default: all)")
-    p.add_argument("--overwrite", action="store_true", help="rewrite frames whose file already exists")
+def add_camera_arguments(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The camera options (intrinsics, relative depth range) of every command that unprojects a pass."""
     cam = p.add_argument_group("camera")
     cam.add_argument("--fov", type=float, help=f"horizontal field of view in degrees (default: the pass's "
                      f"intrinsics when known, else {DEFAULT_HFOV_DEG:g})")
@@ -43,6 +39,21 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
                      help="relative depth: depth of the nearest point (default %(default)s)")
     cam.add_argument("--near-far-ratio", type=float, default=DEFAULT_NEAR_FAR_RATIO,
                      help="relative depth: farthest / nearest depth within a shot (default %(default)s)")
+    return cam
+
+
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The arguments both geometry commands share; the caller adds its own."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("input", metavar="INPUT", type=Path, help="a depth pass folder, or a video to compute depth for")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder (one file per frame)")
+    p.add_argument("--frames", help="frames to write, e.g. 0-99, 120, 200-, 0-99:5 (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="rewrite frames whose file already exists")
+    p.add_argument("--poses", metavar="FILE|estimate",
+                   help="write in world space (each shot its own world): camera poses from a TUM, COLMAP "
+                        "images.txt or JSON file, or 'estimate' (the poses the pass records, else estimated "
+                        "with python -m core.poses and recorded)")
+    cam = add_camera_arguments(p)
     cam.add_argument("--edge-angle", type=float, default=DEFAULT_MAX_ANGLE_DEG,
                      help="cut at depth discontinuities steeper than this angle between view ray and surface, "
                           "in degrees; 90 = no edge filter (default %(default)s)")
@@ -81,6 +92,24 @@ def edge_rule(args: argparse.Namespace) -> EdgeRule:
     return EdgeRule(max_angle_deg=90.0 if args.no_edge_filter else args.edge_angle)
 
 
+def resolve_poses(args: argparse.Namespace, dp: DepthPass, camera: CameraOptions) -> Trajectory | None:
+    """The trajectory ``--poses`` asks for (None without the option)."""
+    spec = getattr(args, "poses", None)
+    if spec is None:
+        return None
+    if spec != "estimate":
+        return load_pose_file(spec, dp.info.timestamps)
+    recorded = pass_trajectory(dp)
+    if recorded is not None and recorded.source == "estimate":
+        return recorded
+    from core.geometry.odometry import estimate_pass_poses  # Open3D odometry only when needed
+
+    with tqdm(total=len(dp), unit="frame", desc="poses") as bar:
+        traj = estimate_pass_poses(dp, camera, on_frame=lambda: bar.update())
+    record_in_pass(dp, traj, pose_units(dp, camera.depth_range))
+    return traj
+
+
 def run_frames(
     args: argparse.Namespace, out_path: Callable[[int], Path], write: Callable[[GeometryFrame, Path], None]
 ) -> int:
@@ -88,6 +117,7 @@ def run_frames(
     ``--overwrite``) call ``write(frame, path)``, with a progress bar. Returns the number of frames written."""
     camera = camera_options(args)  # validate options before any long job starts
     dp = open_input(args)
+    traj = resolve_poses(args, dp, camera)
     selected = parse_frames(args.frames, len(dp))
     todo = [i for i in selected if args.overwrite or not out_path(i).exists()]
     if len(todo) < len(selected):
@@ -96,8 +126,45 @@ def run_frames(
     args.output.mkdir(parents=True, exist_ok=True)
     sweep_partials(args.output)  # files a killed run was writing
     for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):
+        if traj is not None:
+            frame.pose = traj.poses[frame.index]
         write(frame, out_path(frame.index))
     return len(todo)
+
+
+def run_shots(
+    args: argparse.Namespace, out_path: Callable[[int], Path], write: Callable[[Iterator[GeometryFrame], Path], None]
+) -> int:
+    """World-space scenes, one per shot: for each shot with selected frames whose file ``out_path(shot index)`` is
+    missing (or all with ``--overwrite``) call ``write(frames, path)`` with the shot's frames carrying their poses
+    (``--poses``, default ``estimate``); frames whose pose was not tracked are left out. Returns the shots written."""
+    if getattr(args, "poses", None) is None:
+        args.poses = "estimate"
+    camera = camera_options(args)
+    dp = open_input(args)
+    traj = resolve_poses(args, dp, camera)
+    selected = set(parse_frames(args.frames, len(dp)))
+    args.output.mkdir(parents=True, exist_ok=True)
+    sweep_partials(args.output)
+    written = 0
+    for shot in dp.info.shots:
+        todo = [i for i in range(shot.start, shot.end) if i in selected and traj.valid[i]]
+        skipped = sum(1 for i in range(shot.start, shot.end) if i in selected and not traj.valid[i])
+        if skipped:
+            log.warning("shot %d: %d frames without a tracked pose are left out", shot.index, skipped)
+        path = out_path(shot.index)
+        if not todo or (path.exists() and not args.overwrite):
+            continue
+
+        def posed(frames: Iterator[GeometryFrame]) -> Iterator[GeometryFrame]:
+            for frame in frames:
+                frame.pose = traj.poses[frame.index]
+                yield frame
+
+        frames = iter_frames(dp, todo, camera, keep_filled=args.keep_filled)
+        write(posed(tqdm(frames, total=len(todo), unit="frame", desc=f"shot {shot.index}")), path)
+        written += 1
+    return written
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

@@ -20,8 +20,9 @@ from core.geometry.camera import Intrinsics, opencv_to_blender, unproject
 from core.geometry.edges import EdgeRule, grid_triangles
 
 MESH_FORMATS = ("glb", "obj", "ply")
-"""glb: one file with the embedded texture (default); obj: .obj + .mtl + .png texture; ply: vertex colours
-sampled from the frame plus UVs (PLY has no standard texture reference)."""
+"""glb: one file with the embedded texture and vertex normals (default); obj: .obj + .mtl + .png texture; ply:
+vertex normals and colours sampled from the frame, no UVs (PLY has no standard texture reference, and readers
+such as trimesh take a PLY with UVs for a textured mesh and drop its colours)."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,45 @@ def depth_to_mesh(
     uv = np.empty((len(used), 2))
     uv[:, 0] = (cols * s + 0.5) / k.width
     uv[:, 1] = 1.0 - (rows * s + 0.5) / k.height
-    material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(image), name=name)
+    material = photo_material(image, name)
     visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
-    return trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False)
+    return trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False,
+                           vertex_normals=vertex_normals(vertices, faces))
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit vertex normals (V, 3) float32: the area-weighted sum of the normals of the faces (F, 3) around each
+    vertex, following the faces' winding (for the grid meshes: towards the camera). (0, 0, 0) for unused vertices."""
+    v = np.asarray(vertices, np.float64)
+    face_n = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])  # length = 2 x area
+    out = np.zeros((len(v), 3))
+    for axis in range(3):
+        w = np.repeat(face_n[:, axis], 3)
+        out[:, axis] = np.bincount(faces.reshape(-1), weights=w, minlength=len(v))
+    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.divide(out, norm, out=np.zeros_like(out), where=norm > 0).astype(np.float32)
+
+
+def photo_material(image: np.ndarray, name: str) -> trimesh.visual.material.PBRMaterial:
+    """The material of a scanned surface: the photo ``image`` (H, W, 3) uint8 as it is (base colour factor 1), not
+    metallic, fully rough, so viewers show the photo's colours instead of a dark, shiny surface."""
+    return trimesh.visual.material.PBRMaterial(
+        name=name,
+        baseColorTexture=Image.fromarray(image),
+        baseColorFactor=[255, 255, 255, 255],
+        metallicFactor=0.0,
+        roughnessFactor=1.0,
+    )
+
+
+def photo_mtl(name: str, texture: str) -> str:
+    """A Wavefront .mtl with the same look as ``photo_material``: full diffuse and ambient colour from the texture,
+    no specular highlight (``illum 1``), and the PBR extension's roughness 1 / metallic 0."""
+    return (
+        f"newmtl {name}\nKa 1.000000 1.000000 1.000000\nKd 1.000000 1.000000 1.000000\n"
+        f"Ks 0.000000 0.000000 0.000000\nNs 0.000000\nillum 1\nPr 1.000000\nPm 0.000000\n"
+        f"map_Ka {texture}\nmap_Kd {texture}\n"
+    )
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -86,18 +123,23 @@ def write_mesh(path: str | os.PathLike[str], mesh: trimesh.Trimesh) -> Path:
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt == "glb":
-        _write_atomic(path, mesh.export(file_type="glb"))
+        _write_atomic(path, mesh.export(file_type="glb", include_normals=True))
     elif fmt == "obj":
         text, extra = trimesh.exchange.obj.export_obj(
             mesh, include_texture=True, return_texture=True, mtl_name=f"{path.stem}.mtl"
         )
+        mtl_name = f"{path.stem}.mtl"
+        textures = [n for n in extra if n != mtl_name]
+        if mtl_name in extra and len(textures) == 1:  # one photo texture: write the .mtl that shows it as it is
+            extra[mtl_name] = photo_mtl(mesh.visual.material.name, textures[0]).encode("utf-8")
         for name, data in extra.items():
             _write_atomic(path.with_name(name), data)
         _write_atomic(path, text.encode("utf-8"))
     elif fmt == "ply":
         coloured = mesh.copy()
-        coloured.visual = mesh.visual.to_color()
-        _write_atomic(path, trimesh.exchange.ply.export_ply(coloured))
+        if hasattr(mesh.visual, "to_color"):  # a textured mesh: colours sampled from the texture
+            coloured.visual = mesh.visual.to_color()
+        _write_atomic(path, trimesh.exchange.ply.export_ply(coloured, vertex_normal=True))
     else:
         raise DepthshotError(f"unknown mesh format {fmt!r} for {path.name} (expected one of {', '.join(MESH_FORMATS)})")
     return path

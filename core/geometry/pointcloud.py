@@ -73,6 +73,13 @@ def depth_to_points(
     return points if config.voxel is None else voxel_merge(points, config.voxel)
 
 
+def transform_points(points: Points, pose: np.ndarray) -> Points:
+    """``points`` moved by the 4x4 ``pose`` (world-from-camera: camera space -> world space)."""
+    r, t = np.asarray(pose, np.float64)[:3, :3], np.asarray(pose, np.float64)[:3, 3]
+    positions = (points.positions.astype(np.float64) @ r.T + t).astype(np.float32)
+    return Points(positions, points.colors, points.confidence)
+
+
 def to_open3d(points: Points) -> o3d.t.geometry.PointCloud:
     """The tensor point cloud with attributes ``positions``, ``colors`` (uint8) and ``confidence`` (N, 1)."""
     cloud = o3d.t.geometry.PointCloud()

@@ -58,6 +58,7 @@ class GeometryFrame:
     image: np.ndarray
     intrinsics: Intrinsics
     flags: np.ndarray | None = None
+    pose: np.ndarray | None = None  # world-from-camera 4x4 (OpenCV axes) when writing in world space
 
     @property
     def unmeasured(self) -> np.ndarray | None:

@@ -19,6 +19,7 @@ from core.stereo.convert import StereoJob, run_stereo
 from core.stereo.disparity import DisparityConfig
 from core.stereo.layouts import LAYOUTS
 from core.video import EncodeSettings
+from core.video.writer import CODECS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,10 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--border", choices=("fill", "black"), default="fill", help="screen-edge strips (default fill)")
     g.add_argument("--vr-eye-size", type=int, metavar="PX", help="VR180 eye size (default: source detail, max 2048)")
     g = p.add_argument_group("encoding")
-    g.add_argument("--codec", choices=("h264", "h265", "ffv1", "prores"), default="h264")
+    g.add_argument("--codec", choices=CODECS, default="auto",
+                   help="auto (default): H.264 High, or H.265 Main10 for sources deeper than 8 bits; ffv1 needs "
+                        ".mkv, prores .mov/.mkv")
     g.add_argument("--crf", type=int, default=18)
     g.add_argument("--encode-preset", default="medium", help="x264/x265 speed preset (default medium)")
-    g.add_argument("--pix-fmt", help="e.g. yuv420p, yuv444p, yuv420p10le (default: by layout and source)")
+    g.add_argument("--pix-fmt", help="default yuv420p (plays everywhere; yuv420p10le for H.265 from 10-bit "
+                                      "sources); yuv444p = H.264 High 4:4:4 (sharper anaglyph edges), yuv420p10le "
+                                      "with h264 = High 10: both play on fewer devices")
     g.add_argument("--start", type=float, metavar="S", help="start time in seconds")
     g.add_argument("--end", type=float, metavar="S", help="end time in seconds")
     g.add_argument("--segment-seconds", type=float, default=5.0, metavar="S",

@@ -34,8 +34,8 @@ from core.stereo.disparity import (
     relative_disparity,
     subject_nearness,
 )
-from core.stereo.layouts import Packer
-from core.stereo.metadata import TAGS, spherical_post_process, stereo_settings
+from core.stereo.layouts import LAYOUT_SPECS, Packer
+from core.stereo.metadata import stereo_settings
 from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
 from core.video import EncodeSettings, Frame, SegmentedWriter, Sink, VideoInfo, bounded_map, probe, read_frames
 
@@ -77,9 +77,9 @@ class StereoJob:
 
 
 def default_output(input_path: Path, layout: str) -> Path:
-    """``clip.mp4`` -> ``clip_LRF_Full_SBS.mp4`` (the layout's player tag), next to the input."""
+    """``clip.mp4`` -> ``clip_3D_LRF_Full_SBS.mp4`` (the layout's player tags), next to the input."""
     suffix = input_path.suffix.lower() if input_path.suffix.lower() in _VIDEO_SUFFIXES else ".mp4"
-    return input_path.with_name(f"{input_path.stem}{TAGS[layout].file_tag}{suffix}")
+    return input_path.with_name(f"{input_path.stem}{LAYOUT_SPECS[layout].file_tag}{suffix}")
 
 
 def default_depth_path(input_path: Path, output: Path) -> Path:
@@ -97,6 +97,8 @@ def run_stereo(job: StereoJob) -> Path:
     output = job.output or default_output(job.input, job.layout)
     if job.preview_frame is None and output.suffix.lower() not in _VIDEO_SUFFIXES:
         raise DepthshotError(f"{output}: output must be .mp4, .mkv or .mov")
+    if job.preview_frame is None:
+        job.settings.check_container(output)  # before the depth engine runs
     device = _device(job.device)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
     dp = DepthPass.open(depth_path)
@@ -120,14 +122,13 @@ def run_stereo(job: StereoJob) -> Path:
     if job.preview_frame is not None:
         return _write_preview(job, frames, synth, packer)
 
-    settings = _settings(job, info, output)
-    post = spherical_post_process(job.layout, output.suffix)
     w, h = packer.size
+    settings = stereo_settings(job.layout, job.settings, output.suffix, packer.size, info.bit_depth)
     total = _expected_frames(info, job.start, job.end)
     _make_folder(output.parent)
     segment_frames = max(1, round(job.segment_seconds * info.fps))
     with SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
-                         post_process=post, segment_frames=segment_frames,
+                         segment_frames=segment_frames,
                          fingerprint=_fingerprint(job, dp, device)) as writer, \
             Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
         todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
@@ -234,17 +235,6 @@ def _check_pass(dp: DepthPass, info: VideoInfo) -> None:
         )
 
 
-def _settings(job: StereoJob, info: VideoInfo, output: Path) -> EncodeSettings:
-    settings = job.settings
-    if settings.pix_fmt is None and settings.codec in ("h264", "h265"):
-        chroma = "yuv444p" if job.layout == "anaglyph" else "yuv420p"
-        settings = replace(settings, pix_fmt=chroma + ("10le" if info.bit_depth > 8 else ""))
-    elif job.layout == "anaglyph" and settings.pix_fmt and "420" in settings.pix_fmt:
-        log.warning("anaglyph in %s: chroma subsampling will blur red/cyan edges (crosstalk); yuv444p avoids it",
-                    settings.pix_fmt)
-    return stereo_settings(job.layout, settings, output.suffix)
-
-
 def _expected_frames(info: VideoInfo, start: float | None, end: float | None) -> int | None:
     if start is None and end is None:
         return info.frame_count or None
@@ -260,7 +250,8 @@ def _to_output(packed: torch.Tensor, deep: bool) -> np.ndarray:
 
 
 def _write_preview(job: StereoJob, frames: Iterator[Frame], synth: _Synthesizer, packer: Packer) -> Path:
-    target = job.preview or job.input.with_name(f"{job.input.stem}{TAGS[job.layout].file_tag}_{job.preview_frame}.png")
+    tag = LAYOUT_SPECS[job.layout].file_tag
+    target = job.preview or job.input.with_name(f"{job.input.stem}{tag}_{job.preview_frame}.png")
     _make_folder(target.parent)
     for frame in frames:
         if frame.index == job.preview_frame:

@@ -1,4 +1,5 @@
-"""Packing a stereo pair into one frame: side-by-side, top-bottom, cross-eyed, anaglyph, VR180.
+"""Stereo layouts: the one table of what each layout is and how players are told (``LAYOUT_SPECS``), and packing
+a stereo pair into one frame: side-by-side, top-bottom, cross-eyed, anaglyph, VR180.
 
 Eyes are (3, H, W) float tensors in [0, 1] on any device; the packed frame is (3, H', W') on the same device.
 """
@@ -6,6 +7,7 @@ Eyes are (3, H, W) float tensors in [0, 1] on any device; the packed frame is (3
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -13,8 +15,53 @@ import torch.nn.functional as F
 
 from core.errors import DepthshotError
 
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """Everything about one stereo layout, in one place (adding a layout = one row of ``LAYOUT_SPECS``).
+
+    ``arrangement``: "side_by_side", "top_bottom", "anaglyph" or "equirect" (VR180: side by side 180x180 eyes);
+    ``half``: each eye squeezed to half the width/height; ``right_first``: the right eye is packed first (cross-eyed).
+    Signalling: ``file_tag`` (file name suffix; includes Kodi's ``3D`` + ``SBS``/``HSBS``/``TAB``/``HTAB`` tokens
+    where a 3D TV mode applies, ``kodi``), ``matroska`` (StereoMode name), ``frame_packing`` (H.264
+    frame-packing SEI arrangement: 3 side by side, 4 top-bottom; None when the SEI cannot say it), ``st3d``
+    (MP4/MOV Spherical Video V2 stereo mode: 1 top-bottom, 2 left-right; None: no MP4 signal means this layout),
+    ``spherical`` (sv3d / Matroska Projection: 180x180 equirectangular); ``chroma``: the default H.264/H.265 chroma
+    format (yuv420p: what plays everywhere).
+    """
+
+    name: str
+    arrangement: Literal["side_by_side", "top_bottom", "anaglyph", "equirect"]
+    file_tag: str
+    matroska: str
+    frame_packing: int | None
+    st3d: int | None
+    kodi: str | None = None
+    half: bool = False
+    right_first: bool = False
+    spherical: bool = False
+    chroma: str = "yuv420p"
+
+
+ST3D_TOP_BOTTOM, ST3D_LEFT_RIGHT = 1, 2
+
+LAYOUT_SPECS: dict[str, LayoutSpec] = {
+    spec.name: spec
+    for spec in (
+        LayoutSpec("sbs_full", "side_by_side", "_3D_LRF_Full_SBS", "left_right", 3, ST3D_LEFT_RIGHT, kodi="SBS"),
+        LayoutSpec("sbs_half", "side_by_side", "_3D_HSBS_LR_Half_SBS", "left_right", 3, ST3D_LEFT_RIGHT,
+                   kodi="HSBS", half=True),
+        LayoutSpec("tb_full", "top_bottom", "_3D_TAB_TBF_Full_OU", "top_bottom", 4, ST3D_TOP_BOTTOM, kodi="TAB"),
+        LayoutSpec("tb_half", "top_bottom", "_3D_HTAB_TB_Half_OU", "top_bottom", 4, ST3D_TOP_BOTTOM,
+                   kodi="HTAB", half=True),
+        # free-viewing pair: no 3D TV mode; st3d cannot say "right eye first", the H.264 SEI can (type 2)
+        LayoutSpec("cross", "side_by_side", "_RLF_Cross", "right_left", 3, None, right_first=True),
+        LayoutSpec("anaglyph", "anaglyph", "_Anaglyph_RC", "anaglyph_cyan_red", None, None),
+        LayoutSpec("vr180", "equirect", "_180x180_LR", "left_right", 3, ST3D_LEFT_RIGHT, spherical=True),
+    )
+}
+LAYOUTS: tuple[str, ...] = tuple(LAYOUT_SPECS)
 Layout = Literal["sbs_full", "sbs_half", "tb_full", "tb_half", "cross", "anaglyph", "vr180"]
-LAYOUTS: tuple[str, ...] = ("sbs_full", "sbs_half", "tb_full", "tb_half", "cross", "anaglyph", "vr180")
 VR_EYE_MAX = 2048
 """Largest default VR180 eye size (px); the default keeps the source's pixels per degree up to this."""
 
@@ -45,13 +92,14 @@ class Packer:
         eye_size: int | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
-        if layout not in LAYOUTS:
+        if layout not in LAYOUT_SPECS:
             raise DepthshotError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-        if layout in ("sbs_half", "tb_half") and (width if layout == "sbs_half" else height) < 2:
+        spec = LAYOUT_SPECS[layout]
+        if spec.half and (width if spec.arrangement == "side_by_side" else height) < 2:
             raise DepthshotError(f"{width}x{height} is too small for {layout}")
-        self.layout, self.width, self.height = layout, width, height
+        self.layout, self.spec, self.width, self.height = layout, spec, width, height
         self._grid: torch.Tensor | None = None
-        if layout == "vr180":
+        if spec.arrangement == "equirect":
             if hfov_deg is None or not 0 < hfov_deg < 180:
                 raise DepthshotError(f"VR180 needs a horizontal field of view in (0, 180) degrees, got {hfov_deg}")
             eye = eye_size or vr_eye_size(width, hfov_deg)
@@ -59,14 +107,10 @@ class Packer:
                 raise DepthshotError(f"VR180 eye size must be an even number of pixels >= 2, got {eye}")
             self._grid = equirect_grid(width, height, hfov_deg, eye, device)
             self.size = (2 * eye, eye)
-        elif layout in ("sbs_full", "cross"):
-            self.size = (2 * width, height)
-        elif layout == "tb_full":
-            self.size = (width, 2 * height)
-        elif layout == "sbs_half":
-            self.size = (2 * (width // 2), height)
-        elif layout == "tb_half":
-            self.size = (width, 2 * (height // 2))
+        elif spec.arrangement == "side_by_side":
+            self.size = (2 * (width // 2), height) if spec.half else (2 * width, height)
+        elif spec.arrangement == "top_bottom":
+            self.size = (width, 2 * (height // 2)) if spec.half else (width, 2 * height)
         else:
             self.size = (width, height)
 
@@ -74,25 +118,20 @@ class Packer:
         """Pack two (3, H, W) eyes into (3, H', W')."""
         if left.shape != (3, self.height, self.width) or right.shape != left.shape:
             raise DepthshotError(f"eyes must be (3, {self.height}, {self.width}), got {tuple(left.shape)}")
-        lay = self.layout
-        if lay == "sbs_full":
-            return torch.cat([left, right], 2)
-        if lay == "cross":
-            return torch.cat([right, left], 2)
-        if lay == "tb_full":
-            return torch.cat([left, right], 1)
-        if lay == "sbs_half":
-            size = (self.height, self.width // 2)
-            return torch.cat([_resize(left, size), _resize(right, size)], 2)
-        if lay == "tb_half":
-            size = (self.height // 2, self.width)
-            return torch.cat([_resize(left, size), _resize(right, size)], 1)
-        if lay == "anaglyph":
+        spec = self.spec
+        if spec.arrangement == "anaglyph":
             return anaglyph(left, right)
-        eyes = torch.stack([left, right]).to(torch.float32)
-        grid = self._grid.to(eyes.device).expand(2, -1, -1, -1)
-        warped = F.grid_sample(eyes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return torch.cat([warped[0], warped[1]], 2)
+        if spec.arrangement == "equirect":
+            eyes = torch.stack([left, right]).to(torch.float32)
+            grid = self._grid.to(eyes.device).expand(2, -1, -1, -1)
+            warped = F.grid_sample(eyes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            return torch.cat([warped[0], warped[1]], 2)
+        first, second = (right, left) if spec.right_first else (left, right)
+        dim = 2 if spec.arrangement == "side_by_side" else 1
+        if spec.half:
+            size = (self.height, self.width // 2) if dim == 2 else (self.height // 2, self.width)
+            first, second = _resize(first, size), _resize(second, size)
+        return torch.cat([first, second], dim)
 
 
 def anaglyph(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,10 +82,7 @@ def _stream_stereo(job, source, depth_job, device, output: str, suffix: str, str
     _, loaded = stream_engine(depth_job, "cuda" if device.type == "cuda" else "cpu")
     kind = "metric_depth" if loaded.metric else "relative_inverse_depth"
     cfg = job.disparity
-    settings = job.settings
-    if settings.pix_fmt is None and settings.codec in ("h264", "h265"):
-        settings = replace(settings, pix_fmt="yuv444p" if job.layout == "anaglyph" else "yuv420p")
-    settings = stereo_settings(job.layout, settings, suffix)
+    settings = stereo_settings(job.layout, job.settings, suffix)  # packed size unknown yet: no eye display tags
     run = LiveRun(output)
     stream = StreamDepth(loaded.runner)
     ranges = RunningRange()

@@ -4,10 +4,11 @@ Conventions: disparity ``d`` is in pixels, ``d = x_left - x_right``; larger ``d`
 of the screen, negative = behind it). A view is produced by moving every source pixel to ``x + shift * d``:
 ``shift = +0.5`` gives the left eye and ``-0.5`` the right eye of a centre image, ``-1`` the right eye of a left image.
 
-The warp splats each source pixel linearly onto its two nearest target columns (sub-pixel accurate), keeps only the
-nearest surface per target pixel (a z-buffer on disparity with a small tolerance so one surface still blends
-smoothly), and fills the disoccluded holes from their background side. Everything runs in torch on the device of
-the input, CPU or CUDA alike.
+The warp treats each row as surfaces rather than samples: neighbouring pixels whose disparity changes smoothly are
+joined into one piecewise-linear surface that is resampled at every target pixel centre it spans (sub-pixel
+accurate, and steep or curved surfaces do not tear or hide themselves); where surfaces overlap the nearest one is
+seen, blended with the one behind over the target pixel its edge only partly covers. The disoccluded holes are then
+filled from their background side. Everything runs in torch on the device of the input, CPU or CUDA alike.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from core.errors import DepthshotError
 
 Mode = Literal["both_half", "right_only"]
 Border = Literal["fill", "black"]
+Fill = Literal["stretch"]
+FILLS: tuple[str, ...] = ("stretch",)
 ArrayLike = TypeVar("ArrayLike", torch.Tensor, np.ndarray)
 
-_HOLE_WEIGHT = 1e-3  # a target pixel that received less splat weight than this is a hole
-_PAD = 2  # spare target columns on each side of a row that catch the taps falling off it (dropped at the end)
+_PAD = 2  # spare target columns on each side of a row (never written; they bound hole runs to one row)
+_SLOPE_RATIO = 2.0  # a disparity step up to this times the smaller step beside it continues the same surface
+_SAME_SURFACE = 1e-3  # px of disparity: pieces this close to the nearest at a target pixel are averaged
 
 
 @dataclass
@@ -61,12 +65,18 @@ def warp_view(
     *,
     tolerance: float = 1.0,
     border: Border = "fill",
+    fill: Fill = "stretch",
 ) -> WarpResult:
     """Forward-warp ``image`` (3, H, W) float by ``shift * disparity`` (H, W) px with a z-buffer and hole filling.
 
-    ``tolerance`` (px of disparity): contributions this close to the nearest surface at a target pixel are blended
-    (one surface), farther ones are hidden. ``border``: ``"fill"`` extends content into the empty strip a shift
-    leaves at the frame edge, ``"black"`` leaves that strip black (a floating window).
+    Each row is warped as a surface, not as separate samples: two neighbouring source pixels belong to one surface
+    when their disparities differ by at most ``tolerance`` px, or by at most ``_SLOPE_RATIO`` times the smaller step
+    next to them (a steep or curved surface changes its disparity smoothly; an object boundary jumps). A surface is
+    resampled linearly at every target pixel centre it spans, an object's outermost pixels reach half a pixel beyond
+    their centres (so thin objects keep their width), and where several surfaces cover a pixel the nearest (largest
+    disparity) is seen, blended with the next one behind where its edge covers the pixel only partly. ``fill``: how
+    holes are filled (``"stretch"``: the background-side neighbour of each run). ``border``: ``"fill"`` extends content into the empty strip a shift leaves at the frame
+    edge, ``"black"`` leaves that strip black (a floating window).
     """
     if image.ndim != 3 or image.shape[0] != 3:
         raise DepthshotError(f"image must be (3, H, W), got {tuple(image.shape)}")
@@ -74,14 +84,12 @@ def warp_view(
         raise DepthshotError(f"disparity {tuple(disparity.shape)} does not match image {tuple(image.shape[1:])}")
     if not torch.isfinite(disparity).all():
         raise DepthshotError("disparity contains NaN or infinite values")
+    if fill not in FILLS:
+        raise DepthshotError(f"unknown fill {fill!r} ({', '.join(FILLS)})")
     _, h, w = image.shape
     disparity = disparity.to(device=image.device, dtype=torch.float32)
-    idx, wgt = _splat_taps(disparity, shift)
-    d = disparity.reshape(-1)
-    size = h * (w + 2 * _PAD)
-    _hide_occluded(idx, wgt, d, size, tolerance)
-    sources = torch.cat([image.to(torch.float32).reshape(3, -1), d[None]])
-    values, holes = _accumulate(sources, idx, wgt, size)
+    sources = torch.cat([image.to(torch.float32).reshape(3, -1), disparity.reshape(1, -1)])
+    values, holes = _rasterize(sources, disparity, shift, tolerance)
     values, holes = values.view(4, h, -1), holes.view(h, -1)
     holes[:, :_PAD] = False
     holes[:, _PAD + w :] = False
@@ -90,63 +98,137 @@ def warp_view(
     return WarpResult(image=values[:3, :, real].to(image.dtype), disparity=values[3, :, real], holes=holes[:, real])
 
 
-def _splat_taps(disparity: torch.Tensor, shift: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where and how strongly every source pixel splats onto its two nearest target columns.
+def _connected(disparity: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """(H, W - 1) bool: whether source pixels x and x + 1 of a row lie on one surface (see :func:`warp_view`)."""
+    step = disparity.diff(dim=1).abs_()
+    pad = torch.full_like(step[:, :1], torch.inf)
+    beside = torch.minimum(torch.cat([pad, step[:, :-1]], 1), torch.cat([step[:, 1:], pad], 1))
+    return (step <= tolerance) | (step <= _SLOPE_RATIO * beside)
 
-    ``disparity``: (H, W) px. Returns ``idx`` (H*W,) int64, the flat index of tap 0 (column ``floor(x + shift *
-    d)``; tap 1 is the next column, ``idx + 1``), and ``wgt`` (2, H*W) float32, the linear weights of taps 0 and 1.
-    Indices address a padded target grid (H, W + 4) whose spare columns (2 on each side) catch the taps that fall
-    off the row: a tap-0 column outside [-2, W] has both taps off the row, as at the clamped columns -2 and W.
+
+@dataclass
+class _Pieces:
+    """The pieces of one batch, as flat (S,) tensors; see :func:`_pieces`."""
+
+    start: torch.Tensor
+    end: torch.Tensor
+    src_a: torch.Tensor
+    src_b: torch.Tensor
+    row: torch.Tensor
+    edge: torch.Tensor
+
+
+def _pieces(disparity: torch.Tensor, shift: float, tolerance: float) -> list[_Pieces]:
+    """The pieces of every row in target space, in two batches: one per source pixel, then the few left edges.
+
+    A piece runs from target column ``start`` to ``end`` (float, either order) and interpolates linearly from source
+    pixel ``src_a`` (flat index) at ``start`` to ``src_b`` at ``end``. Every pixel has a piece to its right: to its
+    right neighbour when connected, else an *edge* piece of its own colour. A pixel not connected on its left gets an
+    edge piece there too. An edge piece reaches half a source pixel beyond the pixel's centre (scaled by how much
+    the surface stretches there), and then half a target pixel more over which its coverage falls from 1 to 0 (the
+    target pixels an object's edge only partly covers blend with what lies behind); its ``start`` is the outer end.
     """
     h, w = disparity.shape
     dev = disparity.device
     target = torch.arange(w, device=dev, dtype=torch.float32) + shift * disparity
-    x0 = torch.floor(target)
-    wgt = torch.empty(2, h * w, device=dev)
-    torch.sub(target, x0, out=wgt[1].view(h, w))
-    torch.sub(1.0, wgt[1], out=wgt[0])
-    row_start = torch.arange(h, device=dev)[:, None] * (w + 2 * _PAD) + _PAD
-    idx = x0.clamp_(-_PAD, w).to(torch.int64).add_(row_start)
-    return idx.view(-1), wgt
+    flat = torch.arange(h * w, device=dev).view(h, w)
+    conn = _connected(disparity, tolerance)
+    # target px per source px of the surface next to an open end: the smaller of its last two steps (an edge
+    # pixel's own step is often off, its colour and depth being a mix of both surfaces)
+    step = target.diff(dim=1).abs_().clamp_(1.0, 1.5).where(conn, torch.ones_like(conn, dtype=torch.float32))
+    inner = step.clone()
+    inner[:, 1:] = torch.minimum(step[:, 1:], step[:, :-1])  # for the pair (x, x+1): also the pair before
+    outer = step.clone()
+    outer[:, :-1] = torch.minimum(step[:, :-1], step[:, 1:])  # and the pair after
+    open_right = torch.ones(h, w, dtype=torch.bool, device=dev)
+    open_right[:, :-1] = ~conn
+    reach_right = torch.full((h, w), 1.0, device=dev)
+    reach_right[:, 1:] = 0.5 * inner + 0.5
+    end_right = target + reach_right
+    end_right[:, :-1] = torch.where(conn, target[:, 1:], end_right[:, :-1])
+    src_b = flat.clone()
+    src_b[:, :-1] += conn
+    rows = torch.arange(h, device=dev)[:, None].expand(h, w)
+    # the right pieces: an edge piece's outer end is its end, so it is listed from there
+    right = _Pieces(torch.where(open_right, end_right, target).view(-1),
+                    torch.where(open_right, target, end_right).view(-1),
+                    flat.view(-1), src_b.view(-1), rows.reshape(-1), open_right.view(-1))
+    open_left = torch.ones(h, w, dtype=torch.bool, device=dev)
+    open_left[:, 1:] = ~conn
+    reach_left = torch.full((h, w), 1.0, device=dev)
+    reach_left[:, :-1] = 0.5 * outer + 0.5
+    y, x = open_left.nonzero(as_tuple=True)
+    t = target[y, x]
+    left = _Pieces(t - reach_left[y, x], t, flat[y, x], flat[y, x], y, torch.ones_like(t, dtype=torch.bool))
+    return [right, left]
 
 
-def _hide_occluded(idx: torch.Tensor, wgt: torch.Tensor, d: torch.Tensor, size: int, tolerance: float) -> None:
-    """Zero, in place, the weight of taps more than ``tolerance`` px of disparity from the surface at their target.
-
-    The surface seen at a target pixel is the nearest (largest ``d``) among the taps that cover its centre (weight
-    >= 0.5), or among all its taps where none covers it (a stretched surface). ``idx`` (N,), ``wgt`` (2, N): from
-    :func:`_splat_taps`; ``d``: (N,) px of the source pixels; ``size``: number of target pixels.
-    """
-    # one amax pass: covering taps reduce into slots [0, size), the others into [size, 2 * size)
-    nearest = torch.full((2 * size,), -torch.inf, device=d.device)
-    for k in range(2):
-        nearest[k:].scatter_reduce_(0, idx.add(wgt[k] < 0.5, alpha=size), d, "amax")
-    covered, others = nearest[:size], nearest[size:]
-    surface = torch.where(covered == -torch.inf, others, covered)
-    for k in range(2):
-        hidden = surface[k:].index_select(0, idx).sub_(d).abs_() > tolerance
-        wgt[k].masked_fill_(hidden, 0.0)
-
-
-def _accumulate(
-    sources: torch.Tensor, idx: torch.Tensor, wgt: torch.Tensor, size: int
+def _rasterize(
+    sources: torch.Tensor, disparity: torch.Tensor, shift: float, tolerance: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted mean of the source channels over the taps landing on each target pixel.
+    """Resample the row pieces at the target pixel centres they span, keeping the nearest surface per pixel.
 
-    ``sources``: (C, N) per source pixel (colour and disparity); ``idx`` (N,), ``wgt`` (2, N): from
-    :func:`_splat_taps`. Returns ``values`` (C, size), meaningless at holes, and ``holes`` (size,) bool, the target
-    pixels that received less than ``_HOLE_WEIGHT`` in all.
+    ``sources``: (C, H*W) per source pixel, disparity last; ``disparity``: (H, W) px. A piece covers the columns
+    ``c`` with ``min(start, end) <= c < max(start, end)``. Where the nearest surface covers a target pixel only
+    partly (an object's outer edge), the next surface behind shows through in proportion. Returns ``values`` (C,
+    H*(W+4)) on the padded grid (meaningless at holes) and ``holes`` (H*(W+4),) bool, the target pixels no piece
+    covers.
     """
-    c, n = sources.shape
-    acc = torch.zeros(1 + c, size, device=sources.device)  # total weight, then the weighted channels
-    terms = torch.empty(1 + c, n, device=sources.device)
-    for k in range(2):
-        terms[0] = wgt[k]
-        torch.mul(sources, wgt[k], out=terms[1:])
-        acc[:, k:].index_add_(1, idx, terms)
-    weight, values = acc[0], acc[1:]
-    holes = weight < _HOLE_WEIGHT
-    return values.div_(weight.clamp_min_(_HOLE_WEIGHT)), holes
+    h, w = disparity.shape
+    pitch = w + 2 * _PAD
+    size = h * pitch  # slot ``size`` collects the samples that fall outside every row
+    dev = sources.device
+    d = sources[-1]
+    samples = []  # per piece batch and column step: (target, depth, cover, alpha, src a, src b)
+    for p in _pieces(disparity, shift, tolerance):
+        lo, hi = torch.minimum(p.start, p.end), torch.maximum(p.start, p.end)
+        first = torch.ceil(lo)
+        span = int((hi - first).max().clamp_min(0).ceil().item()) if lo.numel() else 0  # columns per piece, at most
+        length = p.end - p.start
+        inv = torch.where(length != 0, 1.0 / length.where(length != 0, torch.ones_like(length)), 0.0)
+        da, db = d[p.src_a], d[p.src_b]
+        db -= da
+        outward = torch.sign(p.start - p.end)
+        base = p.row * pitch + _PAD
+        for j in range(span):
+            c = first + j
+            ok = (c < hi) & (c >= 0) & (c < w)
+            a = (c - p.start).mul_(inv)
+            target = torch.where(ok, base + c.to(torch.int64), size)
+            depth = torch.addcmul(da, a, db).masked_fill_(~ok, -torch.inf)
+            cover = torch.where(p.edge, ((p.start - c) * outward).clamp_(0.0, 1.0), 1.0)
+            samples.append((target, depth, cover, a, p.src_a, p.src_b))
+    nearest = torch.full((size + 1,), -torch.inf, device=dev)
+    for target, depth, *_ in samples:
+        nearest.scatter_reduce_(0, target, depth, "amax")
+    fronts = [depth >= nearest[target] - _SAME_SURFACE for target, depth, *_ in samples]
+    behind = torch.full((size + 1,), -torch.inf, device=dev)
+    for (target, depth, *_), front in zip(samples, fronts):
+        behind.scatter_reduce_(0, target, depth.masked_fill(front, -torch.inf), "amax")
+    # the front layer's coverage per target pixel (mean over its pieces), the back layer gets the rest
+    acc = torch.zeros(3, size + 1, device=dev)  # front count, front coverage sum, back count
+    backs = []
+    for (target, depth, cover, *_), front in zip(samples, fronts):
+        back = ~front & (depth >= behind[target] - _SAME_SURFACE) & (depth > -torch.inf)
+        backs.append(back)
+        acc[0].index_add_(0, target, front.float())
+        acc[1].index_add_(0, target, cover * front)
+        acc[2].index_add_(0, target, back.float())
+    acc[:, size] = 0
+    coverage = acc[1] / acc[0].clamp_min(1.0)
+    alone = acc[2] == 0
+    holes = (acc[0] == 0) | (alone & (coverage < 0.5))  # an edge that barely reaches into nothing: a hole
+    coverage = torch.where(alone, torch.ones_like(coverage), coverage)
+    front_share = coverage / acc[0].clamp_min(1.0)
+    back_share = (1 - coverage) / acc[2].clamp_min(1.0)
+    values = torch.zeros(sources.shape[0], size + 1, device=dev)
+    for (target, _, _, alpha, ia, ib), front, back in zip(samples, fronts, backs):
+        weight = torch.where(front, front_share[target], 0.0).add_(back_share[target].mul_(back))
+        wb = weight * alpha
+        terms = sources[:, ib] * wb
+        terms.addcmul_(sources[:, ia], weight.sub_(wb))
+        values.index_add_(1, target, terms)
+    return values[:, :size], holes[:size]
 
 
 def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> None:
@@ -181,6 +263,7 @@ def synthesize_views(
     dilate: int = 0,
     tolerance: float = 1.0,
     border: Border = "fill",
+    fill: Fill = "stretch",
 ) -> tuple[ArrayLike, ArrayLike]:
     """Synthesise a stereo pair from one RGB frame and its disparity.
 
@@ -193,6 +276,8 @@ def synthesize_views(
         raise DepthshotError(f"unknown mode {mode!r} (both_half, right_only)")
     if border not in ("fill", "black"):
         raise DepthshotError(f"unknown border {border!r} (fill, black)")
+    if fill not in FILLS:
+        raise DepthshotError(f"unknown fill {fill!r} ({', '.join(FILLS)})")
     if dilate < 0:
         raise DepthshotError(f"dilate must be >= 0, got {dilate}")
     if image.ndim != 3 or image.shape[2] != 3:
@@ -205,9 +290,9 @@ def synthesize_views(
     chw = src.permute(2, 0, 1).to(torch.float32)
     disp = dilate_foreground(disp.to(device=src.device, dtype=torch.float32), dilate)
     if mode == "both_half":
-        views = [warp_view(chw, disp, s, tolerance=tolerance, border=border).image for s in (0.5, -0.5)]
+        views = [warp_view(chw, disp, s, tolerance=tolerance, border=border, fill=fill).image for s in (0.5, -0.5)]
     else:
-        views = [chw, warp_view(chw, disp, -1.0, tolerance=tolerance, border=border).image]
+        views = [chw, warp_view(chw, disp, -1.0, tolerance=tolerance, border=border, fill=fill).image]
     out = []
     for v in views:
         v = v.permute(1, 2, 0)

@@ -13,11 +13,12 @@ from core.video.errors import (
     VideoError,
     VideoPathError,
 )
+from core.video.hdr import HdrMetadata
 from core.video.info import ColorInfo, VideoInfo, probe
 from core.video.pipeline import Sink, bounded_map, prefetch
-from core.video.reader import Frame, read_frames
+from core.video.reader import Frame, frame_times, read_frames
 from core.video.segments import SegmentedWriter
-from core.video.writer import EncodeSettings, VideoWriter
+from core.video.writer import EncodeSettings, StereoSignal, VideoWriter
 
 __all__ = [
     "ColorInfo",
@@ -26,6 +27,7 @@ __all__ = [
     "EncodeSettings",
     "EncodeSettingsError",
     "Frame",
+    "HdrMetadata",
     "NoVideoStreamError",
     "NotAVideoError",
     "TruncatedVideoError",
@@ -34,7 +36,9 @@ __all__ = [
     "VideoPathError",
     "VideoWriter",
     "bounded_map",
+    "frame_times",
     "SegmentedWriter",
+    "StereoSignal",
     "prefetch",
     "probe",
     "read_frames",

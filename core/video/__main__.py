@@ -2,20 +2,34 @@
 
     python -m core.video info clip.mp4
     python -m core.video transcode clip.mov out.mp4 --codec h265 --crf 20 --start 5 --end 12 --size 1280x720
+
+A transcode keeps the audio, subtitles (languages, titles, flags), chapters, colour tags and HDR10 metadata; an
+interrupted one continues where it stopped when run again (pieces in ``.<output name>.work/``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
 from collections.abc import Sequence
 
+import numpy as np
 from tqdm import tqdm
 
 from core.cli import run_main, setup_logging
-from core.video import EncodeSettings, VideoWriter, prefetch, probe, read_frames
+from core.video import EncodeSettings, SegmentedWriter, prefetch, probe, read_frames
+from core.video.convert import bit_depth
+from core.video.writer import CODECS
+
+_SEGMENT_SECONDS = 10.0  # an interrupted transcode resumes after the last finished piece of this length
+
+
+def _deep(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1] -> uint16 (what the writer takes for deep formats)."""
+    return (image * 65535.0 + 0.5).astype(np.uint16)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -36,10 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     job = commands.add_parser("transcode", help="re-encode, keeping audio/subtitles/colour tags")
     job.add_argument("input")
     job.add_argument("output")
-    job.add_argument("--codec", default="h264", choices=["h264", "h265", "ffv1", "prores"])
+    job.add_argument("--codec", default="auto", choices=CODECS,
+                     help="auto (default): h264, or h265 Main10 for sources deeper than 8 bits; ffv1 needs .mkv, "
+                          "prores .mov or .mkv")
     job.add_argument("--crf", type=int, default=18)
     job.add_argument("--preset", default="medium")
-    job.add_argument("--pix-fmt", default=None, help="yuv420p, yuv444p, yuv420p10le, rgb24, ... (default: codec's)")
+    job.add_argument("--pix-fmt", default=None,
+                     help="default: what plays everywhere (yuv420p = 8-bit H.264 High / H.265 Main; yuv420p10le for "
+                          "H.265 from 10-bit sources). Options: yuv444p (H.264 High 4:4:4), yuv420p10le (H.264 "
+                          "High 10 / H.265 Main10), rgb24, ...")
     job.add_argument("--start", type=float, default=None, help="seconds")
     job.add_argument("--end", type=float, default=None, help="seconds")
     job.add_argument("--size", type=_size, default=None, help="WIDTHxHEIGHT of the output")
@@ -60,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = probe(args.input)
     width, height = args.size or (info.width, info.height)
     settings = EncodeSettings(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
-    frames = read_frames(args.input, start=args.start, end=args.end, size=args.size)
-    with VideoWriter(
+    deep = info.bit_depth > 8 and bit_depth(settings.resolved(info.bit_depth).encoder()[1]) > 8
+    frames = read_frames(args.input, start=args.start, end=args.end, size=args.size,
+                         dtype="float32" if deep else "uint8")
+    with SegmentedWriter(
         args.output,
         width,
         height,
@@ -72,10 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         copy_subtitles=not args.no_subtitles,
         start=args.start,
         end=args.end,
+        segment_frames=max(1, round(_SEGMENT_SECONDS * info.fps)),
+        fingerprint={"size": args.size},
     ) as out:
         total = round(((args.end or info.duration) - (args.start or 0)) * info.fps)
-        for frame in tqdm(prefetch(frames), total=total, unit="frame", disable=not sys.stderr.isatty()):
-            out.write(frame.image, frame.pts)
+        todo = itertools.islice(prefetch(frames), out.resume_point, None)
+        for frame in tqdm(todo, total=total, initial=out.resume_point, unit="frame", disable=not sys.stderr.isatty()):
+            out.write(_deep(frame.image) if deep else frame.image, frame.pts)
     return 0
 
 

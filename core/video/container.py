@@ -60,12 +60,45 @@ def stream_duration(
         match = _DURATION_TAG.match(tag.strip())
         if match:
             h, m, s = match.groups()
-            return int(h) * 3600 + int(m) * 60 + float(s)
+            value = int(h) * 3600 + int(m) * 60 + float(s)
+            return _matroska_duration(stream, container, value)
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
         return float(stream.duration * stream.time_base)
     if include_container and container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
+        value = container.duration / av.time_base
+        return _matroska_duration(stream, container, value) if "matroska" in container.format.name else value
     return None
+
+
+def _matroska_duration(stream: av.stream.Stream, container: av.container.InputContainer, value: float) -> float:
+    """The real duration (s) behind a Matroska ``DURATION`` tag of ``value`` s.
+
+    Muxers disagree when the timestamps start after 0: mkvmerge writes the duration, FFmpeg the end time (start +
+    duration). For such a file the last packets decide: the stream ends where its last packet ends.
+    """
+    if stream.start_time is None or stream.time_base is None or stream.start_time <= 0:
+        return value
+    start = float(stream.start_time * stream.time_base)
+    end = last_packet_end(container.name, stream.index, seek_to=value)
+    return value if end is None else min(value, end - start)
+
+
+def last_packet_end(path: str, index: int, *, seek_to: float) -> float | None:
+    """Where (s, container timeline) the last packet of stream ``index`` of ``path`` ends, reading only from the
+    key frame before ``seek_to`` (s) on; None when no packet is found there."""
+    with av.open(path, mode="r", metadata_errors="replace") as again:
+        stream = again.streams[index]
+        tb = stream.time_base
+        try:
+            again.seek(round(seek_to / tb), stream=stream, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            return None
+        end = None
+        for packet in again.demux(stream):
+            if packet.pts is not None:
+                t = float((packet.pts + (packet.duration or 0)) * tb)
+                end = t if end is None else max(end, t)
+        return end
 
 
 def timeline_origin(container: av.container.InputContainer) -> float:

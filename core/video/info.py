@@ -12,6 +12,7 @@ import av
 from core.video.container import average_rate, open_input, stream_duration, video_stream
 from core.video.convert import bit_depth, has_alpha, quarter_turns
 from core.video.errors import EmptyVideoError, NotAVideoError
+from core.video.hdr import HdrMetadata
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class ColorInfo:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What ``probe`` found. ``width``/``height`` are the display size (after rotation), in pixels."""
+    """What ``probe`` found. ``width``/``height`` are the display size (after rotation), in pixels; ``hdr``: the
+    HDR10 mastering display / content light level of the first frame (None when it has none)."""
 
     path: Path
     width: int
@@ -58,6 +60,7 @@ class VideoInfo:
     codec: str
     audio_streams: int
     subtitle_streams: int
+    hdr: HdrMetadata | None = None
 
 
 def probe(path: str | os.PathLike[str], *, count_frames: bool = False) -> VideoInfo:
@@ -99,6 +102,7 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = False) -> VideoI
             codec=stream.codec_context.name,
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
+            hdr=HdrMetadata.from_frame(first),
         )
 
 

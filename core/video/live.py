@@ -39,7 +39,7 @@ from core.video.container import average_rate
 from core.video.convert import quarter_turns, to_rgb
 from core.video.errors import EmptyVideoError, NoVideoStreamError, NotAVideoError, VideoError, VideoPathError
 from core.video.reader import Frame
-from core.video.writer import EncodeSettings, VideoWriter, check_output_path
+from core.video.writer import EncodeSettings, VideoWriter, _check_size, check_output_path, output_color
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ class LiveWriter(VideoWriter):
     def __init__(self, path: str | os.PathLike[str], width: int, height: int, fps: float | Fraction,
                  settings: EncodeSettings | None = None, stream_format: str = "matroska") -> None:
         self.to_stdout = str(path) == STDIO
-        settings = settings or EncodeSettings()
+        settings = (settings or EncodeSettings()).resolved(8)
         if settings.codec in ("h264", "h265") and "tune" not in settings.codec_options:
             # no look-ahead or B-frame delay: each frame leaves the encoder as it goes in
             settings = dataclasses.replace(settings, codec_options={**settings.codec_options, "tune": "zerolatency"})
@@ -316,18 +316,22 @@ class LiveWriter(VideoWriter):
         self.temp_path = self.path  # written in place
 
     def open(self) -> None:
+        if not self.to_stdout:
+            check_output_path(self.path)
+            self.settings.check_container(self.path)
         encoder, pix_fmt = self.settings.encoder()
+        _check_size(self.path, self.width, self.height, pix_fmt)
+        self.hdr = None
         options = {"flush_packets": "1", **self.settings.container_options}  # each packet out as it is made
         if self.to_stdout:
             fmt, target = self.stream_format, sys.stdout.buffer
         else:
-            check_output_path(self.path)
             fmt, target = _STREAM_FORMATS.get(self.path.suffix.lower()), str(self.path)
         if fmt in ("mp4", "mov"):
             options.setdefault("movflags", "+frag_keyframe+empty_moov+default_base_moof")
         if fmt == "matroska":
             options.setdefault("cluster_time_limit", "0")  # one cluster per frame: nothing waits in the muxer
-        color = self._color(pix_fmt)
+        color = output_color(pix_fmt, None)
         try:
             container = av.open(target, mode="w", format=fmt, options=options)
         except (av.error.FFmpegError, ValueError) as exc:

@@ -61,6 +61,34 @@ def read_frames(
     return _frames(path, start, end, stride, size, dtype)
 
 
+def frame_times(path: str | os.PathLike[str]) -> list[float]:
+    """Presentation times (s, on ``Frame.pts``'s timeline) of every frame of the first video stream, in order,
+    from the packet timestamps (a demux, no decoding); exact for variable frame rate. Streams without packet
+    timestamps get times at the average rate."""
+    with open_input(path) as container:
+        stream = video_stream(container)
+        origin = timeline_origin(container)
+        packets = [p.pts for p in container.demux(stream) if p.size > 0]
+        if any(t is None for t in packets):
+            step = 1.0 / float(average_rate(stream) or 25)
+            return [i * step for i in range(len(packets))]
+        return [float(t * stream.time_base) - origin for t in sorted(packets)]
+
+
+def read_grey16(path: str | os.PathLike[str]) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode a single-channel video (e.g. FFV1 ``gray16le``, a depth video) losslessly: yields ``(pts s, uint16
+    [H, W])`` per frame in presentation order; 8-bit grey is scaled to 16 bits (``v * 257``)."""
+    with open_input(path) as container:
+        stream = video_stream(container)
+        origin = timeline_origin(container)
+        try:
+            for frame in _decode(container, stream):
+                pts = float(frame.pts * stream.time_base) - origin if frame.pts is not None else math.nan
+                yield pts, frame.to_ndarray(format="gray16le")
+        except av.error.FFmpegError as exc:
+            raise TruncatedVideoError(f"{container.name}: cannot decode the depth video ({exc.strerror})") from None
+
+
 def _check_args(start, end, stride, size, dtype) -> None:
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")

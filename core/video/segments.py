@@ -33,7 +33,22 @@ import numpy as np
 from core.atomic import sweep_partials, temp_path, write_text
 from core.video.errors import EmptyVideoError, VideoError, VideoPathError
 from core.video.remux import Remuxer
-from core.video.writer import TIME_BASE, EncodeSettings, VideoWriter, _as_rate, _check_size, check_output_path
+from core.video.h264 import right_first
+from core.video.info import probe
+from core.video.isobmff import add_sample_entry_boxes, signal_boxes
+from core.video.matroska import set_display_size
+from core.video.writer import (
+    CONTAINER_CODECS,
+    MP4_SUFFIXES,
+    TIME_BASE,
+    EncodeSettings,
+    VideoWriter,
+    _as_rate,
+    _check_size,
+    check_output_path,
+    hdr_to_carry,
+    output_color,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +92,10 @@ class SegmentedWriter:
         self.path = Path(path)
         self.width, self.height = int(width), int(height)
         self.rate = _as_rate(fps)
-        self.settings = settings or EncodeSettings()
         self.source = Path(source) if source is not None else None
+        self._source_info = probe(self.source) if self.source is not None else None
+        depth = self._source_info.bit_depth if self._source_info is not None else 8
+        self.settings = (settings or EncodeSettings()).resolved(depth)
         self.start, self.end = start, end
         self.segment_frames = segment_frames
         self.work_dir = self.path.with_name(f".{self.path.name}.work")
@@ -101,6 +118,7 @@ class SegmentedWriter:
         )
         self._segments: list[dict[str, Any]] = []  # {"frames", "last_pts" (s), "reorder"} per finished segment
         self._segment: VideoWriter | None = None
+        self._hdr = None  # the source's HDR10 metadata the output carries (set by open())
         self._last_pts: float | None = None
         self.resume_point = 0
         self.frames_written = 0
@@ -119,9 +137,12 @@ class SegmentedWriter:
 
     def open(self) -> None:
         """Check the paths and settings, then take up the work folder's finished segments (or start one)."""
-        _, pix_fmt = self.settings.encoder()
         check_output_path(self.path, self.source)
+        self.settings.check_container(self.path)
+        _, pix_fmt = self.settings.encoder()
         _check_size(self.path, self.width, self.height, pix_fmt)
+        source = self._source_info if self._copy[2] else None
+        self._hdr = hdr_to_carry(self.path, source, output_color(pix_fmt, source), pix_fmt)
         state = self._load_state()
         if state is not None and state["fingerprint"] == self._fingerprint:
             for k, segment in enumerate(state["segments"]):
@@ -161,6 +182,7 @@ class SegmentedWriter:
                 copy_audio=False,
                 copy_subtitles=False,
                 copy_color=self._copy[2],
+                copy_chapters=False,
                 start=self.start,
             )
             self._segment.open()
@@ -178,6 +200,12 @@ class SegmentedWriter:
             if not self._segments:
                 raise EmptyVideoError(f"{self.path}: no frames were written")
             self._join()
+            boxes = signal_boxes(self.settings.stereo, self._hdr) if self.path.suffix.lower() in MP4_SUFFIXES else []
+            if boxes:
+                add_sample_entry_boxes(self.temp_path, boxes)
+            eye = self.settings.stereo.eye_display if self.settings.stereo is not None else None
+            if eye is not None and self.path.suffix.lower() in (".mkv", ".webm"):
+                set_display_size(self.temp_path, *eye)
             if self._post_process is not None:
                 self._post_process(self.temp_path)
             os.replace(self.temp_path, self.path)
@@ -212,17 +240,26 @@ class SegmentedWriter:
             raise VideoPathError(f"{self.path}: cannot write this file type ({exc})") from None
         remux = None
         try:
-            with av.open(str(paths[0])) as first:
+            with av.open(str(self._template(paths[0]))) as first:
                 template = first.streams.video[0]
                 extradata = template.codec_context.extradata
                 stream = output.add_stream_from_template(template)
             stream.time_base = TIME_BASE
             stream.codec_context.framerate = self.rate
             stream.metadata.update(self.settings.stream_metadata)
-            if self.source is not None and any(self._copy[:2]):
+            mp4 = self.path.suffix.lower() in MP4_SUFFIXES
+            if mp4 and self.settings.codec == "h265":
+                stream.codec_context.codec_tag = "hvc1"  # Apple players refuse hev1
+            stream.disposition = stream.disposition | av.stream.Disposition.default
+            if self.source is not None:
                 remux = Remuxer(
-                    self.source, output, audio=self._copy[0], subtitles=self._copy[1], start=self.start, end=self.end
+                    self.source, output, audio=self._copy[0], subtitles=self._copy[1], start=self.start, end=self.end,
+                    video=stream,
                 )
+            length_size = None  # set when x264's frame-packing SEI is to say "right view first"
+            if self.settings.codec == "h264" and self.settings.stereo is not None and self.settings.stereo.right_first:
+                if extradata and extradata[0] == 1:  # avcC: NAL units carry (lengthSizeMinusOne + 1)-byte lengths
+                    length_size = (extradata[4] & 3) + 1
             clock = _DecodeClock(round(1 / (self.rate * TIME_BASE)), max(s["reorder"] for s in self._segments))
             for path in paths:
                 with av.open(str(path)) as segment:
@@ -232,6 +269,8 @@ class SegmentedWriter:
                     packets = [p for p in segment.demux(video) if p.pts is not None]  # one segment: seconds
                     pts = [_ticks(p.pts, p.time_base) for p in packets]
                     for packet, t, d in zip(packets, pts, clock.segment(pts)):
+                        if length_size is not None and (patched := right_first(bytes(packet), length_size)):
+                            packet.update(patched)
                         duration = _ticks(packet.duration, packet.time_base)
                         packet.time_base = TIME_BASE
                         packet.pts, packet.dts, packet.duration = t, d, duration
@@ -245,6 +284,26 @@ class SegmentedWriter:
             if remux is not None:
                 remux.close()
             output.close()
+
+    def _template(self, segment: Path) -> Path:
+        """The file whose video stream the joined output copies its parameters from: the first segment, or, for
+        Matroska with stereo/VR180/HDR signalling, a one-frame MP4 of it with the st3d/sv3d/mdcv/clli boxes, which
+        FFmpeg reads as side data that the Matroska muxer writes as StereoMode, Projection and MasteringMetadata."""
+        boxes = signal_boxes(self.settings.stereo, self._hdr)
+        if not boxes or self.path.suffix.lower() in MP4_SUFFIXES or self.settings.codec not in CONTAINER_CODECS[".mp4"]:
+            return segment
+        path = self.work_dir / "template.mp4"
+        with av.open(str(segment)) as src, av.open(str(path), mode="w", format="mp4") as out:
+            video = src.streams.video[0]
+            stream = out.add_stream_from_template(video)
+            for packet in src.demux(video):
+                if packet.pts is not None and packet.is_keyframe:
+                    packet.dts = packet.pts
+                    packet.stream = stream
+                    out.mux(packet)
+                    break
+        add_sample_entry_boxes(path, boxes)
+        return path
 
     def _segment_path(self, k: int) -> Path:
         # MOV keeps the exact 1/90000 times; Matroska (1 ms) takes FFV1, which MOV cannot hold, and H.265,

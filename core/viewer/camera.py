@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import DepthshotError
-from core.geometry.camera import DEFAULT_HFOV_DEG
+from core.geometry.camera import DEFAULT_HFOV_DEG, Intrinsics
 
 UP = np.array([0.0, -1.0, 0.0])
 """Screen up in OpenCV camera axes."""
@@ -60,3 +60,27 @@ def look_at_extrinsic(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     extrinsic = np.eye(4)
     extrinsic[:3, :3], extrinsic[:3, 3] = rot, -rot @ eye
     return extrinsic
+
+
+@dataclass(frozen=True)
+class Filmed:
+    """What the viewer takes from the depth pass the clouds were made from: the lens (``intrinsics``, for the
+    "as filmed" view: field of view, principal point, the frame's aspect), the clip's frame rate (``fps``) and,
+    for world-space clouds, the camera ``poses`` per frame index (world-from-camera, OpenCV axes), which the
+    camera follows."""
+
+    intrinsics: Intrinsics
+    fps: float
+    poses: dict[int, np.ndarray] | None = None
+
+
+def window_intrinsic(k: Intrinsics, width: int, height: int) -> np.ndarray:
+    """The 3x3 camera matrix of lens ``k`` for a window of ``width x height`` (the lens resized to it; pixel
+    centres kept), float64."""
+    return k.resized(width, height).matrix
+
+
+def follow_extrinsic(pose: np.ndarray, centre: np.ndarray, orbit_deg: float = 0.0) -> np.ndarray:
+    """Camera-from-world (4, 4) of the viewer following a filming camera at ``pose`` (world-from-camera), orbited
+    by ``orbit_deg`` about ``centre`` (3,) given in that camera's axes; ``inv(pose)`` when not orbited."""
+    return look_at_extrinsic(orbit_eye(centre, orbit_deg), centre) @ np.linalg.inv(pose)

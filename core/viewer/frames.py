@@ -37,3 +37,8 @@ def scene_centre(cloud: o3d.geometry.PointCloud) -> np.ndarray:
     median depth of the points (1 unit ahead for an empty cloud), so the unorbited view is the filmed one."""
     pts = np.asarray(cloud.points)
     return np.array([0.0, 0.0, float(np.median(pts[:, 2])) if len(pts) else 1.0])
+
+
+def frame_index(path: Path) -> int:
+    """The pass frame index of a cloud file named by it (``000123.ply`` -> 123); -1 for other names."""
+    return int(path.stem) if path.stem.isdigit() else -1

@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from core.atomic import atomic_path
 from core.errors import DepthshotError
-from core.viewer.camera import UP, View, orbit_eye
-from core.viewer.frames import load_cloud, scene_centre
+from core.viewer.camera import UP, Filmed, View, follow_extrinsic, orbit_eye, window_intrinsic
+from core.viewer.frames import frame_index, load_cloud, scene_centre
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,12 @@ def check_vulkan() -> None:
         )
 
 
-def render_screenshots(frames: Sequence[Path], out_dir: Path, view: View = View()) -> list[Path]:
+def render_screenshots(frames: Sequence[Path], out_dir: Path, view: View = View(),
+                       filmed: Filmed | None = None) -> list[Path]:
     """Render each point cloud file of ``frames`` to ``out_dir/<stem>.png`` (RGB, ``view.size``), the camera
-    orbiting the first frame's centre. Files are written atomically; returns their paths."""
+    orbiting the first frame's centre. With ``filmed`` the lens is the pass's, and with its poses the camera
+    follows the trajectory (frame ``int(stem)``'s pose, orbited about the first frame's centre in its camera).
+    Files are written atomically; returns their paths."""
     check_vulkan()
     out_dir.mkdir(parents=True, exist_ok=True)
     w, h = view.size
@@ -60,7 +63,18 @@ def render_screenshots(frames: Sequence[Path], out_dir: Path, view: View = View(
     centre = eye = None
     for path in tqdm(frames, unit="frame", disable=len(frames) < 2):
         cloud = load_cloud(path)
-        if centre is None:
+        if filmed is not None:
+            pose = filmed.poses.get(frame_index(path)) if filmed.poses else None
+            if centre is None:
+                centre = scene_centre(cloud if pose is None else _in_camera(cloud, pose))
+            extrinsic = follow_extrinsic(np.eye(4) if pose is None else pose, centre, view.orbit_deg)
+            intrinsic = o3d.camera.PinholeCameraIntrinsic(w, h, *_fxfycxcy(window_intrinsic(filmed.intrinsics, w, h)))
+            renderer.setup_camera(intrinsic, extrinsic)
+            near = float(centre[2]) * _NEAR
+            renderer.scene.camera.set_projection(
+                window_intrinsic(filmed.intrinsics, w, h), near, float(centre[2]) * _FAR, float(w), float(h)
+            )
+        elif centre is None:
             centre = scene_centre(cloud)
             eye = orbit_eye(centre, view.orbit_deg)
             renderer.setup_camera(view.vfov_deg, centre, eye, UP)
@@ -79,3 +93,12 @@ def render_screenshots(frames: Sequence[Path], out_dir: Path, view: View = View(
         written.append(out)
     log.info("wrote %d screenshots to %s", len(written), out_dir)
     return written
+
+
+def _fxfycxcy(m: np.ndarray) -> tuple[float, float, float, float]:
+    return float(m[0, 0]), float(m[1, 1]), float(m[0, 2]), float(m[1, 2])
+
+
+def _in_camera(cloud: o3d.geometry.PointCloud, pose: np.ndarray) -> o3d.geometry.PointCloud:
+    """A world-space cloud seen from its camera (for the scene centre)."""
+    return o3d.geometry.PointCloud(cloud).transform(np.linalg.inv(pose))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+from core.worker_protocol import PROTOCOL_VERSION
+
 from .conftest import REPO
 
 CHILD = textwrap.dedent(
@@ -49,8 +51,8 @@ def test_operators_run_without_importing_torch_or_core(tmp_path, clip, depth_pas
     worker = tmp_path / "worker"  # a stand-in worker that reports the finished pass: no depth run needed
     worker.write_text(
         f"#!{sys.executable}\nimport json\n"
-        "print(json.dumps({'type': 'start', 'protocol': 1}))\n"
-        f"print(json.dumps({{'type': 'done', 'pass': {str(pass_copy)!r}}}))\n"
+        f"print(json.dumps({{'type': 'start', 'protocol': {PROTOCOL_VERSION}, 'pid': 1}}))\n"
+        f"print(json.dumps({{'type': 'done', 'pass': {str(pass_copy)!r}, 'reused': True}}))\n"
     )
     worker.chmod(0o755)
     env = {
@@ -67,6 +69,6 @@ def test_operators_run_without_importing_torch_or_core(tmp_path, clip, depth_pas
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["ran"] == [["FINISHED"]] * 3
     assert report["strips"] == ["IMAGE", "MOVIE", "MOVIE"]  # depth pass + source + stereo render
-    assert {"Depthshot camera", "Depthshot mesh", "Depthshot points"} <= set(report["objects"])
+    assert {"clip camera", "clip mesh", "clip points"} <= set(report["objects"])
     assert report["core_importable"]
     assert report["loaded"] == []

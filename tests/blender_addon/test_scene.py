@@ -35,7 +35,7 @@ def evaluated_positions(obj) -> np.ndarray:
     return out.reshape(-1, 3)
 
 
-@pytest.mark.parametrize("name", ["Depthshot mesh", "Depthshot points"])
+@pytest.mark.parametrize("name", ["clip mesh", "clip points"])
 def test_geometry_follows_the_depth_of_the_current_frame(built, name):
     obj = built.objects[name]
     seen = []

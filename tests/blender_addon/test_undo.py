@@ -28,7 +28,7 @@ def test_build_scene_is_one_undo_step(scene, clip, depth_pass, addon):
     # makes the operator push its own step when it finishes
     assert bpy.ops.depthshot.build_scene("EXEC_DEFAULT", True) == {"FINISHED"}
     after = _state()
-    assert {"Depthshot camera", "Depthshot mesh", "Depthshot points"} <= set(after["objects"])
+    assert {"clip camera", "clip mesh", "clip points"} <= set(after["objects"])
     assert after != before
 
     assert bpy.ops.ed.undo() == {"FINISHED"}

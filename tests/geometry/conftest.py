@@ -37,15 +37,17 @@ def make_pass(
     with_video: bool = True,
     intrinsics: dict[str, float] | None = None,
     masks: list[np.ndarray] | None = None,
+    images: list[np.ndarray] | None = None,
 ) -> DepthPass:
     """Write ``depths`` (each (H, W)) as a one-shot pass in ``root/pass`` with an RGB ffv1 source video (and the
-    validity ``masks``, uint8 flags per frame, when given)."""
+    validity ``masks``, uint8 flags per frame, when given; the video shows ``images`` when given, else
+    :func:`frame_image`)."""
     h, w = depths[0].shape
     video = root / "clip.mkv"
     if with_video:
         with VideoWriter(video, w, h, FPS, EncodeSettings(codec="ffv1", pix_fmt="rgb24")) as out:
             for i in range(len(depths)):
-                out.write(frame_image(i, w, h), i / FPS)
+                out.write(frame_image(i, w, h) if images is None else images[i], i / FPS)
     info = PassInfo(source=str(video) if with_video else "", fps=FPS, width=w, height=h, kind=kind,
                     intrinsics=intrinsics, mask_pattern=MASK_PATTERN if masks is not None else None)
     writer = DepthPassWriter(root / "pass", info)

@@ -44,3 +44,31 @@ def test_pointcloud_of_the_real_clip(tum, tum_pass, tmp_path):
     assert 0.8 * valid.size < len(pts) < valid.size
     assert valid.min() - 1e-4 <= pts.positions[:, 2].min() and pts.positions[:, 2].max() <= valid.max() + 1e-4
     assert np.median(pts.positions[:, 2]) == pytest.approx(np.median(valid), rel=0.02)
+
+
+@pytest.mark.slow
+def test_estimated_poses_put_real_frames_into_one_world(tum, tmp_path):
+    """The reduced pose check on real footage (the full 300-frame ATE is ``python -m core.bench poses``)."""
+    from core import poses as poses_cli
+    from core.depth.import_depth import read_intrinsics_file
+    from core.geometry.fusion import nearest_distances
+    from core.geometry.poses import load_pose_file
+
+    dp = import_depth(tum / "depth", tmp_path / "pass", scale=5000.0, video=tum / "rgb.mp4",
+                      intrinsics=read_intrinsics_file(tum / "intrinsics.json"), max_frames=21, fill=False)
+    assert run_main(poses_cli.main, [str(dp.root), "-o", str(tmp_path / "poses.txt")]) == 0
+    traj = load_pose_file(tmp_path / "poses.txt", dp.info.timestamps)
+    assert traj.valid.all()
+    out = tmp_path / "clouds"
+    assert run_main(pointcloud_cli.main, [str(dp.root), "-o", str(out), "--frames", "0,10,20",
+                                          "--poses", str(tmp_path / "poses.txt")]) == 0
+    first = read_ply(out / "000000.ply").positions
+    for i in (10, 20):
+        d = nearest_distances(read_ply(out / f"{i:06d}.ply").positions, first)
+        on_overlap = d[d < 0.05]
+        assert on_overlap.size > 0.8 * d.size and np.median(on_overlap) < 0.01
+    # without the poses the frames swim against each other
+    raw = tmp_path / "raw"
+    assert run_main(pointcloud_cli.main, [str(dp.root), "-o", str(raw), "--frames", "0,20"]) == 0
+    d = nearest_distances(read_ply(raw / "000020.ply").positions, first)
+    assert np.median(d[d < 0.05]) > np.median(on_overlap)

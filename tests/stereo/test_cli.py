@@ -9,7 +9,7 @@ from core.cli import run_main
 from core.depth.depth_pass import DepthPassWriter, PassInfo
 from core.stereo.__main__ import main
 from core.stereo.convert import default_output
-from core.stereo.metadata import ST3D_LEFT_RIGHT, spherical_metadata
+from core.video.isobmff import ST3D_LEFT_RIGHT, spherical_metadata
 from core.video import probe, read_frames
 from tests.video import media  # the video tests' clip writer (PyAV direct)
 
@@ -76,7 +76,7 @@ def test_preview_frame_png_shows_the_near_half_shifted(clip, tmp_path):
 
 
 def test_output_name_carries_player_tags(tmp_path):
-    assert default_output(tmp_path / "a.mov", "sbs_full").name == "a_LRF_Full_SBS.mov"
+    assert default_output(tmp_path / "a.mov", "sbs_full").name == "a_3D_LRF_Full_SBS.mov"
     assert default_output(tmp_path / "a.avi", "vr180").name == "a_180x180_LR.mp4"
 
 

@@ -104,7 +104,8 @@ def test_trimmed_window_trims_audio_and_subtitles(tmp_path: Path) -> None:
     assert frame_level(frames[0].image) == pytest.approx(level(10), abs=2)
     first, last, codec = stream_span(dst, "audio")
     assert codec == "flac" and first == pytest.approx(0.0, abs=0.1) and last == pytest.approx(1.0, abs=0.1)
-    assert subtitle_texts(dst) == [(0.5, "World")]  # 1.5 s in the source; "Hello" (0.5 s) is before the window
+    # "Hello" (0.5-1.2 s in the source) is on screen at the cut: it stays, from 0 to 0.2 s; "World" was at 1.5 s
+    assert subtitle_texts(dst) == [(0.0, "Hello"), (0.5, "World")]
 
 
 def test_subtitles_change_format_with_the_container(tmp_path: Path) -> None:
