@@ -19,6 +19,17 @@ def _stop_runs_on_load(*_args):
     RUNS.stop_all()
 
 
+def _sync_footage(scene, *_args):
+    """Before each frame (playback, render) and after edits: footage textures follow their moved strips."""
+    from .scene_build import sync_footage
+
+    sync_footage(scene)
+
+
+_HANDLERS = (("load_pre", _stop_runs_on_load), ("frame_change_pre", _sync_footage),
+             ("depsgraph_update_post", _sync_footage))
+
+
 def register():
     import bpy
 
@@ -27,8 +38,9 @@ def register():
     for cls in _classes():
         bpy.utils.register_class(cls)
     bpy.types.Scene.depthshot = bpy.props.PointerProperty(type=properties.DepthshotSettings)
-    bpy.app.handlers.persistent(_stop_runs_on_load)  # marks it to survive file loads
-    bpy.app.handlers.load_pre.append(_stop_runs_on_load)
+    for event, handler in _HANDLERS:
+        bpy.app.handlers.persistent(handler)  # marks it to survive file loads
+        getattr(bpy.app.handlers, event).append(handler)
 
 
 def unregister():
@@ -36,8 +48,10 @@ def unregister():
 
     from .run_state import RUNS
 
-    if _stop_runs_on_load in bpy.app.handlers.load_pre:
-        bpy.app.handlers.load_pre.remove(_stop_runs_on_load)
+    for event, handler in _HANDLERS:
+        handlers = getattr(bpy.app.handlers, event)
+        if handler in handlers:
+            handlers.remove(handler)
     RUNS.stop_all()
     del bpy.types.Scene.depthshot
     for cls in reversed(_classes()):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bpy
 
-GROUP_NAME = "Depthshot Depth Surface"
+GROUP_NAME = "Depthshot Depth Surface 4"  # the number changes with the group's inputs (older files keep theirs)
 UV_ATTRIBUTE = "depthshot_uv"  # per point, for shaders (meshes and point clouds)
 UV_MAP = "UVMap"  # per face corner, the mesh's UV map (what Workbench's texture colour uses)
 
@@ -30,11 +30,15 @@ INPUTS = (
     ("Metric", "NodeSocketBool", False),
     ("Near", "NodeSocketFloat", 1.0),
     ("Ratio", "NodeSocketFloat", 10.0),
+    ("Metric Scale", "NodeSocketFloat", 1.0),
     ("Resolution X", "NodeSocketInt", 128),
     ("Resolution Y", "NodeSocketInt", 72),
     ("Points", "NodeSocketBool", False),
     ("Point Radius", "NodeSocketFloat", 0.005),
     ("Material", "NodeSocketMaterial", None),
+    ("Max Edge Angle", "NodeSocketFloat", 85.0),  # degrees; 90 keeps every face
+    ("Strip Start", "NodeSocketInt", -1048574),  # scene frames [Strip Start, Strip End) where the strip shows
+    ("Strip End", "NodeSocketInt", 1048574),
 )
 
 
@@ -82,9 +86,15 @@ def build_group() -> bpy.types.GeometryNodeTree:
 
     # pass frame index of the current scene frame, clamped to the pass
     time = b.node("GeometryNodeInputSceneTime")
-    index = b.math("SUBTRACT", time.outputs["Frame"], inp["First Frame"])
-    index = b.math("MAXIMUM", b.math("MINIMUM", index, b.math("SUBTRACT", inp["Frame Count"], 1.0)), 0.0)
+    frame = time.outputs["Frame"]
+    offset = b.math("SUBTRACT", frame, inp["First Frame"])
+    index = b.math("MAXIMUM", b.math("MINIMUM", offset, b.math("SUBTRACT", inp["Frame Count"], 1.0)), 0.0)
     index = b.math("FLOOR", index)
+    # shown only while the strip shows and the pass has a frame: inside both [start, end) ranges
+    inside = b.math("MULTIPLY", b.math("MULTIPLY", b.math("GREATER_THAN", offset, -0.5),
+                                        b.math("LESS_THAN", offset, b.math("SUBTRACT", inp["Frame Count"], 0.5))),
+                    b.math("MULTIPLY", b.math("GREATER_THAN", frame, b.math("SUBTRACT", inp["Strip Start"], 0.5)),
+                           b.math("LESS_THAN", frame, b.math("SUBTRACT", inp["Strip End"], 0.5))))
 
     # the shot's raw range from the lookup-table mesh: vertex[index].position = (lo, hi, 0)
     sample = b.node("GeometryNodeSampleIndex", data_type="FLOAT_VECTOR", domain="POINT")
@@ -135,7 +145,7 @@ def build_group() -> bpy.types.GeometryNodeTree:
     z = b.node("GeometryNodeSwitch", input_type="FLOAT")
     b.link(inp["Metric"], z.inputs["Switch"])
     b.link(relative, z.inputs["False"])
-    b.link(raw, z.inputs["True"])
+    b.link(b.math("MULTIPLY", raw, inp["Metric Scale"]), z.inputs["True"])
     z = z.outputs[0]
 
     # unproject: OpenCV (x right, y down, z forward) -> Blender camera (x right, y up, -z forward)
@@ -156,26 +166,92 @@ def build_group() -> bpy.types.GeometryNodeTree:
     b.link(store_uv.outputs[0], setpos.inputs["Geometry"])
     b.link(xyz.outputs[0], setpos.inputs["Position"])
 
+    # depth discontinuities: the core's scale-free rule (core/geometry/edges.py) on every grid edge, with the
+    # edge's two samples a, b: slope = |z_a - z_b| / max(z_a, z_b) / dθ, dθ = hypot(Δcol / fx, Δrow / fy) the
+    # viewing angle between them; edges steeper than tan(Max Edge Angle) are removed with their faces
+    cut = _edge_cut(b, setpos.outputs[0], inp)
+    cut_edges = b.node("GeometryNodeDeleteGeometry", domain="EDGE", mode="EDGE_FACE")
+    b.link(setpos.outputs[0], cut_edges.inputs["Geometry"])
+    b.link(cut, cut_edges.inputs["Selection"])
+
     # metric holes (no measurement, raw <= 0) are removed
     hole = b.node("FunctionNodeBooleanMath", operation="AND")
     b.link(inp["Metric"], hole.inputs[0])
     b.link(b.math("LESS_THAN", raw, 1e-9), hole.inputs[1])
     delete = b.node("GeometryNodeDeleteGeometry", domain="POINT")
-    b.link(setpos.outputs[0], delete.inputs["Geometry"])
+    b.link(cut_edges.outputs[0], delete.inputs["Geometry"])
     b.link(hole.outputs[0], delete.inputs["Selection"])
 
+    # points as small camera-facing squares (a real mesh with the point's UVs), so every engine textures them,
+    # Workbench's Texture colour included (it draws point cloud geometry untextured)
     points = b.node("GeometryNodeMeshToPoints")
     b.link(delete.outputs[0], points.inputs["Mesh"])
     b.link(inp["Point Radius"], points.inputs["Radius"])
+    square = b.node("GeometryNodeMeshGrid")
+    square.inputs["Vertices X"].default_value = 2
+    square.inputs["Vertices Y"].default_value = 2
+    side = b.math("MULTIPLY", inp["Point Radius"], 2.0)
+    b.link(side, square.inputs["Size X"])
+    b.link(side, square.inputs["Size Y"])
+    splats = b.node("GeometryNodeInstanceOnPoints")
+    b.link(points.outputs[0], splats.inputs["Points"])
+    b.link(square.outputs["Mesh"], splats.inputs["Instance"])
+    real = b.node("GeometryNodeRealizeInstances")
+    b.link(splats.outputs[0], real.inputs[0])
+    splat_uv = b.node("GeometryNodeStoreNamedAttribute", data_type="FLOAT2", domain="CORNER")
+    b.link(real.outputs[0], splat_uv.inputs["Geometry"])
+    splat_uv.inputs["Name"].default_value = UV_MAP
+    point_uv = b.node("GeometryNodeInputNamedAttribute", data_type="FLOAT_VECTOR")
+    point_uv.inputs["Name"].default_value = UV_ATTRIBUTE
+    b.link(point_uv.outputs["Attribute"], splat_uv.inputs["Value"])
     out = b.node("GeometryNodeSwitch", input_type="GEOMETRY")
     b.link(inp["Points"], out.inputs["Switch"])
     b.link(delete.outputs[0], out.inputs["False"])
-    b.link(points.outputs[0], out.inputs["True"])
+    b.link(splat_uv.outputs[0], out.inputs["True"])
     material = b.node("GeometryNodeSetMaterial")
     b.link(out.outputs[0], material.inputs["Geometry"])
     b.link(inp["Material"], material.inputs["Material"])
-    b.link(material.outputs[0], go.inputs[0])
+    shown = b.node("GeometryNodeSwitch", input_type="GEOMETRY")  # False: nothing outside the strip's range
+    b.link(b.math("GREATER_THAN", inside, 0.5), shown.inputs["Switch"])
+    b.link(material.outputs[0], shown.inputs["True"])
+    b.link(shown.outputs[0], go.inputs[0])
     return tree
+
+
+def _edge_cut(b: _Builder, geometry, inp) -> bpy.types.NodeSocket:
+    """Edge-domain selection of the grid edges across a depth discontinuity (see ``build_group``)."""
+    ends = b.node("GeometryNodeInputMeshEdgeVertices")
+    pixel = []
+    for k in ("1", "2"):  # pixel coordinates of each end, back from the stored UV (u = (col + .5) / W)
+        sample = b.node("GeometryNodeSampleIndex", data_type="FLOAT_VECTOR", domain="POINT")
+        b.link(geometry, sample.inputs["Geometry"])
+        uv = b.node("GeometryNodeInputNamedAttribute", data_type="FLOAT_VECTOR")
+        uv.inputs["Name"].default_value = UV_ATTRIBUTE
+        b.link(uv.outputs["Attribute"], sample.inputs["Value"])
+        b.link(ends.outputs[f"Vertex Index {k}"], sample.inputs["Index"])
+        pixel.append(b.node("ShaderNodeSeparateXYZ"))
+        b.link(sample.outputs[0], pixel[-1].inputs[0])
+    z = []
+    for k in ("1", "2"):
+        xyz = b.node("ShaderNodeSeparateXYZ")
+        b.link(ends.outputs[f"Position {k}"], xyz.inputs[0])
+        z.append(b.math("MULTIPLY", xyz.outputs[2], -1.0))  # camera looks down -z
+    du = b.math("DIVIDE", b.math("MULTIPLY", b.math("SUBTRACT", pixel[0].outputs[0], pixel[1].outputs[0]),
+                                 inp["Width"]), inp["fx"])
+    dv = b.math("DIVIDE", b.math("MULTIPLY", b.math("SUBTRACT", pixel[0].outputs[1], pixel[1].outputs[1]),
+                                 inp["Height"]), inp["fy"])
+    angle = b.math("SQRT", b.math("ADD", b.math("MULTIPLY", du, du), b.math("MULTIPLY", dv, dv)))
+    jump = b.math("DIVIDE", b.math("ABSOLUTE", b.math("SUBTRACT", z[0], z[1])), b.math("MAXIMUM", z[0], z[1]))
+    slope = b.math("DIVIDE", jump, b.math("MAXIMUM", angle, 1e-9))
+    limit = b.math("TANGENT", b.math("RADIANS", b.math("MINIMUM", inp["Max Edge Angle"], 89.999)))
+    on = b.math("LESS_THAN", inp["Max Edge Angle"], 90.0)
+    return b.math("GREATER_THAN", b.math("MULTIPLY", b.math("GREATER_THAN", slope, limit), on), 0.5)
+
+
+def input_path(modifier: bpy.types.NodesModifier, name: str) -> str:
+    """The data path (from the object) of the modifier's group input ``name``, e.g. for a driver."""
+    identifier = modifier.node_group.interface.items_tree[name].identifier
+    return f'modifiers["{modifier.name}"]["{identifier}"]'
 
 
 def set_inputs(modifier: bpy.types.NodesModifier, values: dict) -> None:

@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 PATCH = 14  # the ViT patch size: input sizes are multiples of it
-_RESULT_FIELDS = ("input", "model", "weights", "input_size", "max_res", "precision", "shots", "start", "end")
 
 
 def strip_time_range(frame_start: float, final_start: int, final_end: int, fps: float) -> tuple[float, float]:
@@ -29,12 +28,8 @@ def strip_time_range(frame_start: float, final_start: int, final_end: int, fps: 
 
 
 def job_key(job: dict) -> str:
-    """Eight hex digits naming everything in ``job`` that changes the depth (not the output folder)."""
-    fields = {k: job.get(k) for k in _RESULT_FIELDS}
-    if isinstance(fields["start"], float):
-        fields["start"] = round(fields["start"], 6)
-    if isinstance(fields["end"], float):
-        fields["end"] = round(fields["end"], 6)
+    """Eight hex digits naming everything in ``job`` (any task's fields) but its output folder."""
+    fields = {k: round(v, 6) if isinstance(v, float) else v for k, v in job.items() if k != "output"}
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
 
 

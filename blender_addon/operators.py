@@ -7,7 +7,7 @@ from pathlib import Path
 
 import bpy
 
-from . import jobs, preferences, scene_build, stereo_render
+from . import camera_model, export, jobs, preferences, scene_build, stereo_render
 from .depth_run import PASS_KEY, DepthRun, Outcome
 from .pass_manifest import PassError, read_manifest
 from .run_state import RUNS
@@ -55,6 +55,7 @@ def depth_job(context: bpy.types.Context, strip: bpy.types.Strip) -> dict:
         "input_size": settings.input_size,
         "precision": settings.precision,
         "shots": settings.shots,
+        "max_res": settings.max_res or None,
         "start": start,
         "end": end,
     }
@@ -89,36 +90,14 @@ def start_depth_run(context: bpy.types.Context) -> DepthRun:
     return DepthRun(scene, strip.name, worker)
 
 
-class DEPTHSHOT_OT_estimate_depth(bpy.types.Operator):
-    """Estimate consistent depth for the active movie strip in a worker process and add it as a muted image strip"""
+class _WorkerOperator:
+    """What Estimate Depth and Load Depth Pass share: a started ``DepthRun`` ticked by a modal timer (or waited for
+    in scripts and background mode), reported in one line."""
 
-    bl_idname = "depthshot.estimate_depth"
-    bl_label = "Estimate Depth"
-
-    synchronous: bpy.props.BoolProperty(
-        name="Synchronous", description="Wait for the worker (background mode and scripts)", options={"SKIP_SAVE"}
-    )
-
-    @classmethod
-    def poll(cls, context):
-        return active_movie_strip(context) is not None and not RUNS.running(context.sequencer_scene.session_uid)
-
-    def execute(self, context):
-        try:
-            run = start_depth_run(context)
-        except StartError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        return self._report(run.wait())
-
-    def invoke(self, context, event):
-        if self.synchronous or bpy.app.background:
-            return self.execute(context)
-        try:
-            self._run = start_depth_run(context)
-        except StartError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+    def _follow(self, context, run: DepthRun, synchronous: bool) -> set[str]:
+        if synchronous or bpy.app.background:
+            return self._report(run.wait())
+        self._run = run
         self._timer = context.window_manager.event_timer_add(TIMER_S, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -146,6 +125,116 @@ class DEPTHSHOT_OT_estimate_depth(bpy.types.Operator):
         level = {"finished": "INFO", "cancelled": "WARNING"}.get(outcome.status, "ERROR")
         self.report({level}, outcome.message)
         return {"FINISHED"} if outcome.status == "finished" else {"CANCELLED"}
+
+
+class DEPTHSHOT_OT_estimate_depth(_WorkerOperator, bpy.types.Operator):
+    """Estimate consistent depth for the active movie strip in a worker process and add it as a muted image strip"""
+
+    bl_idname = "depthshot.estimate_depth"
+    bl_label = "Estimate Depth"
+
+    synchronous: bpy.props.BoolProperty(
+        name="Synchronous", description="Wait for the worker (background mode and scripts)", options={"SKIP_SAVE"}
+    )
+
+    @classmethod
+    def poll(cls, context):
+        return active_movie_strip(context) is not None and not RUNS.running(context.sequencer_scene.session_uid)
+
+    def execute(self, context):
+        return self._start(context, synchronous=True)
+
+    def invoke(self, context, event):
+        return self._start(context, synchronous=self.synchronous)
+
+    def _start(self, context, synchronous: bool) -> set[str]:
+        try:
+            run = start_depth_run(context)
+        except StartError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return self._follow(context, run, synchronous)
+
+
+def external_depth_source(path: Path) -> Path:
+    """What the user picked, as ``import_depth``'s source: a frames folder (for a file inside one), or the file."""
+    if path.is_file() and path.suffix.lower() in (".png", ".exr", ".npy"):
+        return path.parent
+    return path
+
+
+def start_import_run(context: bpy.types.Context, src: Path, scale: float, kind: str) -> DepthRun:
+    """Start the worker importing external depth ``src`` for the active movie strip (``core.depth.import_depth``)."""
+    scene, strip = context.sequencer_scene, active_movie_strip(context)
+    if RUNS.running(scene.session_uid):
+        raise StartError("a depth job of this scene is already running")
+    if not src.exists():
+        raise StartError(f"no such file or folder: {src}")
+    python = preferences.worker_python(context, __package__)
+    if python is None:
+        raise StartError("set a Worker Python in the Depthshot preferences (or create its environment)")
+    job = {"src": str(src), "scale": scale, "kind": kind, "video": bpy.path.abspath(strip.filepath)}
+    job["output"] = str(passes_folder() / f"{jobs.pass_name(strip.name, {**job, 'model': 'import'})}")
+    if not jobs.writable_folder(Path(job["output"])):
+        raise StartError(f"cannot write the depth pass into {Path(job['output']).parent}")
+    try:
+        worker = WorkerProcess(python, job, cwd=worker_cwd(), env=worker_env(bpy.app.online_access), task="import")
+    except OSError as exc:
+        raise StartError(f"cannot start the worker {python}: {exc.strerror}") from None
+    return DepthRun(scene, strip.name, worker)
+
+
+class DEPTHSHOT_OT_load_depth_pass(_WorkerOperator, bpy.types.Operator):
+    """Attach a depth pass to the active movie strip: an existing depthshot pass (its folder or depth_pass.json), or
+    external depth (a folder of 16-bit PNG/EXR/npy frames, an .npz, a depthshot export) imported by the worker"""
+
+    bl_idname = "depthshot.load_depth_pass"
+    bl_label = "Load Depth Pass…"
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
+    scale: bpy.props.FloatProperty(
+        name="Scale", description="External depth: file value / scale = depth (a Kinect's 16-bit PNG: 5000)",
+        default=1.0, min=1e-9,
+    )
+    kind: bpy.props.EnumProperty(
+        name="Kind",
+        items=[("metric_depth", "Metric Depth", "metres along the optical axis"),
+               ("relative_inverse_depth", "Relative Inverse Depth", "larger is nearer, unknown scale")],
+        default="metric_depth",
+    )
+    synchronous: bpy.props.BoolProperty(options={"SKIP_SAVE"})
+
+    @classmethod
+    def poll(cls, context):
+        return active_movie_strip(context) is not None and not RUNS.running(context.sequencer_scene.session_uid)
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        path = Path(bpy.path.abspath(self.filepath))
+        folder = path.parent if path.name == "depth_pass.json" else path
+        if (folder / "depth_pass.json").is_file():  # an existing pass: attached as it is
+            try:
+                manifest = read_manifest(folder)
+            except PassError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"}
+            strip = active_movie_strip(context)
+            scene_build.attach_pass(context.sequencer_scene, strip, manifest)
+            visible = strip.frame_final_duration
+            if manifest.frame_count != visible:
+                self.report({"WARNING"}, f"the pass has {manifest.frame_count} frames, the strip shows {visible}")
+            else:
+                self.report({"INFO"}, f"depth pass: {manifest.path}")
+            return {"FINISHED"}
+        try:
+            run = start_import_run(context, external_depth_source(path), self.scale, self.kind)
+        except StartError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return self._follow(context, run, self.synchronous)
 
 
 class DEPTHSHOT_OT_cancel(bpy.types.Operator):
@@ -205,6 +294,11 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
         if reason is not None:
             self.report({"ERROR"}, reason)
             return {"CANCELLED"}
+        if settings.far <= settings.near:
+            self.report({"ERROR"}, f"Far ({settings.far:g}) must be beyond Near ({settings.near:g})")
+            return {"CANCELLED"}
+        mapping = camera_model.DepthMapping(settings.near, settings.far / settings.near, settings.fov,
+                                            settings.metric_scale)
         with _removed_if_failing():
             objects = scene_build.build_scene(
                 context.scene,
@@ -214,6 +308,8 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
                 points=settings.build_points,
                 stereo=settings.build_stereo,
                 resolution=(settings.grid_x, settings.grid_y),
+                mapping=mapping,
+                edge_angle=settings.edge_angle,
             )
         self.report({"INFO"}, f"built {', '.join(o.name for o in objects)}")
         return {"FINISHED"}
@@ -264,4 +360,47 @@ class DEPTHSHOT_OT_render_stereo(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (DEPTHSHOT_OT_estimate_depth, DEPTHSHOT_OT_cancel, DEPTHSHOT_OT_build_scene, DEPTHSHOT_OT_render_stereo)
+class DEPTHSHOT_OT_export_geometry(bpy.types.Operator):
+    """Export the active strip's built mesh (or point cloud) over its frames: a PLY per frame, or one Alembic file"""
+
+    bl_idname = "depthshot.export_geometry"
+    bl_label = "Export Geometry"
+
+    format: bpy.props.EnumProperty(
+        name="Format", items=[("PLY", "PLY Sequence", "one .ply per frame, in a folder"),
+                              ("ABC", "Alembic", "one animated .abc file")], default="PLY",
+    )
+
+    @classmethod
+    def poll(cls, context):
+        strip = active_movie_strip(context)
+        return strip is not None and PASS_KEY in strip and scene_build.find_rig(context.scene, strip) is not None
+
+    def execute(self, context):
+        scene, strip = context.scene, active_movie_strip(context)
+        rig = scene_build.find_rig(scene, strip)
+        role, obj = next(((r, o) for r in ("mesh", "points") if (o := scene_build.rig_object(rig, r))), (None, None))
+        if obj is None:
+            self.report({"ERROR"}, f"the rig of {strip.name!r} has no mesh or point cloud: tick one and Build 3D")
+            return {"CANCELLED"}
+        out = export.output_path(strip, role, self.format)
+        if not jobs.writable_folder(out.parent):
+            self.report({"ERROR"}, f"cannot write into {out.parent}")
+            return {"CANCELLED"}
+        try:
+            out = export.export_geometry(scene, strip, obj, role, self.format)
+        except (RuntimeError, OSError) as exc:
+            self.report({"ERROR"}, f"export failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"exported {out}")
+        return {"FINISHED"}
+
+
+CLASSES = (
+    DEPTHSHOT_OT_estimate_depth,
+    DEPTHSHOT_OT_load_depth_pass,
+    DEPTHSHOT_OT_cancel,
+    DEPTHSHOT_OT_build_scene,
+    DEPTHSHOT_OT_render_stereo,
+    DEPTHSHOT_OT_export_geometry,
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators
+from . import operators, scene_build
 from .run_state import RUNS
 
 
@@ -29,14 +29,19 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         col.prop(settings, "precision")
         col.prop(settings, "input_size")
         col.prop(settings, "shots")
+        col.prop(settings, "max_res")
         run = RUNS.get(scene.session_uid)
         if run.running:
             layout.progress(factor=run.progress / 100.0, text=run.text)
             layout.operator(operators.DEPTHSHOT_OT_cancel.bl_idname, icon="CANCEL")
         else:
-            layout.operator(operators.DEPTHSHOT_OT_estimate_depth.bl_idname, icon="PLAY")
+            row = layout.row(align=True)
+            row.operator(operators.DEPTHSHOT_OT_estimate_depth.bl_idname, icon="PLAY")
+            row.operator(operators.DEPTHSHOT_OT_load_depth_pass.bl_idname, icon="FILEBROWSER")
             if run.text:
                 layout.label(text=run.text)
+        attached = strip.get(scene_build.PASS_KEY) if strip else None
+        layout.label(text=f"Pass: {attached}" if attached else "No depth pass yet", icon="IMAGE_ZDEPTH")
         box = layout.box()
         box.label(text="Results")
         box.prop(settings, "build_mesh")
@@ -45,8 +50,18 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         row = box.row(align=True)
         row.prop(settings, "grid_x")
         row.prop(settings, "grid_y")
+        box.prop(settings, "edge_angle")
+        row = box.row(align=True)
+        row.prop(settings, "near")
+        row.prop(settings, "far")
+        row = box.row(align=True)
+        row.prop(settings, "metric_scale")
+        row.prop(settings, "fov")
         box.operator(operators.DEPTHSHOT_OT_build_scene.bl_idname, icon="MESH_GRID")
         box.operator(operators.DEPTHSHOT_OT_render_stereo.bl_idname, icon="CAMERA_STEREO")
+        row = box.row(align=True)
+        row.operator(operators.DEPTHSHOT_OT_export_geometry.bl_idname, text="Export PLY", icon="EXPORT").format = "PLY"
+        row.operator(operators.DEPTHSHOT_OT_export_geometry.bl_idname, text="Export Alembic").format = "ABC"
 
 
 CLASSES = (DEPTHSHOT_PT_panel,)

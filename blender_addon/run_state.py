@@ -51,3 +51,14 @@ class RunBoard:
 
 
 RUNS = RunBoard()  # the add-on's one board: Blender calls operators and panels without a place to pass it in
+
+
+@dataclass
+class EnvStatus:
+    """The Create Worker Environment job (one per Blender session, not per file): None when idle."""
+
+    job: object | None = None  # a worker_env.EnvJob while it runs
+    text: str = ""
+
+
+ENV = EnvStatus()

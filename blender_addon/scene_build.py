@@ -76,6 +76,20 @@ def _depth_image(manifest: PassManifest) -> bpy.types.Image:
     return image
 
 
+def drive(owner: bpy.types.ID, path: str, source: bpy.types.Strip, strip_property: str, add: int) -> None:
+    """Drive ``owner``'s property ``path`` with ``source.<strip_property> + add`` (a simple expression, which
+    Blender evaluates even with Python scripts disabled); an older driver of the same path is replaced."""
+    owner.driver_remove(path)
+    driver = owner.driver_add(path).driver
+    driver.type = "SCRIPTED"
+    var = driver.variables.new()
+    var.name, var.type = "v", "SINGLE_PROP"
+    var.targets[0].id_type = "SCENE"
+    var.targets[0].id = source.id_data
+    var.targets[0].data_path = f'sequence_editor.strips_all["{source.name}"].{strip_property}'
+    driver.expression = f"v + {add}" if add else "v"
+
+
 def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Material:
     """Emission material showing the movie frame of the current scene frame through the grid's UVs; one per strip,
     rebuilt in place."""
@@ -88,13 +102,17 @@ def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Ma
     uv = tree.nodes.new("ShaderNodeAttribute")
     uv.attribute_name = geometry_nodes.UV_ATTRIBUTE
     tex = tree.nodes.new("ShaderNodeTexImage")
+    tex.name = FOOTAGE_NODE
     tex.image = movie
     tex.interpolation = "Closest"
     tex.extension = "EXTEND"
-    tex.image_user.frame_start = source.frame_final_start
-    tex.image_user.frame_offset = round(source.frame_offset_start)
-    tex.image_user.frame_duration = frame_count
+    # movie frame #1 (source frame 0) at the strip's frame_start; image_user is not animatable, so
+    # sync_footage keeps it there when the strip moves
+    tex.image_user.frame_offset = 0
+    tex.image_user.frame_duration = max(1, source.frame_duration)
     tex.image_user.use_auto_refresh = True
+    tex.image_user.frame_start = round(source.frame_start)
+    material[FOOTAGE_KEY] = source.name
     emit = tree.nodes.new("ShaderNodeEmission")
     out = tree.nodes.new("ShaderNodeOutputMaterial")
     tree.links.new(uv.outputs["Vector"], tex.inputs["Vector"])
@@ -103,8 +121,23 @@ def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Ma
     return material
 
 
+def sync_footage(scene: bpy.types.Scene) -> None:
+    """Put each footage texture's first movie frame at its strip's ``frame_start`` (after the strip was moved)."""
+    editor = scene.sequence_editor
+    if editor is None:
+        return
+    for material in bpy.data.materials:
+        name = material.get(FOOTAGE_KEY)
+        strip = editor.strips_all.get(name) if name else None
+        node = material.node_tree.nodes.get(FOOTAGE_NODE) if strip is not None and material.node_tree else None
+        if node is not None and node.image_user.frame_start != round(strip.frame_start):
+            node.image_user.frame_start = round(strip.frame_start)
+
+
 # -- the rig: one collection per movie strip, found again by its custom property ------------------------------------
 
+FOOTAGE_NODE = "Depthshot Footage"
+FOOTAGE_KEY = "depthshot_footage_of"  # on a footage material: the name of its movie strip
 RIG_KEY = "depthshot_strip"  # on the rig's collection: the name of the movie strip it was built for
 ROLE_KEY = "depthshot_role"  # on each rig object: "camera", "mesh" or "points"
 _RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}
@@ -138,17 +171,17 @@ def _shots(manifest: PassManifest) -> list[tuple[float, float, float, float]]:
     return [(s.lo, s.hi, s.p2, s.p98) for s in manifest.shots]
 
 
-def _update_camera(data: bpy.types.Camera, manifest: PassManifest, near: float, ratio: float) -> None:
+def _update_camera(data: bpy.types.Camera, manifest: PassManifest, mapping: camera_model.DepthMapping) -> None:
     """The pass's field of view and aspect, clip range around its geometry, off-axis stereo converging at the
     pass's robust nearest depth (so almost nothing sits in front of the screen), pivot at the centre."""
-    cam = camera_model.pass_camera(manifest.width, manifest.height, manifest.intrinsics)
+    cam = mapping.camera(manifest.width, manifest.height, manifest.intrinsics)
     data.sensor_fit = "HORIZONTAL"
     data.sensor_width = camera_model.SENSOR_WIDTH_MM
     data.lens = cam.lens_mm
     data.shift_x, data.shift_y = cam.shift
-    far = camera_model.farthest_depth(manifest.kind, _shots(manifest), near, ratio)
-    nearest = camera_model.nearest_depth(manifest.kind, _shots(manifest), near, ratio)
-    data.clip_start = min(near, nearest) * 0.1
+    far = mapping.farthest(manifest.kind, _shots(manifest))
+    nearest = mapping.nearest(manifest.kind, _shots(manifest))
+    data.clip_start = nearest * 0.1
     data.clip_end = far * 10.0
     data.stereo.convergence_mode = "OFFAXIS"
     data.stereo.convergence_distance = nearest
@@ -175,11 +208,12 @@ def _depth_object(
     material: bpy.types.Material,
     *,
     resolution: tuple[int, int],
-    near: float,
-    ratio: float,
+    mapping: camera_model.DepthMapping,
+    edge_angle: float,
 ) -> bpy.types.Object:
     """The rig's mesh or point cloud object (made, or updated in place): the depth surface node group on a lookup
-    mesh of this pass, parented to ``camera``."""
+    mesh of this pass, parented to ``camera``. Its first frame and visible range are driven by the strip, so moving
+    or trimming the strip moves the geometry in time (it is empty outside the strip)."""
     name = f"{source.name} {role}"
     obj = rig_object(rig, role)
     lut = _lut_mesh(f"{name} ranges", manifest)
@@ -194,7 +228,8 @@ def _depth_object(
     obj.parent = camera
     modifier = obj.modifiers.get("Depthshot") or obj.modifiers.new("Depthshot", "NODES")
     modifier.node_group = geometry_nodes.build_group()
-    cam = camera_model.pass_camera(manifest.width, manifest.height, manifest.intrinsics)
+    cam = mapping.camera(manifest.width, manifest.height, manifest.intrinsics)
+    near = mapping.nearest(manifest.kind, _shots(manifest))
     geometry_nodes.set_inputs(
         modifier,
         {
@@ -208,15 +243,22 @@ def _depth_object(
             "cx": cam.cx,
             "cy": cam.cy,
             "Metric": manifest.kind == "metric_depth",
-            "Near": near,
-            "Ratio": ratio,
+            "Near": mapping.near,
+            "Ratio": mapping.ratio,
+            "Metric Scale": mapping.metric_scale,
             "Resolution X": resolution[0],
             "Resolution Y": resolution[1],
             "Points": role == "points",
             "Point Radius": near * 2.0 / max(resolution),
             "Material": material,
+            "Max Edge Angle": edge_angle,
         },
     )
+    # pass frame 0 is source frame (final_start - frame_start) at estimate time: keep that offset from frame_start
+    lead = round(source.frame_final_start - source.frame_start)
+    for name, prop, add in (("First Frame", "frame_start", lead), ("Strip Start", "frame_final_start", 0),
+                            ("Strip End", "frame_final_end", 0)):
+        drive(obj, geometry_nodes.input_path(modifier, name), source, prop, add)
     obj.update_tag()
     return obj
 
@@ -242,8 +284,8 @@ def build_scene(
     points: bool,
     stereo: bool,
     resolution: tuple[int, int],
-    near: float = camera_model.DEFAULT_NEAR,
-    ratio: float = camera_model.DEFAULT_NEAR_FAR_RATIO,
+    mapping: camera_model.DepthMapping = camera_model.DepthMapping(),
+    edge_angle: float = camera_model.DEFAULT_EDGE_ANGLE_DEG,
 ) -> list[bpy.types.Object]:
     """Build (or update in place) ``source``'s rig: a camera plus the chosen results; returns the objects touched.
 
@@ -265,17 +307,17 @@ def build_scene(
         camera[ROLE_KEY] = "camera"
         camera.rotation_euler = (math.pi / 2.0, 0.0, 0.0)  # look along +Y, z up
         rig.objects.link(camera)
-    _update_camera(camera.data, manifest, near, ratio)
+    _update_camera(camera.data, manifest, mapping)
     if new_rig:
-        half_width = camera_model.farthest_depth(manifest.kind, _shots(manifest), near, ratio) * math.tan(
-            camera.data.angle_x / 2.0)
-        camera.location = camera_model.rig_location(_occupied(scene, rig), half_width, margin=near)
+        half_width = mapping.farthest(manifest.kind, _shots(manifest)) * math.tan(camera.data.angle_x / 2.0)
+        margin = mapping.nearest(manifest.kind, _shots(manifest))
+        camera.location = camera_model.rig_location(_occupied(scene, rig), half_width, margin=margin)
     material = _footage_material(source, manifest.frame_count)
     built = [camera]
     for role, wanted in (("mesh", mesh), ("points", points)):
         if wanted:
             built.append(_depth_object(rig, role, camera, manifest, source, material, resolution=resolution,
-                                       near=near, ratio=ratio))
+                                       mapping=mapping, edge_angle=edge_angle))
     if stereo:
         scene.camera = camera
         scene.render.resolution_x = manifest.width

@@ -26,6 +26,7 @@ STAGE_TEXT = {
     "load": "loading the model",
     "scan": "finding shots",
     "depth": "depth",
+    "import": "importing depth",
     "preview": "writing the preview",
     "done": "done",
 }
@@ -63,6 +64,8 @@ class WorkerState:
                 text += f", {self.fps:.1f} fps"
             if self.eta_s is not None:
                 text += f", {self.eta_s:.0f} s left"
+        elif self.stage == "import":
+            text += f" {self.frames_done}/{self.frame_count if self.frame_count is not None else '?'}"
         elif self.stage == "scan" and self.frame_count:
             text += f" in {self.frame_count} frames"
         return text
@@ -114,7 +117,9 @@ def _loose_error(line: str) -> str | None:
 class WorkerProcess:
     """One worker child process, started in the fixed folder ``cwd`` with ``env``."""
 
-    def __init__(self, python: str, job: dict, *, cwd: str | os.PathLike[str], env: Mapping[str, str]):
+    def __init__(
+        self, python: str, job: dict, *, cwd: str | os.PathLike[str], env: Mapping[str, str], task: str = "depth"
+    ):
         self.state = WorkerState()
         self.grace_s = CANCEL_GRACE_S
         self._kill_at: float | None = None
@@ -134,7 +139,7 @@ class WorkerProcess:
         self._stderr_thread = threading.Thread(target=self._pump_stderr, daemon=True)
         self._stderr_thread.start()
         try:
-            self._proc.stdin.write(start_request(job))
+            self._proc.stdin.write(start_request(job, task))
             self._proc.stdin.flush()
         except OSError:
             pass  # the worker died at once; poll() reports its exit status and stderr

@@ -74,6 +74,15 @@ def sweep_partials(folder: str | os.PathLike[str], *, stems: tuple[str, ...] | N
     return removed
 
 
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush ``path``'s content to disk (what makes a renamed file survive a power loss)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s content to; rename it onto ``path`` when the block ends normally,
@@ -84,11 +93,7 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = False) -> Itera
     try:
         yield tmp
         if durable:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

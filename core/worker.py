@@ -58,8 +58,9 @@ class ProtocolWriter:
             self._stream.flush()
 
 
-def parse_request(line: str) -> dict[str, Any]:
-    """Decode the ``start`` request line into the job's keyword arguments; DepthshotError if malformed."""
+def parse_request(line: str) -> tuple[str, dict[str, Any]]:
+    """Decode the ``start`` request line into its task and the job's keyword arguments; DepthshotError if
+    malformed."""
     try:
         return parse_start_request(line)
     except ProtocolError as exc:
@@ -99,6 +100,27 @@ def _check_weights(job) -> None:
         raise _WeightsError(str(exc)) from None
 
 
+_IMPORT_FIELDS = ("src", "output", "scale", "kind", "fps", "video", "intrinsics", "max_frames", "fill")
+
+
+def _run_import(fields: dict[str, Any], protocol: ProtocolWriter) -> Path:
+    """The import task: ``core.depth.import_depth`` into ``fields["output"]``, reporting frames imported."""
+    from core.depth.import_depth import import_depth
+
+    unknown = sorted(set(fields) - set(_IMPORT_FIELDS))
+    if unknown:
+        raise DepthshotError(f"unknown import fields: {', '.join(unknown)}")
+    if "src" not in fields or "output" not in fields:
+        raise DepthshotError("an import needs src and output")
+    options = {k: v for k, v in fields.items() if k not in ("src", "output") and v is not None}
+
+    def on_progress(stage: str, done: int, total: int | None) -> None:
+        protocol.send("progress", stage="import", frames_done=done, frame_count=total, fps=None, eta_s=None)
+
+    import_depth(fields["src"], fields["output"], **options, on_progress=on_progress)
+    return Path(fields["output"])
+
+
 def _stop_when_stdin_closes(stdin: IO[str], protocol: ProtocolWriter) -> None:
     """Wait for end of stdin, interrupt the job, and end the process if it has not ended ``STOP_GRACE_S`` later."""
     for _ in stdin:
@@ -121,9 +143,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout = sys.stderr  # nothing but protocol lines on the real stdout
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        job = make_job(parse_request(sys.stdin.readline()))
+        task, fields = parse_request(sys.stdin.readline())
+        job = make_job(fields) if task == "depth" else None
         threading.Thread(target=_stop_when_stdin_closes, args=(sys.stdin, protocol), daemon=True).start()
         protocol.send("start", protocol=PROTOCOL_VERSION, pid=os.getpid())
+        if task == "import":
+            protocol.send("done", **{"pass": str(_run_import(fields, protocol)), "reused": False})
+            return 0
         protocol.send("progress", stage="load", frames_done=0, frame_count=None, fps=None, eta_s=None)
         _check_weights(job)
         from core.depth import run_depth

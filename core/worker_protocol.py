@@ -6,8 +6,9 @@ zip, without the core, and must never import torch). A test asserts the two file
 ``start`` reply carries ``PROTOCOL_VERSION`` so an add-on and a worker of different releases refuse each other
 with a one-line reason instead of misreading fields.
 
-add-on -> worker, on stdin, one line: ``{"type": "start", "protocol": N, "job": {...}}`` with the
-``core.depth.DepthJob`` fields. Closing stdin is the cancel request (SIGTERM does the same); the worker then stops
+add-on -> worker, on stdin, one line: ``{"type": "start", "protocol": N, "task": T, "job": {...}}``: task
+``depth`` (the default) with the ``core.depth.DepthJob`` fields, or ``import`` with the keyword arguments of
+``core.depth.import_depth.import_depth`` plus ``src`` and ``output``. Closing stdin is the cancel request (SIGTERM does the same); the worker then stops
 within ``STOP_GRACE_S`` seconds, and the same job started again resumes.
 
 worker -> add-on, on stdout (logs go to stderr): ``start``, any number of ``progress``, then exactly one of
@@ -33,8 +34,10 @@ STOP_GRACE_S = 2.0  # after a cancel request the worker gives its job this long 
 # never waits for it: the panel shows "stopping" meanwhile
 CANCEL_GRACE_S = STOP_GRACE_S + 8.0
 
-# progress stages, in the order a job goes through them
-STAGES = ("load", "scan", "depth", "preview", "done")
+TASKS = ("depth", "import")
+
+# progress stages, in the order a job goes through them ("import" only for the import task)
+STAGES = ("load", "scan", "depth", "import", "preview", "done")
 
 _NUMBER = (int, float)
 MESSAGES: dict[str, dict[str, tuple[type | None, ...]]] = {
@@ -112,13 +115,15 @@ def decode(line: str) -> Message:
     return Message(kind, data)
 
 
-def start_request(job: dict[str, Any]) -> str:
-    """The add-on's request line for ``job`` (DepthJob fields; paths as strings)."""
-    return json.dumps({"type": "start", "protocol": PROTOCOL_VERSION, "job": job}) + "\n"
+def start_request(job: dict[str, Any], task: str = "depth") -> str:
+    """The add-on's request line for ``job`` of ``task`` (paths as strings)."""
+    if task not in TASKS:
+        raise ProtocolError(f"unknown task {task!r}")
+    return json.dumps({"type": "start", "protocol": PROTOCOL_VERSION, "task": task, "job": job}) + "\n"
 
 
-def parse_start_request(line: str) -> dict[str, Any]:
-    """The job fields of a request line; ``ProtocolError`` (with a one-line reason) if it is not one."""
+def parse_start_request(line: str) -> tuple[str, dict[str, Any]]:
+    """``(task, job fields)`` of a request line; ``ProtocolError`` (with a one-line reason) if it is not one."""
     try:
         request = json.loads(line)
     except ValueError as exc:
@@ -130,7 +135,10 @@ def parse_start_request(line: str) -> dict[str, Any]:
             f"the worker speaks protocol {PROTOCOL_VERSION}, the add-on {request.get('protocol')!r}: "
             "install the depthshot release that matches the add-on"
         )
-    return request["job"]
+    task = request.get("task", "depth")
+    if task not in TASKS:
+        raise ProtocolError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+    return task, request["job"]
 
 
 def check_start_reply(message: Message) -> None:

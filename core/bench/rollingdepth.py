@@ -43,7 +43,7 @@ def _coalign_seconds(frames: int, dilations: list[int]) -> float:
     gen = torch.Generator().manual_seed(0)
     samples = [torch.rand(len(i), 3, rows.size * cols.size, generator=gen) for i in indices]
     start = time.perf_counter()
-    fit_alignment(samples, indices, frames, 0.0, CoalignConfig(), progress=False)
+    fit_alignment(samples, indices, frames, 0.0, CoalignConfig())
     return time.perf_counter() - start
 
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("fast", "full"):
         config = replace(get_preset(name), resolution=args.size, precision="fp32")
         start = time.perf_counter()
-        for _ in estimate_shot(model, lambda: iter(frames), args.frames, config, progress=False):
+        for _ in estimate_shot(model, lambda: iter(frames), args.frames, config):
             pass
         seconds = time.perf_counter() - start
         print(f"preset {name:<5} ({config.refine_steps:>2} refine steps): {seconds:6.2f} s  {1000 * seconds / args.frames:7.1f} ms/frame")

@@ -139,6 +139,7 @@ class DepthPass:
         self.root = root
         self.info = info
         self._shot_of_frame = np.empty(info.frame_count, dtype=np.int32)
+        self._times = np.asarray(info.timestamps, dtype=np.float64)
         for shot in info.shots:
             self._shot_of_frame[shot.start : shot.end] = shot.index
 
@@ -214,6 +215,24 @@ class DepthPass:
         end = self.info.frame_count if end is None else min(end, self.info.frame_count)
         for i in range(start, end):
             yield i, self.read(i)
+
+    @property
+    def time_tolerance(self) -> float:
+        """How far (s) a video frame's pts may lie from a depth frame's timestamp and still be that frame: half a
+        frame period (1 ms when the pass has no frame rate)."""
+        return 0.5 / self.info.fps if self.info.fps > 0 else 1e-3
+
+    def index_at(self, pts: float) -> int | None:
+        """The depth frame shown at time ``pts`` (s, the source video's clock): the one with the nearest timestamp,
+        if it is within ``time_tolerance``; None when no depth frame belongs to that time. This is how every
+        consumer matches video frames to depth frames, so passes of a trimmed range line up."""
+        times = self._times
+        if len(times) == 0:
+            return None
+        j = int(np.searchsorted(times, pts))
+        if j == len(times) or (j > 0 and abs(times[j - 1] - pts) <= abs(times[j] - pts)):
+            j -= 1
+        return j if abs(times[j] - pts) <= self.time_tolerance else None
 
     def _check_index(self, i: int) -> None:
         if not 0 <= i < self.info.frame_count:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from core.depth.stitch import Stitcher
+from core.devices import resolve_device
 from core.depth.windows import KEY_POSITIONS, OVERLAP, STEP, WINDOW
 from core.models.vda import VideoDepthAnything
 from core.models.vda.preprocess import network_size, preprocess
@@ -32,11 +33,6 @@ PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat
 PRECISION_CHOICES = ("auto", *PRECISIONS)
 _WORK_FRACTION = 0.4  # share of the free memory one batch's activations may take
 _MAX_BATCH = WINDOW
-
-
-def resolve_device(device: str | None) -> str:
-    """``device`` as given, or ``cuda`` when torch sees a GPU, else ``cpu``."""
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def resolve_precision(precision: str, device: str | torch.device) -> str:
@@ -92,6 +88,17 @@ def batch_sizes(model: VideoDepthAnything, th: int, tw: int, precision: str, fre
     return BatchSizes(encode=fit(encoder), decode=fit(head))
 
 
+@contextlib.contextmanager
+def _true_fp32() -> Iterator[None]:
+    """fp32 on CUDA means fp32 matmuls and convolutions (no TF32), as the fixtures' parity needs; restored after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 class VdaRunner:
     """One VDA model on one device at one precision and network input size: where every device decision is made.
 
@@ -120,9 +127,6 @@ class VdaRunner:
         self.compile = compile
         self._encode = torch.compile(model.encode, dynamic=False) if compile else model.encode
         self._decode = torch.compile(model.decode, dynamic=False) if compile else model.decode
-        if self.device.type == "cuda" and self.precision == "fp32":  # fp32 means true fp32 matmuls (parity)
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
 
     def describe(self) -> dict[str, object]:
         """What ran, for the manifest: device, resolved precision, batch sizes, compile."""
@@ -138,7 +142,7 @@ class VdaRunner:
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
-            return contextlib.nullcontext()
+            return _true_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
 
     def encode(self, frames: np.ndarray) -> list[torch.Tensor]:

@@ -31,12 +31,12 @@ from typing import Any
 import cv2
 import numpy as np
 import OpenEXR
-from tqdm import tqdm
 
 from core.atomic import finished_files
-from core.cli import run_main, setup_logging
+from core.cli import StageBars, run_main, setup_logging
 from core.depth.depth_pass import EMPTY, FILLED, KINDS, MASK_PATTERN, DepthPass, DepthPassWriter, PassInfo
 from core.errors import DepthshotError
+from core.progress import OnProgress, Stage
 
 log = logging.getLogger(__name__)
 
@@ -298,8 +298,10 @@ def import_depth(
     intrinsics: dict[str, Any] | None = None,
     max_frames: int | None = None,
     fill: bool = True,
+    on_progress: OnProgress | None = None,
 ) -> DepthPass:
-    """Import external depth frames into a depth pass.
+    """Import external depth frames into a depth pass; ``on_progress(stage, done, total)`` hears of the frames
+    imported (stage "import depth").
 
     Args:
         src: folder of per-frame files, an ``.npz``, or a depthshot export (see the module docstring).
@@ -351,7 +353,8 @@ def import_depth(
     writer = DepthPassWriter(out_pass, info, resume=False)
     shots = ext.shots or [0] * count
     all_frames = itertools.islice(itertools.chain([first], ext.frames), count)
-    for i, raw in enumerate(tqdm(all_frames, total=count, desc="import depth", unit="frame")):
+    stage = Stage(on_progress, "import depth", count).begin()
+    for i, raw in enumerate(all_frames):
         if raw.shape != (height, width):
             raise DepthshotError(f"{src}: frame {i} is {raw.shape[1]}x{raw.shape[0]}, frame 0 is {width}x{height}")
         if i == 0 or shots[i] != shots[i - 1]:
@@ -365,13 +368,14 @@ def import_depth(
         pts = times[i] if times is not None else i / fps
         if ext.masks is not None:
             writer.write(i, np.where(np.isfinite(depth), depth, 0).astype(np.float32), pts=pts, mask=next(ext.masks))
-            continue
-        holes = hole_mask(depth)
-        if fill:
+        elif fill:
+            holes = hole_mask(depth)
             writer.write(i, fill_holes(depth, kind), pts=pts, mask=np.where(holes, FILLED, 0).astype(np.uint8))
         else:
+            holes = hole_mask(depth)
             depth[holes] = 0.0  # non-finite values cannot be stored
             writer.write(i, depth, pts=pts, mask=np.where(holes, EMPTY, 0).astype(np.uint8))
+        stage.update()
     writer.end_shot()
     return writer.close()
 
@@ -392,10 +396,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     intrinsics = read_intrinsics_file(args.intrinsics) if args.intrinsics else None
-    dp = import_depth(
-        args.src, args.output, scale=args.scale, kind=args.kind, fps=args.fps, video=args.video,
-        intrinsics=intrinsics, max_frames=args.frames, fill=not args.no_fill,
-    )
+    with StageBars() as bars:
+        dp = import_depth(
+            args.src, args.output, scale=args.scale, kind=args.kind, fps=args.fps, video=args.video,
+            intrinsics=intrinsics, max_frames=args.frames, fill=not args.no_fill, on_progress=bars,
+        )
     print(f"wrote {len(dp)} frames to {dp.root}")
     return 0
 

@@ -27,6 +27,7 @@ from core.atomic import write_text
 from core.depth.depth_pass import MANIFEST, DepthPass, DepthPassWriter, PassInfo
 from core.depth.engines import ENGINE_OPTIONS, ENGINES, PRECISIONS, Engine, ShotInput, get_engine, make_config
 from core.depth.shots import ShotScan, detect_cuts, scan_size
+from core.devices import resolve_device
 from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class DepthJob:
     input_size: int | None = None  # vda: network input size (default 518)
     max_res: int | None = None  # longest side of the frames depth is computed at (default: the video's size)
     precision: str | None = None  # auto, fp32, fp16, bf16 (default: the engine's; vda auto)
-    device: str | None = None  # default: cuda when available, else cpu
+    device: str | None = None  # see core.devices.resolve_device (default: cuda when available, else cpu)
     shots: bool = True  # detect cuts and process each shot on its own
     start: float | None = None  # seconds
     end: float | None = None  # seconds
@@ -113,13 +114,6 @@ class Progress:
     fps: float  # frames per second in this run
     eta_s: float | None  # seconds left, None while unknown
     stage: str  # "scan", "depth", "preview", "done"
-
-
-def default_device() -> str:
-    """``cuda`` when torch sees a GPU, else ``cpu`` (decided by the engine: ``core.depth.engine.resolve_device``)."""
-    from core.depth.engine import resolve_device
-
-    return resolve_device(None)
 
 
 def processing_size(width: int, height: int, max_res: int | None) -> tuple[int, int]:
@@ -227,7 +221,7 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     if job.start is not None and info.duration and job.start >= info.duration:
         raise DepthshotError(f"--start {job.start:g} s is past the end of {job.input} ({info.duration:.2f} s)")
     width, height = processing_size(info.width, info.height, job.max_res)
-    device = job.device or default_device()
+    device = resolve_device(job.device)
     model = {**engine.fingerprint(config, device), "shot_detection": job.shots, "start": job.start, "end": job.end}
     finished = _finished_pass(job, model, width, height)
     if finished is not None:  # the same job ran to the end before: at most the preview is left to do

@@ -27,7 +27,9 @@ def colorize_frame(depth: np.ndarray, shot: Shot, kind: str) -> np.ndarray:
     Metric depth is shown as inverse depth too, so both kinds look alike and near detail gets the colours.
     """
     if kind == "metric_depth":
-        inverse = np.where(depth > 0, 1 / np.maximum(depth, 1e-12), 0)  # no measurement -> far
+        from core.geometry.camera import metric_to_inverse_depth
+
+        inverse = metric_to_inverse_depth(depth)  # no measurement -> far
         return colorize(inverse, 1 / shot.p98, 1 / shot.p2)
     return colorize(depth, shot.p2, shot.p98)
 

@@ -172,6 +172,14 @@ def inverse_depth_to_depth(
     return (1.0 / (inv_far + t * (inv_near - inv_far))).astype(np.float32)
 
 
+def metric_to_inverse_depth(depth: np.ndarray) -> np.ndarray:
+    """Metric depth (any shape, metres) -> inverse depth (same shape, 1/m, float64); no measurement (<= 0 or NaN)
+    becomes 0, i.e. infinitely far. The one metric -> inverse conversion (disparity, previews, metrics)."""
+    depth = np.asarray(depth, dtype=np.float64)
+    valid = depth > 0
+    return np.divide(1.0, depth, out=np.zeros_like(depth), where=valid)
+
+
 def raw_to_depth(
     raw: np.ndarray, kind: str, lo: float, hi: float, depth_range: DepthRange = DepthRange()
 ) -> np.ndarray:

@@ -140,7 +140,7 @@ def _frames(
     dp: DepthPass, source: Path, indices: Sequence[int], k: Intrinsics, depth_range: DepthRange, keep_filled: bool
 ) -> Iterator[GeometryFrame]:
     info = dp.info
-    tol = 0.5 / info.fps if info.fps > 0 else 0.02
+    tol = dp.time_tolerance  # read a little around the run: the first and last frames may be early or late
     for run in _runs(indices):
         first_t, last_t = info.timestamps[run[0]], info.timestamps[run[-1]]
         video = read_frames(source, start=max(0.0, first_t - tol), end=last_t + tol, size=(info.width, info.height))
@@ -148,9 +148,10 @@ def _frames(
         i = next(pending)
         for frame in video:
             t = info.timestamps[i]
-            if frame.pts < t - tol:
-                continue
-            if frame.pts > t + tol:
+            j = dp.index_at(frame.pts)
+            if j != i:
+                if frame.pts < t and (j is None or j < i):  # a video frame before depth frame i
+                    continue
                 raise DepthshotError(f"{source}: no video frame at t={t:.3f}s for depth frame {i}")
             shot = dp.shot_of(i)
             flags = dp.read_mask(i)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.geometry.camera import metric_to_inverse_depth
+
 DELTA1_THRESHOLD = 1.25
 
 
@@ -93,8 +95,7 @@ def to_inverse(pred: np.ndarray, metric: bool) -> np.ndarray:
     """Prediction as inverse depth: relative predictions already are; metric depth d (metres) becomes 1 / d."""
     if not metric:
         return pred.astype(np.float64)
-    with np.errstate(divide="ignore"):
-        return np.where(pred > 0, 1.0 / np.maximum(pred, 1e-12), 0.0)
+    return metric_to_inverse_depth(pred)
 
 
 def fit_alignment(pairs: Iterable[tuple[np.ndarray, np.ndarray]], metric: bool = False) -> Alignment:

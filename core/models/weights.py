@@ -1,7 +1,7 @@
 """Registry of the official Video Depth Anything checkpoints, and resolving/verifying/loading them.
 
 Resolution order: an explicit local path, then the Hugging Face cache, then a download with ``huggingface_hub``
-(never when ``HF_HUB_OFFLINE`` is set). Files are read safely (``torch.load(weights_only=True)`` or safetensors).
+(never when ``HF_HUB_OFFLINE`` is set), through ``core.models.hub``, the path RollingDepth's weights take too. Files are read safely (``torch.load(weights_only=True)`` or safetensors).
 
 SHA-256 policy: a file that came from the hub (cache or download) must match the registry's SHA-256, otherwise it
 is treated as a corrupted/incomplete download and refused. A file given explicitly by the user is loaded even when
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from core.errors import DepthshotError
+from core.models.hub import HubSource, fetch
 from core.models.vda import ENCODERS, VideoDepthAnything
 
 logger = logging.getLogger(__name__)
@@ -90,48 +90,32 @@ def _download_hint(spec: ModelSpec) -> str:
     )
 
 
-def resolve_weights(model_id: str, weights: Path | None = None) -> Path:
-    """Local path of the checkpoint: ``weights`` if given, else the Hugging Face cache, else a download.
+def hub_source(spec: ModelSpec) -> HubSource:
+    """Where the checkpoint of ``spec`` comes from on the hub."""
+    return HubSource(spec.repo_id, (spec.filename,), (spec.filename,), spec.licence, f"weights of {spec.model_id}",
+                     _download_hint(spec))
 
-    Downloads honour ``HF_HUB_OFFLINE``; the licence is logged before the first download of a model.
-    """
+
+def resolve_weights(model_id: str, weights: Path | None = None) -> Path:
+    """Local path of the checkpoint: ``weights`` if given, else the Hugging Face cache, else a download
+    (``core.models.hub.fetch``: honours ``HF_HUB_OFFLINE``, logs the licence before the first download)."""
     spec = get_spec(model_id)
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
             raise DepthshotError(f"weights file not found: {path}")
         return path
-
-    from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(spec.repo_id, spec.filename, local_files_only=True))
-    except LocalEntryNotFoundError:
-        pass
-    if constants.HF_HUB_OFFLINE:
-        raise DepthshotError(
-            f"weights of {model_id} are not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE "
-            f"is set; {_download_hint(spec)}"
-        )
-    logger.warning(
-        "downloading %s (%s/%s); licence: %s", model_id, spec.repo_id, spec.filename, spec.licence
-    )
-    try:
-        return Path(hf_hub_download(spec.repo_id, spec.filename))
-    except Exception as exc:  # network, auth, disk: all end the same way for the user
-        reason = exc.__class__.__name__
-        raise DepthshotError(f"could not download {model_id} weights ({reason}); {_download_hint(spec)}") from exc
+    return fetch(hub_source(spec)) / spec.filename
 
 
 def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (progress bar for large files)."""
+    """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
-    size = path.stat().st_size
-    with open(path, "rb") as f, tqdm(total=size, unit="B", unit_scale=True, desc="sha256", disable=size < 2**28) as bar:
+    if path.stat().st_size >= 2**28:
+        logger.info("checking the SHA-256 of %s", path)
+    with open(path, "rb") as f:
         while chunk := f.read(2**22):
             digest.update(chunk)
-            bar.update(len(chunk))
     return digest.hexdigest()
 
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core.atomic import atomic_path
 from core.depth.depth_pass import DepthPass
 from core.depth.job import DepthJob
+from core.devices import resolve_device
 from core.errors import DepthshotError
+from core.progress import OnProgress, Stage
 from core.geometry.camera import resolve_intrinsics
 from core.stereo.disparity import (
     DisparityConfig,
@@ -36,7 +37,7 @@ from core.stereo.disparity import (
 )
 from core.stereo.layouts import LAYOUT_SPECS, Packer
 from core.stereo.metadata import stereo_settings
-from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
+from core.stereo.warp import DEFAULT_FILL, Border, Fill, Mode, ViewSynthesizer
 from core.video import EncodeSettings, Frame, SegmentedWriter, Sink, VideoInfo, bounded_map, probe, read_frames
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class StereoJob:
     eyes: Mode = "both_half"
     dilate: int = 0
     border: Border = "fill"
+    fill: Fill = DEFAULT_FILL
     fov: float | None = None
     vr_eye_size: int | None = None
     settings: EncodeSettings = field(default_factory=EncodeSettings)
@@ -87,8 +89,10 @@ def default_depth_path(input_path: Path, output: Path) -> Path:
     return output.with_name(f"{input_path.stem}_depth")
 
 
-def run_stereo(job: StereoJob) -> Path:
+def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
     """Convert ``job.input`` to stereo; returns the written video (or preview PNG).
+
+    ``on_progress(stage, done, total)`` hears of the stages "auto-convergence" and "stereo" (frames).
 
     The output's folder is created if missing. Re-running the same job after an interruption resumes the depth
     engine's pass and then the encode after its last finished segment (see the module docstring).
@@ -101,23 +105,9 @@ def run_stereo(job: StereoJob) -> Path:
         job.settings.check_container(output)  # before the depth engine runs
     device = _device(job.device)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
-    dp = DepthPass.open(depth_path)
-    _check_pass(dp, info)
-    k = resolve_intrinsics(
-        info.width,
-        info.height,
-        fov_deg=job.fov,
-        known=dp.info.intrinsics,
-        known_size=(dp.info.width, dp.info.height),
-    )
-    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
-        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
-    packer = Packer(
-        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
-    )
+    dp, synth, packer = _stages(job, info, depth_path, device, on_progress)
     deep = info.bit_depth > 8
     frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8")
-    synth = _Synthesizer(job, dp, info.width, k.fx, device)
 
     if job.preview_frame is not None:
         return _write_preview(job, frames, synth, packer)
@@ -132,30 +122,32 @@ def run_stereo(job: StereoJob) -> Path:
                          fingerprint=_fingerprint(job, dp, device)) as writer, \
             Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
         todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
-        bar = tqdm(bounded_map(synth.prepare, todo), total=total, initial=writer.resume_point, unit="frame",
-                   desc="stereo")
-        for frame, disparity in bar:
-            packed = synth.render(frame, disparity, packer)
-            encode.put(_to_output(packed, deep), frame.pts)
+        with Stage(on_progress, "stereo", total, done=writer.resume_point) as stage:
+            for n, (frame, disparity) in enumerate(bounded_map(synth.prepare, todo), start=writer.resume_point):
+                # a temporal fill starts afresh with each segment, so a resumed run writes the same frames
+                packed = synth.render(frame, disparity, packer, n % segment_frames == 0)
+                encode.put(_to_output(packed, deep), frame.pts)
+                stage.update()
     return output
 
 
 class _Synthesizer:
     """Per-frame work: depth lookup and disparity (``prepare``, runs ahead in a thread), warp and pack."""
 
-    def __init__(self, job: StereoJob, dp: DepthPass, width: int, fx: float, device: torch.device) -> None:
+    def __init__(
+        self, job: StereoJob, dp: DepthPass, width: int, fx: float, device: torch.device,
+        on_progress: OnProgress | None = None,
+    ) -> None:
         self.job, self.dp, self.width, self.fx, self.device = job, dp, width, fx, device
-        self.times = np.asarray(dp.info.timestamps, dtype=np.float64)
-        self.tolerance = 0.5 / dp.info.fps if dp.info.fps > 0 else 1e-3
         self.track: np.ndarray | None = None
         if job.disparity.auto_convergence:
-            self.track = _auto_convergence(dp, job.disparity.smoothing_s)
+            self.track = _auto_convergence(dp, job.disparity.smoothing_s, on_progress)
+        self.views = ViewSynthesizer(job.eyes, job.fill, border=job.border, dilate=job.dilate)
+        self.shot: int | None = None
 
     def depth_index(self, pts: float) -> int:
-        j = int(np.clip(np.searchsorted(self.times, pts), 1, len(self.times) - 1)) if len(self.times) > 1 else 0
-        if j > 0 and abs(self.times[j - 1] - pts) <= abs(self.times[j] - pts):
-            j -= 1
-        if abs(self.times[j] - pts) > self.tolerance:
+        j = self.dp.index_at(pts)
+        if j is None:
             raise DepthshotError(f"the depth pass has no frame at t={pts:.3f}s (was it made from another clip/range?)")
         return j
 
@@ -171,31 +163,47 @@ class _Synthesizer:
             return frame, metric_disparity(raw, shot, cfg, self.fx, conv)
         return frame, relative_disparity(nearness(raw, shot, self.dp.info.kind), cfg, self.width, conv)
 
-    def render(self, frame: Frame, disparity: np.ndarray, packer: Packer) -> torch.Tensor:
-        return render_stereo(frame.image, disparity, self.job, packer, self.device)
+    def render(self, frame: Frame, disparity: np.ndarray, packer: Packer, restart: bool = True) -> torch.Tensor:
+        """Both eyes of ``frame`` packed; frames come in order, ``restart`` drops the temporal fill's history
+        (it is dropped at every cut of the depth pass too)."""
+        img = torch.from_numpy(frame.image).to(self.device).permute(2, 0, 1)
+        img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+        shot = self.dp.shot_of(self.depth_index(frame.pts)).start
+        new_shot = restart or shot != self.shot
+        self.shot = shot
+        left, right = self.views(img, torch.from_numpy(disparity).to(self.device), new_shot=new_shot)
+        return packer(left, right)
 
 
-def render_stereo(
-    image: np.ndarray, disparity: np.ndarray, job: StereoJob, packer: Packer, device: torch.device
-) -> torch.Tensor:
-    """Both eyes of one frame (H, W, 3 uint8 or float 0-1) from its disparity (H, W) px, packed: (3, h, w) float."""
-    img = torch.from_numpy(image).to(device).permute(2, 0, 1)
-    img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
-    d = dilate_foreground(torch.from_numpy(disparity).to(device), job.dilate)
-    warp = dict(tolerance=1.0, border=job.border)
-    if job.eyes == "both_half":
-        left, right = (warp_view(img, d, s, **warp).image for s in (0.5, -0.5))
-    else:
-        left, right = img, warp_view(img, d, -1.0, **warp).image
-    return packer(left, right)
+def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.device,
+            on_progress: OnProgress | None = None) -> tuple[DepthPass, _Synthesizer, Packer]:
+    """The depth pass (checked against the video), the per-frame synthesizer and the packer of ``job``
+    (also what ``core.bench pipeline`` times stage by stage)."""
+    dp = DepthPass.open(depth_path)
+    _check_pass(dp, info)
+    k = resolve_intrinsics(
+        info.width,
+        info.height,
+        fov_deg=job.fov,
+        known=dp.info.intrinsics,
+        known_size=(dp.info.width, dp.info.height),
+    )
+    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
+        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
+    packer = Packer(
+        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
+    )
+    synth = _Synthesizer(job, dp, info.width, k.fx, device, on_progress)
+    return dp, synth, packer
 
 
-def _auto_convergence(dp: DepthPass, smoothing_s: float) -> np.ndarray:
+def _auto_convergence(dp: DepthPass, smoothing_s: float, on_progress: OnProgress | None) -> np.ndarray:
     """Convergence per depth frame following the subject (one extra read of the pass)."""
-    subject = [
-        subject_nearness(nearness(raw, dp.shot_of(i), dp.info.kind))
-        for i, raw in tqdm(dp.frames(), total=len(dp), unit="frame", desc="auto-convergence")
-    ]
+    subject = []
+    with Stage(on_progress, "auto-convergence", len(dp)) as stage:
+        for i, raw in dp.frames():
+            subject.append(subject_nearness(nearness(raw, dp.shot_of(i), dp.info.kind)))
+            stage.update()
     return convergence_track(subject, dp.info.timestamps, [s.start for s in dp.info.shots], smoothing_s)
 
 
@@ -204,7 +212,7 @@ def _make_depth(job: StereoJob, path: Path) -> Path:
     from core.depth.job import ensure_pass
 
     base = job.depth_job or DepthJob(input=job.input, output=path)
-    device = base.device or ("cuda" if _device(job.device).type == "cuda" else "cpu")
+    device = base.device or str(_device(job.device))
     depth_job = replace(base, input=job.input, output=path, device=device, start=job.start, end=job.end)
     log.info("running the depth engine (%s) into %s", depth_job.engine, path)
     return ensure_pass(job.input, depth_job).root
@@ -266,10 +274,4 @@ def _write_preview(job: StereoJob, frames: Iterator[Frame], synth: _Synthesizer,
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DepthshotError("--device cuda: no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise DepthshotError(f"unknown device {name!r} (auto, cpu, cuda)")
-    return torch.device(name)
+    return torch.device(resolve_device(name))

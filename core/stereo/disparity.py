@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from core.depth.depth_pass import Shot
+from core.geometry.camera import metric_to_inverse_depth
 from core.errors import DepthshotError
 
 DisparityMode = Literal["relative", "metric"]
@@ -143,8 +144,7 @@ def convergence_track(
 
 def _inverse(raw: np.ndarray, kind: str) -> np.ndarray:
     if kind == "metric_depth":
-        with np.errstate(divide="ignore"):
-            return np.where(raw > 0, 1.0 / np.maximum(raw, 1e-12), 0.0)
+        return metric_to_inverse_depth(raw)
     return raw.astype(np.float64)
 
 

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from core.depth.depth_pass import Shot
 from core.depth.live import LiveRun, stream_engine
@@ -74,9 +75,10 @@ def run_live_stereo(job, timeout: float, stream_format: str = "matroska") -> Liv
 def _stream_stereo(job, source, depth_job, device, output: str, suffix: str, stream_format: str) -> LiveRun:
     from core.depth.stream import StreamDepth
     from core.geometry.camera import resolve_intrinsics
-    from core.stereo.convert import _to_output, render_stereo
+    from core.stereo.convert import _to_output
     from core.stereo.layouts import Packer
     from core.stereo.metadata import stereo_settings
+    from core.stereo.warp import ViewSynthesizer
     from core.video.live import LiveWriter
 
     _, loaded = stream_engine(depth_job, "cuda" if device.type == "cuda" else "cpu")
@@ -86,6 +88,7 @@ def _stream_stereo(job, source, depth_job, device, output: str, suffix: str, str
     run = LiveRun(output)
     stream = StreamDepth(loaded.runner)
     ranges = RunningRange()
+    views = ViewSynthesizer(job.eyes, job.fill, border=job.border, dilate=job.dilate)
     writer = packer = None
     try:
         for frame in source.frames():
@@ -101,7 +104,9 @@ def _stream_stereo(job, source, depth_job, device, output: str, suffix: str, str
                 disparity = metric_disparity(depth, shot, cfg, k.fx, cfg.convergence)
             else:
                 disparity = relative_disparity(nearness(depth, shot, kind), cfg, w, cfg.convergence)
-            packed = render_stereo(frame.image, disparity, job, packer, device)
+            img = torch.from_numpy(frame.image).to(device).permute(2, 0, 1).float() / 255.0
+            left, right = views(img, torch.from_numpy(disparity).to(device), new_shot=run.frames == 0)
+            packed = packer(left, right)
             writer.write(_to_output(packed, deep=False), frame.pts)
             run.frame_done(frame.arrived)
     except (DepthshotError, BrokenPipeError) as exc:

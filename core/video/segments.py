@@ -30,7 +30,7 @@ from typing import Any
 import av
 import numpy as np
 
-from core.atomic import sweep_partials, temp_path, write_text
+from core.atomic import fsync_file, sweep_partials, temp_path, write_text
 from core.video.errors import EmptyVideoError, VideoError, VideoPathError
 from core.video.remux import Remuxer
 from core.video.h264 import right_first
@@ -225,7 +225,7 @@ class SegmentedWriter:
     def _finish_segment(self) -> None:
         segment, self._segment = self._segment, None
         segment.close()
-        _sync(segment.path)
+        fsync_file(segment.path)
         reorder = _reorder_depth(segment.path)
         self._segments.append({"frames": segment.frames_written, "last_pts": self._last_pts, "reorder": reorder})
         self._save_state()
@@ -383,9 +383,3 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
-def _sync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

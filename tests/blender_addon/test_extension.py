@@ -5,7 +5,8 @@ import bpy
 
 from .conftest import MODULE
 
-OPERATORS = ("estimate_depth", "cancel", "build_scene", "render_stereo", "create_worker_env")
+OPERATORS = ("estimate_depth", "load_depth_pass", "cancel", "build_scene", "render_stereo", "export_geometry",
+             "create_worker_env")
 
 
 def _registered() -> dict[str, bool]:
@@ -34,3 +35,18 @@ def test_user_folder_is_outside_the_extension(addon):
     user = bpy.utils.extension_path_user(MODULE)
     assert "/.user/" in user.replace("\\", "/")
     assert not user.startswith(addon.__path__[0])
+
+
+def test_the_extension_is_gpl_and_says_what_it_downloads(extension_zip):
+    import tomllib
+    import zipfile
+
+    from .conftest import REPO
+
+    manifest = tomllib.loads((REPO / "blender_addon" / "blender_manifest.toml").read_text())
+    assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]  # what extensions.blender.org accepts
+    assert "weights" in manifest["permissions"]["network"]
+    with zipfile.ZipFile(extension_zip) as z:
+        assert "GNU GENERAL PUBLIC LICENSE" in z.read("LICENSE").decode()[:200]
+        assert "Version 3" in z.read("LICENSE").decode()[:200]
+    assert "Apache License" in (REPO / "LICENSE").read_text()[:200]  # the core keeps its own

@@ -49,7 +49,10 @@ def test_null_fields_are_allowed_only_where_the_contract_says():
 def test_start_request_round_trips_and_a_version_mismatch_says_what_to_do():
     p = core_protocol
     job = {"input": "/a.mp4", "output": "/p", "shots": True}
-    assert p.parse_start_request(p.start_request(job)) == job
+    assert p.parse_start_request(p.start_request(job)) == ("depth", job)
+    assert p.parse_start_request(p.start_request(job, "import")) == ("import", job)
+    with pytest.raises(p.ProtocolError, match="unknown task"):
+        p.parse_start_request(json.dumps({"type": "start", "protocol": p.PROTOCOL_VERSION, "task": "x", "job": {}}))
     old = json.dumps({"type": "start", "protocol": p.PROTOCOL_VERSION - 1, "job": job})
     with pytest.raises(p.ProtocolError, match="install the depthshot release that matches the add-on"):
         p.parse_start_request(old)

@@ -12,7 +12,7 @@ from .conftest import H, W
 FRAMES = 3
 
 
-def test_render_stereo_writes_side_by_side_video_and_adds_a_strip(built):
+def test_render_stereo_writes_side_by_side_video_and_adds_a_strip(built, capfd):
     scene = built
     movie = scene.sequence_editor.active_strip
     movie.frame_offset_end = movie.frame_final_duration - FRAMES  # only the first FRAMES frames are rendered
@@ -21,8 +21,11 @@ def test_render_stereo_writes_side_by_side_video_and_adds_a_strip(built):
     scene.display.shading.color_type = "TEXTURE"
     before = {s.name for s in scene.sequence_editor.strips}
     frame_range = (scene.frame_start, scene.frame_end)
+    scene.view_settings.view_transform = "AgX"  # the scene's own look, which must not darken the footage
+    scene.render.fps = 30  # the strip is 24 fps
 
     assert bpy.ops.depthshot.render_stereo() == {"FINISHED"}
+    assert "the scene runs at 30 fps, the strip at 24 fps" in capfd.readouterr().out
 
     added = [s for s in scene.sequence_editor.strips if s.name not in before]
     assert len(added) == 1 and added[0].type == "MOVIE"
@@ -41,6 +44,12 @@ def test_render_stereo_writes_side_by_side_video_and_adds_a_strip(built):
         assert left.std() > 10  # the footage is there, not an empty background
         assert np.abs(left - right).mean() > 2  # two different eyes
     assert not np.allclose(frames[0], frames[1])  # the footage moves with the scene frame
+    # Standard view transform: the footage's dark band (40) and flat colour (220) come out as they went in
+    band = frames[0][H // 4 : -H // 4, 2 : W // 8].mean()
+    assert abs(band - 40) < 8 and frames[0][H // 4 : -H // 4, W // 2 : W - 4].max() > 200
     # the scene's own settings are restored
     assert (scene.frame_start, scene.frame_end) == frame_range
     assert scene.render.use_sequencer and scene.render.image_settings.media_type == "IMAGE"
+    assert scene.view_settings.view_transform == "AgX" and scene.render.fps == 30
+    assert bpy.ops.depthshot.render_stereo() == {"FINISHED"}  # again: the one stereo strip is replaced
+    assert sorted(s.name for s in scene.sequence_editor.strips) == sorted(before | {"clip stereo"})

@@ -28,10 +28,11 @@ def expected_positions(i: int) -> np.ndarray:
 def evaluated_positions(obj) -> np.ndarray:
     depsgraph = bpy.context.evaluated_depsgraph_get()
     geometry = obj.evaluated_get(depsgraph).evaluated_geometry()
-    data = geometry.pointcloud if obj.name.endswith("points") else geometry.mesh
-    attribute = data.attributes["position"]
+    attribute = geometry.mesh.attributes["position"]
     out = np.empty(len(attribute.data) * 3, np.float32)
     attribute.data.foreach_get("vector", out)
+    if obj.name.endswith("points"):  # one camera-facing square of four vertices per point: its centre
+        return out.reshape(-1, 4, 3).mean(axis=1)
     return out.reshape(-1, 3)
 
 
@@ -80,7 +81,7 @@ def test_stereo_render_is_side_by_side_with_differing_halves(built, tmp_path):
     pixels = np.array(image.pixels[:], np.float32).reshape(H, 2 * W, 4)[..., :3]
     left, right = pixels[:, :W], pixels[:, W:]
     assert left.std() > 0.05  # the footage is there, not an empty background
-    assert np.abs(left - right).mean() > 0.01
+    assert np.abs(left - right).max() > 0.1  # two eyes (test_geometry_rules checks which way content shifts)
 
 
 def test_camera_constants_match_the_core(addon):
@@ -88,6 +89,9 @@ def test_camera_constants_match_the_core(addon):
     assert model.DEFAULT_HFOV_DEG == core_camera.DEFAULT_HFOV_DEG
     assert model.DEFAULT_NEAR == core_camera.DEFAULT_NEAR
     assert model.DEFAULT_NEAR_FAR_RATIO == core_camera.DEFAULT_NEAR_FAR_RATIO
+    from core.geometry.edges import DEFAULT_MAX_ANGLE_DEG
+
+    assert model.DEFAULT_EDGE_ANGLE_DEG == DEFAULT_MAX_ANGLE_DEG
     k = core_camera.Intrinsics.from_fov(W, H)
     cam = model.pass_camera(W, H)
     assert (cam.fx, cam.fy, cam.cx, cam.cy) == pytest.approx((k.fx, k.fy, k.cx, k.cy))
@@ -96,3 +100,24 @@ def test_camera_constants_match_the_core(addon):
     inv = np.linspace(0.0, 1.0, 11, dtype=np.float32)[None]
     ref = core_camera.inverse_depth_to_depth(inv, 0.0, 1.0)[0]
     assert [model.relative_depth(float(t)) for t in inv[0]] == pytest.approx(ref.tolist(), rel=1e-6)
+
+
+def test_point_cloud_is_textured_in_workbench(scene, clip, depth_pass, tmp_path, addon):
+    from .conftest import strip_ready_to_build
+
+    strip_ready_to_build(scene, clip, depth_pass)
+    scene.depthshot.build_mesh = False
+    scene.depthshot.grid_x, scene.depthshot.grid_y = W, H
+    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.display.shading.light = "FLAT"
+    scene.display.shading.color_type = "TEXTURE"  # what the docs use
+    scene.render.use_sequencer = scene.render.use_multiview = False
+    scene.render.filepath = str(tmp_path / "points.png")
+    scene.frame_set(2)  # footage frame 1: green, with the dark band on the left
+    bpy.ops.render.render(write_still=True)
+    image = np.array(bpy.data.images.load(str(tmp_path / "points.png")).pixels[:], np.float32).reshape(H, W, 4)
+    rgb = image[H // 4 : -H // 4, :, :3]
+    right = rgb[:, W // 2 :].reshape(-1, 3).mean(axis=0)
+    assert right[1] > 0.5 and right[1] > 2 * max(right[0], right[2])  # the footage's green, not flat grey
+    assert rgb[:, 2 : W // 8].mean() < 0.3  # and its dark band

@@ -204,7 +204,10 @@ def test_import_npz_and_exr_of_another_tool(tmp_path):
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
         OpenEXR.File(header, {"Z": d}).write(str(exr / f"{i:04d}.exr"))
     for src, name in ((tmp_path / "d.npz", "from_npz"), (exr, "from_exr")):
-        dp = import_depth(src, tmp_path / name, kind="relative_inverse_depth", fps=24.0)
+        seen = []
+        dp = import_depth(src, tmp_path / name, kind="relative_inverse_depth", fps=24.0,
+                          on_progress=lambda *p: seen.append(p))
+        assert seen == [("import depth", i, 3) for i in range(4)]  # progress through the callback
         assert len(dp) == 3 and dp.info.kind == "relative_inverse_depth" and dp.info.fps == 24.0
         step = (dp.info.shots[0].hi - dp.info.shots[0].lo) / 65535
         for i in range(3):
@@ -261,3 +264,39 @@ def test_long_shot_percentiles_come_from_a_bounded_sample(tmp_path):
     for i in [*range(150, 300), *range(150)]:
         again.add(i, frames[i], i / 30)
     assert again.shot(0, 300) == shot
+
+
+def test_index_at_matches_by_timestamp_within_half_a_frame(tmp_path):
+    """Video frames are matched to depth frames by time: nearest timestamp, at most half a frame period away."""
+    info = _info(fps=25.0)
+    w = DepthPassWriter(tmp_path / "p", info)
+    w.begin_shot(0)
+    for i, t in enumerate([10.0, 10.04, 10.08, 10.2]):  # a gap after 10.08 (a dropped frame)
+        w.write(i, np.full((info.height, info.width), float(i), np.float32), t)
+    w.end_shot()
+    dp = w.close()
+    tol = dp.time_tolerance
+    assert tol == pytest.approx(0.5 / info.fps)
+    assert [dp.index_at(t) for t in (10.0, 10.019, 10.041, 10.08 + tol * 0.9, 10.2 - tol * 0.9)] == [0, 0, 1, 2, 3]
+    assert dp.index_at(10.0 - tol * 1.1) is None and dp.index_at(10.14) is None and dp.index_at(10.2 + tol * 1.1) is None
+    assert dp.index_at(0.0) is None  # a pass of a trimmed range has no frame at the video's start
+
+
+def test_a_newer_format_version_is_refused(tmp_path):
+    """A pass written by a newer depthshot (format version + 1) is refused with one line, not misread."""
+    import json
+
+    from core.depth.depth_pass import FORMAT_VERSION, MANIFEST
+
+    dp = _write(tmp_path / "p", _frames(2), cuts=[])
+    manifest = dp.root / MANIFEST
+    data = json.loads(manifest.read_text())
+    assert data["version"] == FORMAT_VERSION
+    data["version"] = FORMAT_VERSION + 1
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(DepthshotError, match=f"format version {FORMAT_VERSION + 1} is newer") as err:
+        DepthPass.open(dp.root)
+    assert "\n" not in str(err.value)
+    data["version"] = FORMAT_VERSION  # the same manifest at the current version opens
+    manifest.write_text(json.dumps(data))
+    assert len(DepthPass.open(dp.root)) == 2

@@ -123,3 +123,13 @@ def test_mask_survives_a_resumed_write(tmp_path):
         np.testing.assert_array_equal(dp.read_mask(i), masks[i])
     # the filled columns do not count for the range: frame 0's column 0 is filled, the rest measured
     assert dp.info.shots[0].lo == 1.0 and dp.info.shots[0].hi == 4.0
+
+
+def test_the_bundled_desk_pass_opens_with_its_mask_and_distortion():
+    from tests.shared_data import REPO
+
+    dp = DepthPass.open(REPO / "assets" / "tum_desk_depth")
+    assert dp.info.mask_pattern and len(dp.info.intrinsics["distortion"]) == 5
+    filled = (dp.read_mask(0) & FILLED) != 0
+    assert 0.15 < filled.mean() < 0.35  # the sensor's holes, filled for stereo, flagged for geometry
+    assert len(dp) == 60 and dp.read(0).shape == (480, 640)

@@ -107,27 +107,41 @@ def test_missing_path_and_unknown_model() -> None:
         weights.resolve_weights("vda-xl")
 
 
-def test_first_download_shows_the_licence(monkeypatch, vits_files, caplog) -> None:
-    """The hub is faked (no network here): not cached, so the loader downloads and logs the licence first."""
+def test_first_download_shows_the_licence(monkeypatch, vits_files, tmp_path) -> None:
+    """The hub is faked (no network here): not cached, so the loader downloads, and logs the licence before."""
     import huggingface_hub
     from huggingface_hub import constants
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    calls = []
+    repo, name = "depth-anything/Video-Depth-Anything-Large", "video_depth_anything_vitl.pth"
+    snapshot = tmp_path / "snapshot"
+    events = []
 
-    def fake_download(repo_id: str, filename: str, *, local_files_only: bool = False) -> str:
-        calls.append((repo_id, filename, local_files_only))
+    def fake_download(repo_id: str, *, allow_patterns: list[str], local_files_only: bool = False) -> str:
+        events.append(("call", repo_id, tuple(allow_patterns), local_files_only))
         if local_files_only:
             raise LocalEntryNotFoundError("not cached")
-        return str(vits_files["pth"])
+        snapshot.mkdir()
+        (snapshot / name).symlink_to(vits_files["pth"])
+        return str(snapshot)
 
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    class Log(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            events.append(("log", record.getMessage()))
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    with caplog.at_level(logging.WARNING, logger="core.models.weights"):
-        assert weights.resolve_weights("vda-l") == vits_files["pth"]
-    repo, name = "depth-anything/Video-Depth-Anything-Large", "video_depth_anything_vitl.pth"
-    assert calls == [(repo, name, True), (repo, name, False)]
-    assert any("CC-BY-NC-4.0" in r.getMessage() for r in caplog.records)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    handler = Log(logging.WARNING)
+    logging.getLogger("core.models.hub").addHandler(handler)
+    try:
+        assert weights.resolve_weights("vda-l") == snapshot / name
+    finally:
+        logging.getLogger("core.models.hub").removeHandler(handler)
+    assert [e[:4] for e in events if e[0] == "call"] == [("call", repo, (name,), True), ("call", repo, (name,), False)]
+    kinds = [e[0] for e in events]
+    assert kinds == ["call", "log", "call"]  # the licence is shown before the download starts
+    assert "CC-BY-NC-4.0" in events[1][1]
 
 
 _HUB_SCRIPT = textwrap.dedent(

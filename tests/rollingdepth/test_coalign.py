@@ -29,7 +29,7 @@ def _fit(z, iterations: int) -> Alignment:
     rows, cols = sample_grid(32, 48, border=2, factor=10)
     samples = [sample_pixels(s, rows, cols) for s in snippets]
     offset = min(float(s.min()) for s in snippets)
-    return fit_alignment(samples, indices, 40, offset, CoalignConfig(iterations=iterations), progress=False)
+    return fit_alignment(samples, indices, 40, offset, CoalignConfig(iterations=iterations))
 
 
 def test_sample_grid_is_the_reference_grid():
@@ -92,4 +92,4 @@ def test_rejects_mixed_snippet_lengths():
     samples = [torch.ones(2, 3, 4), torch.ones(2, 2, 4)]
     indices = [np.array([[0, 1, 2], [1, 2, 3]]), np.array([[0, 1], [1, 2]])]
     with pytest.raises(ValueError, match="same snippet length"):
-        fit_alignment(samples, indices, 4, 0.0, CoalignConfig(iterations=1), progress=False)
+        fit_alignment(samples, indices, 4, 0.0, CoalignConfig(iterations=1))

@@ -49,13 +49,13 @@ def _reader(path: Path):
 
 
 def test_tiny_pipeline_on_a_decoded_clip(model, clip):
-    depth = list(estimate_shot(model, _reader(clip), 8, FAST_TEST, progress=False))
+    depth = list(estimate_shot(model, _reader(clip), 8, FAST_TEST))
     assert len(depth) == 8
     for d in depth:
         assert d.shape == (48, 64) and d.dtype == np.float32 and np.isfinite(d).all()
     stack = np.stack(depth)
     assert stack.std() > 0  # the random network still produces structure, not a constant
-    again = list(estimate_shot(model, _reader(clip), 8, FAST_TEST, progress=False))
+    again = list(estimate_shot(model, _reader(clip), 8, FAST_TEST))
     np.testing.assert_array_equal(stack, np.stack(again))  # fixed seed: reproducible (resume-safe)
 
 
@@ -64,35 +64,39 @@ def test_refinement_and_several_dilations(model):
     frames = synthetic_frames(12)
     config = replace(get_preset("full"), resolution=64, precision="fp32", refine_steps=3, coalign=CoalignConfig(iterations=30))
     assert plan_dilations(12, 3, list(config.dilations), True) == [1, 3]  # 10 and 25 capped to 3
-    depth = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, config, progress=False)))
+    depth = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, config)))
     assert depth.shape == (12, 48, 64) and np.isfinite(depth).all()
-    unrefined = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, replace(config, refine_steps=0), progress=False)))
+    unrefined = np.stack(list(estimate_shot(model, lambda: iter(frames), 12, replace(config, refine_steps=0))))
     assert np.abs(depth - unrefined).max() > 1e-3  # the refinement really ran
 
 
 @pytest.mark.parametrize("count", [1, 2, 5])
 def test_short_clips_work(model, count):
     frames = synthetic_frames(count)
-    depth = list(estimate_shot(model, lambda: iter(frames), count, FAST_TEST, progress=False))
+    depth = list(estimate_shot(model, lambda: iter(frames), count, FAST_TEST))
     assert len(depth) == count and all(np.isfinite(d).all() and d.shape == (48, 64) for d in depth)
 
 
 def test_frame_count_mismatch_is_a_clean_error(model):
     frames = synthetic_frames(4)
     with pytest.raises(DepthshotError, match="has 4 frames, expected 6"):
-        list(estimate_shot(model, lambda: iter(frames), 6, FAST_TEST, progress=False))
+        list(estimate_shot(model, lambda: iter(frames), 6, FAST_TEST))
 
 
 def test_depth_pass_from_a_checkpoint_folder(model, clip, tmp_path):
     """load_model from a checkpoint folder in the diffusers layout + estimate_shot -> a valid depth pass on disk."""
     weights = _save_checkpoint(model, tmp_path / "ckpt")
     loaded = load_model(weights, "cpu", FAST_TEST.precision)
+    # every component's configuration comes from the checkpoint (the tiny one here), none from the code
+    assert list(loaded.unet.config.block_out_channels) == list(model.unet.config.block_out_channels) == [16, 32]
+    assert list(loaded.vae.config.block_out_channels) == list(model.vae.config.block_out_channels)
+    assert loaded.scheduler_config["prediction_type"] == "v_prediction"
     info = PassInfo(source=str(clip), fps=24.0, width=64, height=48, kind="relative_inverse_depth",
                     model={"id": "rollingdepth", "engine": "rollingdepth", "precision": "fp32"})
     writer = DepthPassWriter(tmp_path / "pass", info)
     writer.begin_shot(0)
     pts = [f.pts for f in read_frames(clip)]
-    for i, depth in enumerate(estimate_shot(loaded, _reader(clip), 8, FAST_TEST, progress=False)):
+    for i, depth in enumerate(estimate_shot(loaded, _reader(clip), 8, FAST_TEST)):
         writer.write(i, depth, pts[i])
     writer.end_shot()
     writer.close()
@@ -109,6 +113,45 @@ def test_missing_weights_offline_is_a_clean_error(tmp_path, monkeypatch):
         resolve_checkpoint(None, fp16=True)
     with pytest.raises(DepthshotError, match="not a RollingDepth checkpoint"):
         resolve_checkpoint(tmp_path, fp16=True)
+
+
+def test_download_shows_the_licence_first(tmp_path, monkeypatch):
+    """Not cached and online (the hub is faked): the RAIL++-M licence is logged before the download starts."""
+    import logging
+
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    events = []
+
+    def fake_download(repo_id, *, allow_patterns, local_files_only=False):
+        events.append(("cached?" if local_files_only else "download", repo_id))
+        if local_files_only:
+            raise LocalEntryNotFoundError("not cached")
+        for name in allow_patterns:
+            if "*" not in name:
+                (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / name).write_text("{}")
+        (tmp_path / "tokenizer").mkdir(exist_ok=True)
+        return str(tmp_path)
+
+    class Log(logging.Handler):
+        def emit(self, record):
+            events.append(("log", record.getMessage()))
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    handler = Log(logging.WARNING)
+    logging.getLogger("core.models.hub").addHandler(handler)
+    try:
+        assert resolve_checkpoint(None, fp16=True) == tmp_path
+    finally:
+        logging.getLogger("core.models.hub").removeHandler(handler)
+    assert [e[0] for e in events] == ["cached?", "log", "download"]
+    assert "RAIL++-M" in events[1][1] and "prs-eth/rollingdepth-v1-0" in events[1][1]
+    assert (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").exists()  # the fp16 variant was asked for
 
 
 def test_unknown_preset():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.video import EncodeSettings, VideoWriter, probe, read_frames
+from core.video import EncodeSettings, VideoWriter, probe
 from tests import media_tools as mt
 
 FAST = ["--preset", "ultrafast"]
@@ -238,3 +238,14 @@ def test_ten_bit_h264_only_when_asked(hlg_mkv, tmp_path):
 def test_help_names_the_non_default_profiles():
     done = subprocess.run([sys.executable, "-m", "core.video", "transcode", "--help"], capture_output=True, text=True)
     assert "High 4:4:4" in done.stdout and "High 10" in done.stdout and "Main10" in done.stdout
+
+
+# ---- variable frame rate keeps its times ------------------------------------------------------------------------
+
+
+def test_variable_frame_rate_transcode_keeps_every_time(vfr_mp4, tmp_path):
+    out = tmp_path / "vfr.mkv"
+    _ok(vfr_mp4, out)
+    before = sorted(float(p["pts_time"]) for p in mt.packets(vfr_mp4, "v"))
+    after = sorted(float(p["pts_time"]) for p in mt.packets(out, "v"))
+    assert after == pytest.approx([t - before[0] for t in before], abs=1e-3)

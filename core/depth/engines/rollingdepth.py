@@ -91,7 +91,7 @@ class LoadedRollingDepth:
 
         writer.begin_shot(shot.start)
         log.info("rollingdepth: shot of %d frames at frame %d", shot.length, shot.start)
-        depths = estimate_shot(self.model, images, shot.length, self.pipeline, progress=False)
+        depths = estimate_shot(self.model, images, shot.length, self.pipeline)
         for i, depth in enumerate(depths, start=shot.start):
             if i >= shot.end:
                 raise RuntimeError(f"rollingdepth returned more than the shot's {shot.length} frames")

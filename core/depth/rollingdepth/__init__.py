@@ -5,24 +5,25 @@ The depth engine calls ``load_model`` once per job and ``estimate_shot`` per sho
 untrained tiny model for tests and benchmarks.
 """
 
-from core.depth.rollingdepth.coalign import Alignment, CoalignConfig, fit_alignment, merge_frames, normalize_clip
-from core.depth.rollingdepth.model import RollingDepthModel, random_model
-from core.depth.rollingdepth.pipeline import estimate_shot
-from core.depth.rollingdepth.presets import PRESETS, PipelineConfig, get_preset
-from core.depth.rollingdepth.weights import REPO_ID, load_model
+from __future__ import annotations
 
-__all__ = [
-    "Alignment",
-    "CoalignConfig",
-    "PRESETS",
-    "PipelineConfig",
-    "REPO_ID",
-    "RollingDepthModel",
-    "estimate_shot",
-    "fit_alignment",
-    "get_preset",
-    "load_model",
-    "merge_frames",
-    "normalize_clip",
-    "random_model",
-]
+import importlib
+from typing import Any
+
+# names -> the module holding them, loaded on first use (diffusers only when the model is needed)
+_EXPORTS = {
+    **dict.fromkeys(("Alignment", "CoalignConfig", "fit_alignment", "merge_frames", "normalize_clip"),
+                    "core.depth.rollingdepth.coalign"),
+    **dict.fromkeys(("RollingDepthModel", "random_model"), "core.depth.rollingdepth.model"),
+    "estimate_shot": "core.depth.rollingdepth.pipeline",
+    **dict.fromkeys(("PRESETS", "PipelineConfig", "get_preset"), "core.depth.rollingdepth.presets"),
+    **dict.fromkeys(("REPO_ID", "load_model"), "core.depth.rollingdepth.weights"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core.depth.rollingdepth.snippets import frame_observations
+from core.progress import OnProgress, Stage
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def fit_alignment(
     seq_len: int,
     offset: float,
     config: CoalignConfig = CoalignConfig(),
-    progress: bool | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Alignment:
     """Fit a scale and shift per snippet (Adam, full batch; gradients written out, no autograd graph).
 
@@ -79,7 +79,7 @@ def fit_alignment(
         indices: per group, the frames shown ``[N_g, n]`` (from ``snippet_indices``).
         seq_len: number of frames L of the clip.
         offset: the minimum over all (full-resolution) snippet values; subtracted before fitting.
-        progress: tqdm bar (``None``: only on a terminal).
+        on_progress: ``(stage, done, total)`` callback, per iteration (stage "co-alignment").
     """
     if len({int(s.shape[1]) for s in samples}) != 1:
         raise ValueError("all dilation groups must use the same snippet length")
@@ -102,9 +102,8 @@ def fit_alignment(
     history = torch.empty(config.iterations, dtype=torch.float64, device=device)
     flat = values.reshape(n_snip * snippet_len, pixels)
 
-    bar = tqdm(range(config.iterations), desc="co-alignment", unit="it", leave=False,
-               disable=None if progress is None else not progress)
-    for it in bar:
+    stage = Stage(on_progress, "co-alignment", config.iterations)
+    for it in range(config.iterations):
         aligned = torch.addcmul(shift[:, None], scale[:, None], flat.view(n_snip, -1)).view_as(flat)
         inverse = aligned.clamp(min=config.inverse_clip).reciprocal()
         both = torch.stack([aligned, inverse])  # [2, S*n, P]
@@ -123,6 +122,7 @@ def fit_alignment(
         scale.grad = (slope * flat.view(n_snip, -1)).sum(1) - 2 * config.lambda_scale * group_weight * hinge
         shift.grad = slope.sum(1) + 2 * config.lambda_shift * group_weight * shift
         optimiser.step()
+        stage.update()
 
     bounds = np.cumsum([0, *counts])
     scales = [scale[a:b].clone() for a, b in zip(bounds[:-1], bounds[1:])]

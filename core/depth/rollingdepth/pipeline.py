@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from core.depth.rollingdepth.coalign import Alignment, fit_alignment, merge_observations, sample_grid, sample_pixels
 from core.depth.rollingdepth.latents import decode_depth, encode, encode_depth, prepare_rgb, processing_size, resize
@@ -34,6 +33,7 @@ from core.depth.rollingdepth.snippets import (
     snippet_indices,
 )
 from core.errors import DepthshotError
+from core.progress import OnProgress, Stage
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +49,30 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _bar(total: int, desc: str, progress: bool | None, unit: str = "frame") -> tqdm:
-    return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=None if progress is None else not progress)
-
-
 def encode_shot(
     model: RollingDepthModel,
     read_frames: Callable[[], Iterator[np.ndarray]],
     n_frames: int,
     config: PipelineConfig,
-    progress: bool | None = None,
+    on_progress: OnProgress | None = None,
 ) -> tuple[torch.Tensor, tuple[int, int]]:
     """Encode all frames of the shot: RGB latents ``[L, 4, h, w]`` (model dtype, on CPU) and the frame size (H, W)."""
     latents: list[torch.Tensor] = []
     frame_size: tuple[int, int] | None = None
-    with _bar(n_frames, "encode", progress) as bar:
+    with Stage(on_progress, "encode", n_frames) as stage:
         for batch in _batches(read_frames(), config.vae_batch):
             frames = np.stack(batch)
             if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-                raise DepthshotError(f"expected uint8 RGB frames [H, W, 3], got {frames.dtype} {frames.shape[1:]}")
+                raise ValueError(f"expected uint8 RGB frames [H, W, 3], got {frames.dtype} {frames.shape[1:]}")
             if frame_size is None:
                 frame_size = frames.shape[1:3]
             elif frames.shape[1:3] != frame_size:
-                raise DepthshotError("the frames of a shot must all have the same size")
+                raise ValueError("the frames of a shot must all have the same size")
             size = processing_size(*frame_size, config.resolution)
             if min(size) < 8:
                 raise DepthshotError(f"frames of {frame_size[1]}x{frame_size[0]} are too small for RollingDepth")
             latents.append(encode(model.vae, prepare_rgb(frames, size, model.device, model.dtype)).cpu())
-            bar.update(len(batch))
+            stage.update(len(batch))
     count = sum(len(x) for x in latents)
     if count != n_frames:
         raise DepthshotError(f"the shot has {count} frames, expected {n_frames}")
@@ -101,7 +97,7 @@ def predict_snippets(
     noise: torch.Tensor,
     indices: list[np.ndarray],
     config: PipelineConfig,
-    progress: bool | None = None,
+    on_progress: OnProgress | None = None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], float]:
     """One-step snippet inference for every dilation group.
 
@@ -113,7 +109,7 @@ def predict_snippets(
     height, width = 8 * rgb.shape[-2], 8 * rgb.shape[-1]
     rows, cols = _fit_grid(height, width, sum(i.size for i in indices), config)
     latents, samples, offset = [], [], float("inf")
-    with _bar(sum(len(i) for i in indices), "snippets", progress, unit="snippet") as bar:
+    with Stage(on_progress, "snippets", sum(len(i) for i in indices)) as stage:
         for idx in indices:
             group_latents = torch.empty((*idx.shape, *rgb.shape[1:]), dtype=model.dtype)
             group_samples = torch.empty((*idx.shape, rows.size * cols.size), device=model.device)
@@ -126,7 +122,7 @@ def predict_snippets(
                 depth = torch.cat([decode_depth(model.vae, part) for part in out.flatten(0, 1).split(config.vae_batch)])
                 offset = min(offset, float(depth.min()))
                 group_samples[rows_b] = sample_pixels(depth.float(), rows, cols).unflatten(0, out.shape[:2])
-                bar.update(len(frames))
+                stage.update(len(frames))
             latents.append(group_latents)
             samples.append(group_samples)
     return latents, samples, offset
@@ -139,17 +135,17 @@ def merged_frames(
     seq_len: int,
     alignment: Alignment,
     config: PipelineConfig,
-    progress: bool | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Iterator[torch.Tensor]:
     """Co-aligned depth per frame ``[8h, 8w]`` float32 (decodes the snippet latents showing each frame)."""
-    with _bar(seq_len, "merge", progress) as bar:
+    with Stage(on_progress, "merge", seq_len) as stage:
         for seen in frame_observations(indices, seq_len):
             stacked = torch.stack([latents[g][k, j] for g, k, j in seen]).to(model.device)
             values = torch.cat([decode_depth(model.vae, part) for part in stacked.split(config.vae_batch)])
             scales = torch.stack([alignment.scales[g][k] for g, k, _ in seen])
             shifts = torch.stack([alignment.shifts[g][k] for g, k, _ in seen])
             yield merge_observations(values.float(), scales, shifts, alignment.offset)
-            bar.update(1)
+            stage.update(1)
 
 
 def refine_schedule(seq_len: int, config: PipelineConfig) -> tuple[int, list[int]]:
@@ -168,7 +164,7 @@ def refine_latents(
     depth: torch.Tensor,
     noise: torch.Tensor,
     config: PipelineConfig,
-    progress: bool | None = None,
+    on_progress: OnProgress | None = None,
 ) -> torch.Tensor:
     """Diffusion refinement of depth latents ``[L, 4, h, w]`` (CPU) -> refined latents (CPU, float32).
 
@@ -181,7 +177,7 @@ def refine_latents(
     seq_len = len(depth)
     n, dilations = refine_schedule(seq_len, config)
     z = scheduler.add_noise(depth.float(), noise.float().cpu().expand_as(depth), timesteps[:1].cpu())
-    with _bar(steps, "refine", progress, unit="step") as bar:
+    with Stage(on_progress, "refine", steps) as stage:
         for t, dilation in zip(timesteps.tolist(), dilations):
             idx = snippet_indices(seq_len, n, dilation)
             total = torch.zeros_like(z)
@@ -193,7 +189,7 @@ def refine_latents(
                 count.index_add_(0, frames.flatten(), torch.ones(frames.numel()))
             covered = count > 0
             z[covered] = total[covered] / count[covered, None, None, None]
-            bar.update(1)
+            stage.update(1)
     return z
 
 
@@ -203,7 +199,7 @@ def estimate_shot(
     read_frames: Callable[[], Iterator[np.ndarray]],
     n_frames: int,
     config: PipelineConfig,
-    progress: bool | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Iterator[np.ndarray]:
     """Run RollingDepth on one shot; yields float32 ``[H, W]`` relative inverse depth per frame, in order.
 
@@ -213,7 +209,7 @@ def estimate_shot(
     """
     if n_frames < 1:
         raise DepthshotError("a shot needs at least one frame")
-    rgb, frame_size = encode_shot(model, read_frames, n_frames, config, progress)
+    rgb, frame_size = encode_shot(model, read_frames, n_frames, config, on_progress)
     n = effective_snippet_len(n_frames, config.snippet_len)
     dilations = plan_dilations(n_frames, n, list(config.dilations), config.cap_dilation)
     indices = [snippet_indices(n_frames, n, d) for d in dilations]
@@ -221,12 +217,12 @@ def estimate_shot(
     noise = torch.randn((1, *rgb.shape[1:]), generator=generator).to(model.device, model.dtype)
     log.debug("RollingDepth: %d frames, snippet length %d, dilations %s", n_frames, n, dilations)
 
-    latents, samples, offset = predict_snippets(model, rgb, noise, indices, config, progress)
-    alignment = fit_alignment(samples, indices, n_frames, offset, config.coalign, progress)
+    latents, samples, offset = predict_snippets(model, rgb, noise, indices, config, on_progress)
+    alignment = fit_alignment(samples, indices, n_frames, offset, config.coalign, on_progress)
     del samples
 
     def merged() -> Iterator[torch.Tensor]:
-        return merged_frames(model, latents, indices, n_frames, alignment, config, progress)
+        return merged_frames(model, latents, indices, n_frames, alignment, config, on_progress)
 
     if config.refine_steps:
         lo, hi = float("inf"), float("-inf")
@@ -237,7 +233,7 @@ def estimate_shot(
             encode_depth(model.vae, ((torch.stack(batch) - lo) / span * 2 - 1).to(model.dtype)).cpu()
             for batch in _batches(merged(), config.vae_batch)
         ]
-        refined = refine_latents(model, rgb, torch.cat(encoded), noise, config, progress)
+        refined = refine_latents(model, rgb, torch.cat(encoded), noise, config, on_progress)
         outputs: Iterator[torch.Tensor] = (
             depth
             for part in refined.split(config.vae_batch)

@@ -11,12 +11,9 @@ from core.models.rollingdepth.config import (
     build_unet,
     build_vae,
     scheduler_config,
-    sd2_text_encoder_config,
-    sd2_vae_config,
     tiny_text_encoder_config,
     tiny_unet_config,
     tiny_vae_config,
-    unet_config,
 )
 
 __all__ = [
@@ -26,10 +23,7 @@ __all__ = [
     "build_unet",
     "build_vae",
     "scheduler_config",
-    "sd2_text_encoder_config",
-    "sd2_vae_config",
     "tiny_text_encoder_config",
     "tiny_unet_config",
     "tiny_vae_config",
-    "unet_config",
 ]

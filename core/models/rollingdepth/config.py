@@ -1,8 +1,8 @@
-"""Configurations of the RollingDepth components and builders that construct them from config.
+"""Tiny configurations of the RollingDepth components (for tests and CPU benchmarks) and their builders.
 
-The full configurations are those of Stable Diffusion 2 (``stabilityai/stable-diffusion-2``) with the
-Marigold/RollingDepth UNet change (8 input channels); the tiny ones keep the same block structure at a
-size that runs on a CPU in a test. Building on the ``meta`` device allocates no memory.
+The real model's configurations come from its checkpoint (each component's ``config.json``, read by
+``core.depth.rollingdepth.weights.load_model``); nothing here describes them. The tiny ones keep the block
+structure of the real UNet/VAE (8-channel UNet input: RGB latent + noisy depth latent) at a size that runs on a CPU.
 """
 
 from __future__ import annotations
@@ -15,29 +15,6 @@ from transformers import CLIPTextConfig, CLIPTextModel
 
 #: latent channels of the SD2 VAE; the UNet input is [RGB latent, noisy depth latent].
 LATENT_CHANNELS = 4
-
-
-def unet_config() -> dict[str, Any]:
-    """The RollingDepth UNet: the SD2 UNet with an 8-channel input convolution (v-prediction)."""
-    return {
-        "sample_size": 96,
-        "in_channels": 2 * LATENT_CHANNELS,
-        "out_channels": LATENT_CHANNELS,
-        "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
-        "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
-        "block_out_channels": [320, 640, 1280, 1280],
-        "layers_per_block": 2,
-        "attention_head_dim": [5, 10, 20, 20],
-        "cross_attention_dim": 1024,
-        "use_linear_projection": True,
-        "norm_num_groups": 32,
-        "norm_eps": 1e-5,
-        "flip_sin_to_cos": True,
-        "freq_shift": 0,
-        "downsample_padding": 1,
-        "mid_block_scale_factor": 1,
-        "act_fn": "silu",
-    }
 
 
 def tiny_unet_config(cross_attention_dim: int = 32) -> dict[str, Any]:
@@ -60,23 +37,6 @@ def tiny_unet_config(cross_attention_dim: int = 32) -> dict[str, Any]:
     }
 
 
-def sd2_vae_config() -> dict[str, Any]:
-    """The SD2 ``AutoencoderKL`` (8x down-sampling, 4 latent channels, scaling factor 0.18215)."""
-    return {
-        "in_channels": 3,
-        "out_channels": 3,
-        "down_block_types": ["DownEncoderBlock2D"] * 4,
-        "up_block_types": ["UpDecoderBlock2D"] * 4,
-        "block_out_channels": [128, 256, 512, 512],
-        "layers_per_block": 2,
-        "latent_channels": LATENT_CHANNELS,
-        "norm_num_groups": 32,
-        "sample_size": 768,
-        "scaling_factor": 0.18215,
-        "act_fn": "silu",
-    }
-
-
 def tiny_vae_config() -> dict[str, Any]:
     """A tiny ``AutoencoderKL`` with the same 8x down-sampling and 4 latent channels."""
     return {
@@ -91,20 +51,6 @@ def tiny_vae_config() -> dict[str, Any]:
         "sample_size": 64,
         "scaling_factor": 0.18215,
     }
-
-
-def sd2_text_encoder_config() -> CLIPTextConfig:
-    """The SD2 text encoder (OpenCLIP ViT-H text tower as ``CLIPTextModel``, 23 layers, width 1024)."""
-    return CLIPTextConfig(
-        vocab_size=49408,
-        hidden_size=1024,
-        intermediate_size=4096,
-        num_hidden_layers=23,
-        num_attention_heads=16,
-        max_position_embeddings=77,
-        projection_dim=512,
-        hidden_act="gelu",
-    )
 
 
 def tiny_text_encoder_config(hidden_size: int = 32) -> CLIPTextConfig:
@@ -122,7 +68,8 @@ def tiny_text_encoder_config(hidden_size: int = 32) -> CLIPTextConfig:
 
 
 def scheduler_config() -> dict[str, Any]:
-    """The checkpoint's ``DDIMScheduler`` settings (v-prediction, trailing spacing, zero terminal SNR)."""
+    """``DDIMScheduler`` settings for random models, as in the checkpoint's ``scheduler_config.json`` (v-prediction,
+    trailing spacing, zero terminal SNR); a loaded model uses the checkpoint's own file."""
     return {
         "num_train_timesteps": 1000,
         "beta_schedule": "scaled_linear",
