@@ -63,6 +63,37 @@ def relative_depth(t: float, near: float = DEFAULT_NEAR, ratio: float = DEFAULT_
     return 1.0 / (inv_far + min(max(t, 0.0), 1.0) * (inv_near - inv_far))
 
 
+@dataclass(frozen=True)
+class DepthMapping:
+    """How the rig turns a pass into metres: relative inverse depth onto ``[near, near * ratio]``, metric depth times
+    ``metric_scale``; ``hfov_deg`` > 0 overrides the field of view (also a pass's own intrinsics)."""
+
+    near: float = DEFAULT_NEAR
+    ratio: float = DEFAULT_NEAR_FAR_RATIO
+    hfov_deg: float = 0.0
+    metric_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.near > 0 and self.ratio > 1 and self.metric_scale > 0 and 0 <= self.hfov_deg < 180):
+            raise ValueError(f"bad depth mapping {self}: near > 0, far > near, scale > 0, 0 <= FOV < 180")
+
+    def camera(self, width: int, height: int, known: dict | None) -> PassCamera:
+        """The pass's camera under this mapping."""
+        if self.hfov_deg > 0:
+            return pass_camera(width, height, None, self.hfov_deg)
+        return pass_camera(width, height, known)
+
+    def nearest(self, kind: str, shots: list[tuple[float, float, float, float]]) -> float:
+        """``nearest_depth`` in metres under this mapping."""
+        scale = self.metric_scale if kind == "metric_depth" else 1.0
+        return scale * nearest_depth(kind, shots, self.near, self.ratio)
+
+    def farthest(self, kind: str, shots: list[tuple[float, float, float, float]]) -> float:
+        """``farthest_depth`` in metres under this mapping."""
+        scale = self.metric_scale if kind == "metric_depth" else 1.0
+        return scale * farthest_depth(kind, shots, self.near, self.ratio)
+
+
 def nearest_depth(kind: str, shots: list[tuple[float, float, float, float]], near: float = DEFAULT_NEAR,
                   ratio: float = DEFAULT_NEAR_FAR_RATIO) -> float:
     """The robust nearest depth of a pass: where the stereo camera converges, so almost nothing crosses the screen.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bpy
 
-GROUP_NAME = "Depthshot Depth Surface 3"  # the number changes with the group's inputs (older files keep theirs)
+GROUP_NAME = "Depthshot Depth Surface 4"  # the number changes with the group's inputs (older files keep theirs)
 UV_ATTRIBUTE = "depthshot_uv"  # per point, for shaders (meshes and point clouds)
 UV_MAP = "UVMap"  # per face corner, the mesh's UV map (what Workbench's texture colour uses)
 
@@ -30,6 +30,7 @@ INPUTS = (
     ("Metric", "NodeSocketBool", False),
     ("Near", "NodeSocketFloat", 1.0),
     ("Ratio", "NodeSocketFloat", 10.0),
+    ("Metric Scale", "NodeSocketFloat", 1.0),
     ("Resolution X", "NodeSocketInt", 128),
     ("Resolution Y", "NodeSocketInt", 72),
     ("Points", "NodeSocketBool", False),
@@ -144,7 +145,7 @@ def build_group() -> bpy.types.GeometryNodeTree:
     z = b.node("GeometryNodeSwitch", input_type="FLOAT")
     b.link(inp["Metric"], z.inputs["Switch"])
     b.link(relative, z.inputs["False"])
-    b.link(raw, z.inputs["True"])
+    b.link(b.math("MULTIPLY", raw, inp["Metric Scale"]), z.inputs["True"])
     z = z.outputs[0]
 
     # unproject: OpenCV (x right, y down, z forward) -> Blender camera (x right, y up, -z forward)

@@ -29,6 +29,7 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         col.prop(settings, "precision")
         col.prop(settings, "input_size")
         col.prop(settings, "shots")
+        col.prop(settings, "max_res")
         run = RUNS.get(scene.session_uid)
         if run.running:
             layout.progress(factor=run.progress / 100.0, text=run.text)
@@ -50,8 +51,17 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         row.prop(settings, "grid_x")
         row.prop(settings, "grid_y")
         box.prop(settings, "edge_angle")
+        row = box.row(align=True)
+        row.prop(settings, "near")
+        row.prop(settings, "far")
+        row = box.row(align=True)
+        row.prop(settings, "metric_scale")
+        row.prop(settings, "fov")
         box.operator(operators.DEPTHSHOT_OT_build_scene.bl_idname, icon="MESH_GRID")
         box.operator(operators.DEPTHSHOT_OT_render_stereo.bl_idname, icon="CAMERA_STEREO")
+        row = box.row(align=True)
+        row.operator(operators.DEPTHSHOT_OT_export_geometry.bl_idname, text="Export PLY", icon="EXPORT").format = "PLY"
+        row.operator(operators.DEPTHSHOT_OT_export_geometry.bl_idname, text="Export Alembic").format = "ABC"
 
 
 CLASSES = (DEPTHSHOT_PT_panel,)

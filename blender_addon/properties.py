@@ -31,6 +31,20 @@ class DepthshotSettings(bpy.types.PropertyGroup):
     )
     input_size: bpy.props.IntProperty(name="Input Size", default=518, min=28, max=2048, step=14)
     shots: bpy.props.BoolProperty(name="Shot Detection", description="Process each shot on its own", default=True)
+    max_res: bpy.props.IntProperty(
+        name="Max Resolution", description="Estimate at most this many pixels on the long side (0: the video's size)",
+        default=0, min=0, max=16384,
+    )
+    near: bpy.props.FloatProperty(name="Near", description="Relative depth: the nearest depth, in metres",
+                                  default=1.0, min=1e-4, soft_max=100.0)
+    far: bpy.props.FloatProperty(name="Far", description="Relative depth: the farthest depth, in metres",
+                                 default=10.0, min=2e-4, soft_max=1000.0)
+    metric_scale: bpy.props.FloatProperty(name="Metric Scale", description="Metric depth: multiply the metres by",
+                                          default=1.0, min=1e-4, soft_max=100.0)
+    fov: bpy.props.FloatProperty(
+        name="FOV Override", description="Horizontal field of view in degrees (0: the pass's, else 60)",
+        default=0.0, min=0.0, max=179.0,
+    )
     build_mesh: bpy.props.BoolProperty(name="Displaced Mesh", default=True)
     build_points: bpy.props.BoolProperty(name="Point Cloud", default=False)
     build_stereo: bpy.props.BoolProperty(name="Stereo Rig", default=True)

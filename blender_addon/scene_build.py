@@ -171,17 +171,17 @@ def _shots(manifest: PassManifest) -> list[tuple[float, float, float, float]]:
     return [(s.lo, s.hi, s.p2, s.p98) for s in manifest.shots]
 
 
-def _update_camera(data: bpy.types.Camera, manifest: PassManifest, near: float, ratio: float) -> None:
+def _update_camera(data: bpy.types.Camera, manifest: PassManifest, mapping: camera_model.DepthMapping) -> None:
     """The pass's field of view and aspect, clip range around its geometry, off-axis stereo converging at the
     pass's robust nearest depth (so almost nothing sits in front of the screen), pivot at the centre."""
-    cam = camera_model.pass_camera(manifest.width, manifest.height, manifest.intrinsics)
+    cam = mapping.camera(manifest.width, manifest.height, manifest.intrinsics)
     data.sensor_fit = "HORIZONTAL"
     data.sensor_width = camera_model.SENSOR_WIDTH_MM
     data.lens = cam.lens_mm
     data.shift_x, data.shift_y = cam.shift
-    far = camera_model.farthest_depth(manifest.kind, _shots(manifest), near, ratio)
-    nearest = camera_model.nearest_depth(manifest.kind, _shots(manifest), near, ratio)
-    data.clip_start = min(near, nearest) * 0.1
+    far = mapping.farthest(manifest.kind, _shots(manifest))
+    nearest = mapping.nearest(manifest.kind, _shots(manifest))
+    data.clip_start = nearest * 0.1
     data.clip_end = far * 10.0
     data.stereo.convergence_mode = "OFFAXIS"
     data.stereo.convergence_distance = nearest
@@ -208,8 +208,7 @@ def _depth_object(
     material: bpy.types.Material,
     *,
     resolution: tuple[int, int],
-    near: float,
-    ratio: float,
+    mapping: camera_model.DepthMapping,
     edge_angle: float,
 ) -> bpy.types.Object:
     """The rig's mesh or point cloud object (made, or updated in place): the depth surface node group on a lookup
@@ -229,7 +228,8 @@ def _depth_object(
     obj.parent = camera
     modifier = obj.modifiers.get("Depthshot") or obj.modifiers.new("Depthshot", "NODES")
     modifier.node_group = geometry_nodes.build_group()
-    cam = camera_model.pass_camera(manifest.width, manifest.height, manifest.intrinsics)
+    cam = mapping.camera(manifest.width, manifest.height, manifest.intrinsics)
+    near = mapping.nearest(manifest.kind, _shots(manifest))
     geometry_nodes.set_inputs(
         modifier,
         {
@@ -243,8 +243,9 @@ def _depth_object(
             "cx": cam.cx,
             "cy": cam.cy,
             "Metric": manifest.kind == "metric_depth",
-            "Near": near,
-            "Ratio": ratio,
+            "Near": mapping.near,
+            "Ratio": mapping.ratio,
+            "Metric Scale": mapping.metric_scale,
             "Resolution X": resolution[0],
             "Resolution Y": resolution[1],
             "Points": role == "points",
@@ -283,8 +284,7 @@ def build_scene(
     points: bool,
     stereo: bool,
     resolution: tuple[int, int],
-    near: float = camera_model.DEFAULT_NEAR,
-    ratio: float = camera_model.DEFAULT_NEAR_FAR_RATIO,
+    mapping: camera_model.DepthMapping = camera_model.DepthMapping(),
     edge_angle: float = camera_model.DEFAULT_EDGE_ANGLE_DEG,
 ) -> list[bpy.types.Object]:
     """Build (or update in place) ``source``'s rig: a camera plus the chosen results; returns the objects touched.
@@ -307,17 +307,17 @@ def build_scene(
         camera[ROLE_KEY] = "camera"
         camera.rotation_euler = (math.pi / 2.0, 0.0, 0.0)  # look along +Y, z up
         rig.objects.link(camera)
-    _update_camera(camera.data, manifest, near, ratio)
+    _update_camera(camera.data, manifest, mapping)
     if new_rig:
-        half_width = camera_model.farthest_depth(manifest.kind, _shots(manifest), near, ratio) * math.tan(
-            camera.data.angle_x / 2.0)
-        camera.location = camera_model.rig_location(_occupied(scene, rig), half_width, margin=near)
+        half_width = mapping.farthest(manifest.kind, _shots(manifest)) * math.tan(camera.data.angle_x / 2.0)
+        margin = mapping.nearest(manifest.kind, _shots(manifest))
+        camera.location = camera_model.rig_location(_occupied(scene, rig), half_width, margin=margin)
     material = _footage_material(source, manifest.frame_count)
     built = [camera]
     for role, wanted in (("mesh", mesh), ("points", points)):
         if wanted:
             built.append(_depth_object(rig, role, camera, manifest, source, material, resolution=resolution,
-                                       near=near, ratio=ratio, edge_angle=edge_angle))
+                                       mapping=mapping, edge_angle=edge_angle))
     if stereo:
         scene.camera = camera
         scene.render.resolution_x = manifest.width

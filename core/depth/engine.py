@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +87,17 @@ def batch_sizes(model: VideoDepthAnything, th: int, tw: int, precision: str, fre
     return BatchSizes(encode=fit(encoder), decode=fit(head))
 
 
+@contextlib.contextmanager
+def _true_fp32() -> Iterator[None]:
+    """fp32 on CUDA means fp32 matmuls and convolutions (no TF32), as the fixtures' parity needs; restored after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 class VdaRunner:
     """One VDA model on one device at one precision and network input size: where every device decision is made.
 
@@ -115,9 +126,6 @@ class VdaRunner:
         self.compile = compile
         self._encode = torch.compile(model.encode, dynamic=False) if compile else model.encode
         self._decode = torch.compile(model.decode, dynamic=False) if compile else model.decode
-        if self.device.type == "cuda" and self.precision == "fp32":  # fp32 means true fp32 matmuls (parity)
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
 
     def describe(self) -> dict[str, object]:
         """What ran, for the manifest: device, resolved precision, batch sizes, compile."""
@@ -133,7 +141,7 @@ class VdaRunner:
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
-            return contextlib.nullcontext()
+            return _true_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
 
     def encode(self, frames: np.ndarray) -> list[torch.Tensor]:

@@ -18,6 +18,7 @@ from core.errors import DepthshotError
 from core.stereo.convert import StereoJob, run_stereo
 from core.stereo.disparity import DisparityConfig
 from core.stereo.layouts import LAYOUTS
+from core.stereo.warp import DEFAULT_FILL, FILLS
 from core.video import EncodeSettings
 from core.video.writer import CODECS
 
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shift both eyes half-way (default) or keep the input as the left eye")
     g.add_argument("--dilate", type=int, default=0, metavar="PX", help="foreground edge dilation in pixels")
     g.add_argument("--border", choices=("fill", "black"), default="fill", help="screen-edge strips (default fill)")
+    g.add_argument("--fill", choices=FILLS, default=DEFAULT_FILL,
+                   help="disocclusions: stretch the background pixel, spatial (continue the background around the "
+                        f"hole) or temporal (also from the previous frames of the shot); default {DEFAULT_FILL}")
     g.add_argument("--vr-eye-size", type=int, metavar="PX", help="VR180 eye size (default: source detail, max 2048)")
     g = p.add_argument_group("encoding")
     g.add_argument("--codec", choices=CODECS, default="auto",
@@ -113,6 +117,7 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         eyes=args.eyes,
         dilate=args.dilate,
         border=args.border,
+        fill=args.fill,
         fov=args.fov,
         vr_eye_size=args.vr_eye_size,
         settings=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.encode_preset, pix_fmt=args.pix_fmt),

@@ -389,6 +389,8 @@ def check_output_path(path: Path, source: Path | None = None) -> None:
     if path.is_dir():
         raise VideoPathError(f"{path}: is a folder")
     folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise VideoPathError(f"{path}: {folder} is a file, not a folder")
     if not folder.is_dir():
         raise VideoPathError(f"{path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -126,3 +126,39 @@ def test_in_the_default_startup_file_the_rig_sees_past_the_cube(addon, clip, dep
     image = pixels.reshape(H, W, 4)[..., :3]
     assert image.std() > 0.05  # the footage, not the inside of a grey cube
     assert image[:, : W // 8].mean() < 0.3 and image[:, -W // 4 :].max() > 0.6  # dark left band, bright colour
+
+
+def test_near_far_and_fov_controls_shape_the_rig(scene, clip, depth_pass, addon):
+    import math
+
+    strip_ready_to_build(scene, clip, depth_pass)
+    settings = scene.depthshot
+    settings.build_points = False
+    settings.near, settings.far, settings.fov = 2.0, 8.0, 90.0
+    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+    assert math.degrees(scene.camera.data.angle_x) == pytest.approx(90.0, abs=1e-4)
+    scene.frame_set(3)  # pass frame 2: the shot's lowest and highest values (far and near)
+    obj = scene.objects["clip mesh"]
+    geometry = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).evaluated_geometry()
+    co = np.empty(len(geometry.mesh.vertices) * 3, np.float32)
+    geometry.mesh.vertices.foreach_get("co", co)
+    depth = -co.reshape(-1, 3)[:, 2]
+    assert depth.min() == pytest.approx(2.0, rel=1e-3) and depth.max() == pytest.approx(8.0, rel=1e-3)
+    settings.far = 1.0
+    with pytest.raises(RuntimeError, match="must be beyond Near"):
+        bpy.ops.depthshot.build_scene()
+
+
+def test_depth_mapping_scales_metric_depth_and_refuses_nonsense():
+    from blender_addon.camera_model import DepthMapping
+
+    shots = [(0.5, 4.0, 0.8, 3.5)]  # lo, hi, p2, p98 in metres
+    mapping = DepthMapping(metric_scale=2.0)
+    assert mapping.nearest("metric_depth", shots) == pytest.approx(1.6)
+    assert mapping.farthest("metric_depth", shots) == pytest.approx(8.0)
+    assert DepthMapping(near=2.0, ratio=4.0).farthest("relative_inverse_depth", shots) == pytest.approx(8.0)
+    assert DepthMapping(hfov_deg=90).camera(64, 48, {"fx": 10, "fy": 10, "cx": 31.5, "cy": 23.5}).hfov_deg == \
+        pytest.approx(90.0)
+    for bad in ({"near": 0.0}, {"ratio": 1.0}, {"metric_scale": -1.0}, {"hfov_deg": 180.0}):
+        with pytest.raises(ValueError):
+            DepthMapping(**bad)

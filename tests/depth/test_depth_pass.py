@@ -280,3 +280,23 @@ def test_index_at_matches_by_timestamp_within_half_a_frame(tmp_path):
     assert [dp.index_at(t) for t in (10.0, 10.019, 10.041, 10.08 + tol * 0.9, 10.2 - tol * 0.9)] == [0, 0, 1, 2, 3]
     assert dp.index_at(10.0 - tol * 1.1) is None and dp.index_at(10.14) is None and dp.index_at(10.2 + tol * 1.1) is None
     assert dp.index_at(0.0) is None  # a pass of a trimmed range has no frame at the video's start
+
+
+def test_a_newer_format_version_is_refused(tmp_path):
+    """A pass written by a newer depthshot (format version + 1) is refused with one line, not misread."""
+    import json
+
+    from core.depth.depth_pass import FORMAT_VERSION, MANIFEST
+
+    dp = _write(tmp_path / "p", _frames(2), cuts=[])
+    manifest = dp.root / MANIFEST
+    data = json.loads(manifest.read_text())
+    assert data["version"] == FORMAT_VERSION
+    data["version"] = FORMAT_VERSION + 1
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(DepthshotError, match=f"format version {FORMAT_VERSION + 1} is newer") as err:
+        DepthPass.open(dp.root)
+    assert "\n" not in str(err.value)
+    data["version"] = FORMAT_VERSION  # the same manifest at the current version opens
+    manifest.write_text(json.dumps(data))
+    assert len(DepthPass.open(dp.root)) == 2

@@ -105,7 +105,7 @@ def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
     "make_input, extra, message",
     [
         (lambda d: d / "missing.mp4", [], "no such file"),
-        (lambda d: (d / "text.mp4").write_text("not a video") and d / "text.mp4", [], ""),
+        (lambda d: (d / "text.mp4").write_text("not a video") and d / "text.mp4", [], "text.mp4: not a video"),
         (lambda d: write_video(d / "ok.mp4", scene_frames(3, W, H, 0)), ["--input-size", "50"], "multiple of 14"),
         (lambda d: write_video(d / "ok.mp4", scene_frames(3, W, H, 0)), ["--model", "vda-xl"], "vda-xl"),
     ],
@@ -168,3 +168,38 @@ def test_metric_model_writes_a_metric_pass_without_alignment(vits_weights, tmp_p
     step = max(shot_m.hi - shot_m.lo, shot_r.hi - shot_r.lo) / 65535
     assert np.abs(metric.read(5) - relative.read(5)).max() <= step
     assert np.abs(metric.read(35) - relative.read(35)).max() > 100 * step
+
+
+def test_start_end_window_end_to_end(vits_weights, tmp_path):
+    """--start/--end: only the frames in [start, end) get depth, with their own timestamps, and the window is
+    recorded; the window's depth is that of the same frames cut into a video of their own (nothing outside leaks)."""
+    src = write_video(tmp_path / "v.mp4", scene_frames(48, W, H, seed=6))  # 2 s at 24 fps
+    dp = DepthPass.open(run_depth(job(src, tmp_path / "w", vits_weights, shots=False, start=0.5, end=1.25)))
+    assert len(dp) == 18  # frames 12 .. 29
+    assert dp.info.timestamps == pytest.approx([i / 24 for i in range(12, 30)])
+    assert (dp.info.model["start"], dp.info.model["end"]) == (0.5, 1.25)
+    cut = write_video(tmp_path / "cut.mp4", list(scene_frames(48, W, H, seed=6))[12:30])
+    alone = DepthPass.open(run_depth(job(cut, tmp_path / "c", vits_weights, shots=False)))
+    ref = np.stack([alone.read(i) for i in range(18)])
+    got = np.stack([dp.read(i) for i in range(18)])
+    assert np.abs(got - ref).max() <= 0.02 * (ref.max() - ref.min())  # the two encodes differ by a few grey levels
+
+
+def test_interrupted_job_with_shots_resumes_to_the_same_files(cut_video, vits_weights, tmp_path):
+    """Shot detection on, interrupted inside the second shot, run again: the same files as an uninterrupted run."""
+    src, _ = cut_video
+    ref = run_depth(job(src, tmp_path / "ref", vits_weights))
+
+    def stop_in_second_shot(p) -> None:
+        if p.stage == "depth" and p.frames_done >= 45:
+            raise KeyboardInterrupt
+
+    target = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run_depth(job(src, target, vits_weights), on_progress=stop_in_second_shot)
+    assert not (target / "depth_pass.json").exists() and (target / ".work" / "shots.json").is_file()
+    run_depth(job(src, target, vits_weights))
+    files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
+    for f in files:
+        assert (ref / f).read_bytes() == (target / f).read_bytes(), f

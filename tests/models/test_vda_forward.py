@@ -67,9 +67,7 @@ def test_vits_encoder_layers(model_for, vits_npz) -> None:
     x = torch.from_numpy(vits_npz["x"][0, :2])
     with torch.no_grad():
         layers = model.pretrained.intermediate_layers(x, model.config.layers)
-        tokens = model.encode(x)
-    for i, ((patch, cls), encoded) in enumerate(zip(layers, tokens)):
-        assert encoded.equal(patch)
+    for i, (patch, cls) in enumerate(layers):
         assert_close_to_reference(patch.numpy(), vits_npz[f"dbg_T8_encoder_layer{i}_tokens_f01"])
         assert_close_to_reference(cls.numpy(), vits_npz[f"dbg_T8_encoder_layer{i}_cls_f01"])
 

@@ -60,6 +60,14 @@ def test_vr180_mp4_has_spherical_boxes(clip, tmp_path):
     assert (probe(out).width, probe(out).height) == (256, 128)
 
 
+def _marker_right_edge(image: np.ndarray, source: np.ndarray) -> float:
+    """Sub-pixel x of the right edge of the test clip's white 8x8 marker (top left), from the grey of the column
+    the warp splatted it onto: the marker's whiteness summed over the first 16 columns of the top 8 rows."""
+    background = float(source[:8, 12:16].min(2).mean())
+    whiteness = (image[:8, :16].min(2).astype(float).mean(0) - background) / (255.0 - background)
+    return float(np.clip(whiteness, 0, 1).sum())
+
+
 def test_preview_frame_png_shows_the_near_half_shifted(clip, tmp_path):
     src, depth = clip
     png = tmp_path / "p.png"
@@ -68,10 +76,13 @@ def test_preview_frame_png_shows_the_near_half_shifted(clip, tmp_path):
     img = cv2.imread(str(png))
     assert img.shape == (H, 2 * W, 3)
     # the white 8x8 marker sits in the near (left) half: 10 % of 64 px = 6.4 px budget, near = +3.2 px,
-    # so the left eye shows it 1.6 px right of the source and the right eye 1.6 px left
-    cols = lambda half: np.nonzero(half[:8].min(2).max(0) > 200)[0]  # noqa: E731
-    left, right = cols(img[:, :W]), cols(img[:, W:])
-    assert left.max() > right.max()
+    # so the left eye shows it 1.6 px right of the source and the right eye 1.6 px left (near shifts right in the
+    # left eye: swapped eyes would fail). Its right edge, to sub-pixel precision from the splatted column's grey:
+    source = next(f.image for f in read_frames(src) if f.index == 2)[:, :, ::-1]  # as cv2 reads the PNG (BGR)
+    edge = _marker_right_edge(source, source)
+    assert edge == pytest.approx(8.0, abs=0.05)
+    assert _marker_right_edge(img[:, :W], source) - edge == pytest.approx(1.6, abs=0.1)
+    assert _marker_right_edge(img[:, W:], source) - edge == pytest.approx(-1.6, abs=0.1)
     assert not default_output(src, "sbs_full").exists()
 
 
@@ -125,7 +136,18 @@ def test_other_disparity_and_synthesis_modes_render(tmp_path, extra):
     depth = _pass(tmp_path / "d", frames=3, kind="metric_depth")
     png = tmp_path / "p.png"
     assert _run(src, "--depth", depth, "--preview-frame", 1, "--preview", png, *extra) == 0
-    assert cv2.imread(str(png)).shape == (H, 2 * W, 3)
+    img = cv2.imread(str(png))[:, :, ::-1]
+    assert img.shape == (H, 2 * W, 3)
+    source = next(f.image for f in read_frames(src) if f.index == 1).astype(int)
+    left, right = img[:, :W].astype(int), img[:, W:].astype(int)
+    if "right_only" in extra:  # the input is the left eye as it is; the right eye alone is synthesised
+        assert np.array_equal(left, source) and not np.array_equal(right, source)
+        # and the near marker moves left in it (the whole parallax, none in the left eye)
+        assert _marker_right_edge(right, source) - _marker_right_edge(source, source) < -0.1
+    else:  # both eyes shifted half-way, in opposite directions: the near marker moves right in the left eye
+        edge = _marker_right_edge(source, source)
+        shifts = _marker_right_edge(left, source) - edge, _marker_right_edge(right, source) - edge
+        assert shifts[0] > 0.05 and shifts[1] < -0.05 and shifts[0] == pytest.approx(-shifts[1], abs=0.1)
 
 
 @pytest.mark.slow

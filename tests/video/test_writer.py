@@ -256,12 +256,19 @@ def test_bad_settings_and_paths(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
-def test_unwritable_folder(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    with pytest.raises(VideoPathError, match="permission denied"):
-        VideoWriter(locked / "x.mp4", 64, 48, 10).open()
+def test_unwritable_location(tmp_path: Path) -> None:
+    """A place nobody can write to, root included (CI runs as root): a path below a regular file. For other users
+    a read-only folder too (root may write there)."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("keep")
+    with pytest.raises(VideoPathError, match="is a file, not a folder"):
+        VideoWriter(blocker / "x.mp4", 64, 48, 10).open()
+    assert blocker.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(VideoPathError, match="permission denied"):
+            VideoWriter(locked / "x.mp4", 64, 48, 10).open()
 
 
 def test_tum_clip_re_encode(tum_rgb: Path, tmp_path: Path) -> None:
