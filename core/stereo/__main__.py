@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m core.stereo",
         description="Turn a video into stereo 3D (SBS, top-bottom, anaglyph, VR180) from its depth.",
     )
-    p.add_argument("input", type=Path, help="input video")
+    p.add_argument("input", type=Path, help="input video (with --live: also - for stdin, a pipe, a device, a URL)")
     p.add_argument("-o", "--output", type=Path, help="output video (.mp4/.mkv/.mov); default: INPUT + player tags")
     p.add_argument("--depth", type=Path, help="existing depth pass folder (default: run the depth engine)")
     p.add_argument("--layout", choices=LAYOUTS, default="sbs_full", help="frame packing (default sbs_full)")
@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--preview", type=Path, metavar="PNG", help="where --preview-frame writes")
     g = add_engine_arguments(p, "depth engine (without --depth)", device=False)
     g.add_argument("--device", default="auto", help="auto, cpu or cuda: the warp's and the engine's device")
+    g = p.add_argument_group("live (streaming depth engine, frame in -> stereo frame out)")
+    g.add_argument("--live", action="store_true",
+                   help="read INPUT as a live stream (stdin '-', pipe, growing file, v4l2 device, URL) and write the "
+                        "stereo video as it is made (-o FILE, or -o - for stdout)")
+    g.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="live: seconds without data before the source counts as stalled (default 10)")
+    g.add_argument("--stream-format", choices=("matroska", "mpegts"), default="matroska",
+                   help="live: container of a stream written to stdout (default matroska)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -82,7 +90,14 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
     """Validate the parsed options and build the job (DepthshotError on bad values)."""
     if args.preset in _ENCODER_PRESETS and args.preset != "fast":
         raise DepthshotError(f"--preset chooses the RollingDepth preset; for the encoder use --encode-preset {args.preset}")
-    if not args.input.is_file():
+    if args.live:
+        if args.depth is not None or args.preview_frame is not None:
+            raise DepthshotError("--live computes depth as it goes: it does not take --depth or --preview-frame")
+        if args.timeout <= 0:
+            raise DepthshotError(f"--timeout must be > 0 s, got {args.timeout}")
+        if args.engine not in ("vda", "vda-stream"):
+            raise DepthshotError(f"--live runs the streaming engine (vda-stream), not {args.engine}")
+    elif not args.input.is_file():
         raise DepthshotError(f"{args.input}: no such file")
     if args.depth is not None and not args.depth.exists():
         raise DepthshotError(f"{args.depth}: no such depth pass")
@@ -134,8 +149,19 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    job = job_from_args(args)
+    if args.live:
+        from core.stereo.live import run_live_stereo
+
+        run = run_live_stereo(job, args.timeout, args.stream_format)
+        print(run.report(), file=sys.stderr)
+        if run.error is not None:
+            raise run.error
+        if str(job.output) != "-":
+            print(job.output)
+        return 0
     with StageBars() as bars:
-        out = run_stereo(job_from_args(args), on_progress=bars)
+        out = run_stereo(job, on_progress=bars)
     print(out)
     return 0
 
