@@ -80,13 +80,14 @@ def run_live_depth(job: DepthJob, timeout: float) -> LiveRun:
     """Depth pass of a live source with the streaming engine, one shot (no cut detection), frames staged as they
     come; when the source ends or breaks the pass is closed, complete with the frames so far."""
     from core.depth.engines import get_engine
-    from core.depth.job import default_device, processing_size
+    from core.depth.job import processing_size
     from core.depth.stream import StreamDepth
+    from core.devices import resolve_device
     from core.video.live import STDIO, LiveSource
 
     if job.start is not None or job.end is not None:
         raise DepthshotError("--start/--end need a seekable video file, not a live source")
-    device = job.device or default_device()
+    device = resolve_device(job.device)
     engine = get_engine("vda-stream")
     run = LiveRun(str(job.output))
     writer = None
