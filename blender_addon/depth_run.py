@@ -21,6 +21,7 @@ from .worker_process import WorkerProcess, WorkerState
 
 __all__ = ["PASS_KEY", "DepthRun", "Outcome"]
 log = logging.getLogger(__name__)
+WEIGHTS_HINT = "; in Blender: set the panel's Weights to the checkpoint file, or turn Online Access on"
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ class DepthRun:
             status.text = "cancelled (run again to resume)"
             return Outcome("cancelled", "depth cancelled; running it again resumes")
         if state.error is not None:
-            return self._fail(state.error)
+            hint = WEIGHTS_HINT if state.error_kind == "weights" else ""
+            return self._fail(state.error + hint)
         try:
             manifest = read_manifest(state.pass_path)
         except PassError as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import bpy
 
-from . import camera_model, jobs, preferences, scene_build, stereo_render
+from . import camera_model, export, jobs, preferences, scene_build, stereo_render
 from .depth_run import PASS_KEY, DepthRun, Outcome
 from .pass_manifest import PassError, read_manifest
 from .run_state import RUNS
@@ -360,10 +360,47 @@ class DEPTHSHOT_OT_render_stereo(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class DEPTHSHOT_OT_export_geometry(bpy.types.Operator):
+    """Export the active strip's built mesh (or point cloud) over its frames: a PLY per frame, or one Alembic file"""
+
+    bl_idname = "depthshot.export_geometry"
+    bl_label = "Export Geometry"
+
+    format: bpy.props.EnumProperty(
+        name="Format", items=[("PLY", "PLY Sequence", "one .ply per frame, in a folder"),
+                              ("ABC", "Alembic", "one animated .abc file")], default="PLY",
+    )
+
+    @classmethod
+    def poll(cls, context):
+        strip = active_movie_strip(context)
+        return strip is not None and PASS_KEY in strip and scene_build.find_rig(context.scene, strip) is not None
+
+    def execute(self, context):
+        scene, strip = context.scene, active_movie_strip(context)
+        rig = scene_build.find_rig(scene, strip)
+        role, obj = next(((r, o) for r in ("mesh", "points") if (o := scene_build.rig_object(rig, r))), (None, None))
+        if obj is None:
+            self.report({"ERROR"}, f"the rig of {strip.name!r} has no mesh or point cloud: tick one and Build 3D")
+            return {"CANCELLED"}
+        out = export.output_path(strip, role, self.format)
+        if not jobs.writable_folder(out.parent):
+            self.report({"ERROR"}, f"cannot write into {out.parent}")
+            return {"CANCELLED"}
+        try:
+            out = export.export_geometry(scene, strip, obj, role, self.format)
+        except (RuntimeError, OSError) as exc:
+            self.report({"ERROR"}, f"export failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"exported {out}")
+        return {"FINISHED"}
+
+
 CLASSES = (
     DEPTHSHOT_OT_estimate_depth,
     DEPTHSHOT_OT_load_depth_pass,
     DEPTHSHOT_OT_cancel,
     DEPTHSHOT_OT_build_scene,
     DEPTHSHOT_OT_render_stereo,
+    DEPTHSHOT_OT_export_geometry,
 )

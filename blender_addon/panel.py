@@ -59,6 +59,9 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         row.prop(settings, "fov")
         box.operator(operators.DEPTHSHOT_OT_build_scene.bl_idname, icon="MESH_GRID")
         box.operator(operators.DEPTHSHOT_OT_render_stereo.bl_idname, icon="CAMERA_STEREO")
+        row = box.row(align=True)
+        row.operator(operators.DEPTHSHOT_OT_export_geometry.bl_idname, text="Export PLY", icon="EXPORT").format = "PLY"
+        row.operator(operators.DEPTHSHOT_OT_export_geometry.bl_idname, text="Export Alembic").format = "ABC"
 
 
 CLASSES = (DEPTHSHOT_PT_panel,)

@@ -71,12 +71,15 @@ def check_number(name: str, value: float | int | None, *, minimum: float | None 
 def check_window(start: float | None, end: float | None, duration: float | None = None) -> None:
     """Raise ``DepthshotError`` unless ``--start``/``--end`` (s) are finite, not negative, in order and, given the
     video's ``duration`` (s), start inside the video."""
+    for name, value in (("--start", start), ("--end", end)):
+        if value is not None and not (isinstance(value, (int, float)) and value >= 0):  # also refuses NaN
+            raise DepthshotError(f"{name} must be a time >= 0 in seconds, got {value}")
     check_number("--start", start, minimum=0)
     check_number("--end", end, above=0)
     if start is not None and end is not None and end <= start:
-        raise DepthshotError(f"--end ({end:g}) must be after --start ({start:g})")
+        raise DepthshotError(f"--end ({end:g} s) must be after --start ({start:g} s)")
     if duration is not None and start is not None and start >= duration:
-        raise DepthshotError(f"--start {start:g} is at or after the end of the video ({duration:.3f}s)")
+        raise DepthshotError(f"--start {start:g} s is past the end of the video ({duration:.3f} s)")
 
 
 

@@ -137,7 +137,7 @@ def _rows() -> list[Row]:
         rows.append(depth("{%s}" % v, expect=video_errors[v], strict=v not in engine_runs))
     for opts, expect in [
         (("--start", "nan"), "--start"), (("--start", "-1"), "--start"), (("--end", "-2"), "--end"),
-        (("--start", "0.5", "--end", "0.2"), "after --start"), (("--start", "100"), "after the end"),
+        (("--start", "0.5", "--end", "0.2"), "after --start"), (("--start", "100"), "past the end"),
         (("--device", "tpu"), "unknown device"), (("--device", "cuda"), "CUDA"), (("--input-size", "0"), "input-size"),
         (("--max-res", "0"), "max-res"), (("--model", "vda-xxl"), "vda-xxl"), (("--precision", "fp8"), "fp8"),
         (("--frobnicate",), "unrecognized"),
@@ -158,7 +158,7 @@ def _rows() -> list[Row]:
     rows.append(stereo("{clip}", "--depth", "{other_pass}", "-o", "{out}/s.mp4", expect="another clip"))
     for opts, expect in [
         (("--start", "nan"), "--start"), (("--start", "-1"), "--start"), (("--start", "0.5", "--end", "0.2"), "after"),
-        (("--start", "100"), "after the end"), (("--vr-eye-size", "0"), "--vr-eye-size"),
+        (("--start", "100"), "past the end"), (("--vr-eye-size", "0"), "--vr-eye-size"),
         (("--encode-preset", "bogus"), "bogus"), (("--device", "tpu"), "unknown device"), (("--divergence", "nan"), "diverg"),
         (("--convergence", "2"), "convergence"), (("--crf", "99"), "crf"), (("--fov", "0"), "field of view"),
         (("--segment-seconds", "0"), "segment"), (("--layout", "hologram"), "hologram"),

@@ -88,7 +88,7 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("name, size", [("depth", "96k"), ("stereo", "64k"), ("pointcloud", "256k")])
+@pytest.mark.parametrize("name, size", [("depth", "96k"), ("stereo", "16k"), ("pointcloud", "256k")])
 def test_full_disk_is_one_line_and_the_same_command_resumes(soak_inputs, work, references, name, size):
     out = work / f"full_{name}"
     if not _mount_tmpfs(out, size):

@@ -16,8 +16,9 @@ from core.errors import DepthshotError
 
 
 def available() -> list[str]:
-    """Names of the benchmark modules in this package."""
-    return sorted(m.name for m in pkgutil.iter_modules(core.bench.__path__) if not m.name.startswith("_"))
+    """Names of the benchmark modules in this package (``stereo_quality`` is called ``stereo-quality``)."""
+    mods = pkgutil.iter_modules(core.bench.__path__)
+    return sorted(m.name.replace("_", "-") for m in mods if not m.name.startswith("_"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in names:
         raise DepthshotError(f"unknown benchmark {name!r} (available: {', '.join(names)})")
     setup_logging()
-    return int(importlib.import_module(f"core.bench.{name}").main(rest) or 0)
+    return int(importlib.import_module(f"core.bench.{name.replace('-', '_')}").main(rest) or 0)
 
 
 if __name__ == "__main__":

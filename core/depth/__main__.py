@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.cli import ArgumentParser, run_main, setup_logging
+from core.errors import DepthshotError
 from core.depth.job import DepthJob, Progress, add_engine_arguments, run_depth
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = ArgumentParser(prog="python -m core.depth", description=__doc__)
-    p.add_argument("input", type=Path, help="video file")
+    p.add_argument("input", type=Path, help="video file; with --engine vda-stream also a live source: - (stdin), "
+                   "a pipe, a v4l2 device, a URL (or a growing file with --live)")
     p.add_argument("-o", "--output", type=Path, required=True, help="depth pass folder to write")
     add_engine_arguments(p)
     p.add_argument("--start", type=float, help="first time to process (s)")
@@ -24,6 +26,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="also write a colourised OUTDIR/preview.mp4 (side-by-side: RGB | depth)")
     p.add_argument("--ignore-decode-errors", action="store_true",
                    help="convert a video whose decode errors damage more than 1%% of its frames")
+    p.add_argument("--live", action="store_true",
+                   help="read INPUT as a live stream (implied for -, pipes, devices and URLs; for a growing file)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="live: seconds without data before the source counts as stalled (default 10)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -59,12 +65,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     job = DepthJob.from_args(args, args.input, args.output, start=args.start, end=args.end, preview=args.preview,
                               ignore_decode_errors=args.ignore_decode_errors)
+    from core.video.live import is_live
+
+    if args.live or is_live(args.input):
+        return _main_live(job, args)
     bar = _Bar()
     try:
         out = run_depth(job, on_progress=bar)
     finally:
         bar.close()
     print(out)
+    return 0
+
+
+def _main_live(job: DepthJob, args: argparse.Namespace) -> int:
+    """A live source: the streaming engine, one shot; the latency report, then the error if the source broke."""
+    from core.depth.live import run_live_depth
+
+    if args.timeout <= 0:
+        raise DepthshotError(f"--timeout must be > 0 s, got {args.timeout}")
+    if args.preview:
+        raise DepthshotError("--preview is written from a finished pass: run it on the pass of a live run afterwards")
+    run = run_live_depth(job, args.timeout)
+    print(run.report(), file=sys.stderr)
+    if run.error is not None:
+        raise run.error
+    print(args.output)
     return 0
 
 

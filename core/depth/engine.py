@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +27,7 @@ from core.devices import resolve_device
 from core.depth.windows import KEY_POSITIONS, OVERLAP, STEP, WINDOW
 from core.models.vda import VideoDepthAnything
 from core.models.vda.preprocess import network_size, preprocess
+from core.models.vda.stream_cache import StreamCache
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 PRECISION_CHOICES = ("auto", *PRECISIONS)
@@ -87,6 +88,17 @@ def batch_sizes(model: VideoDepthAnything, th: int, tw: int, precision: str, fre
     return BatchSizes(encode=fit(encoder), decode=fit(head))
 
 
+@contextlib.contextmanager
+def _true_fp32() -> Iterator[None]:
+    """fp32 on CUDA means fp32 matmuls and convolutions (no TF32), as the fixtures' parity needs; restored after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 class VdaRunner:
     """One VDA model on one device at one precision and network input size: where every device decision is made.
 
@@ -115,9 +127,6 @@ class VdaRunner:
         self.compile = compile
         self._encode = torch.compile(model.encode, dynamic=False) if compile else model.encode
         self._decode = torch.compile(model.decode, dynamic=False) if compile else model.decode
-        if self.device.type == "cuda" and self.precision == "fp32":  # fp32 means true fp32 matmuls (parity)
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
 
     def describe(self) -> dict[str, object]:
         """What ran, for the manifest: device, resolved precision, batch sizes, compile."""
@@ -133,7 +142,7 @@ class VdaRunner:
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":
-            return contextlib.nullcontext()
+            return _true_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
 
     def encode(self, frames: np.ndarray) -> list[torch.Tensor]:
@@ -150,17 +159,29 @@ class VdaRunner:
                 chunks.append(self._encode(x))
         return [torch.cat(layer) for layer in zip(*chunks)]
 
-    def network_output(self, features: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
-        """Decode one window's features (32 frames of an H x W video) to float32 [32, th, tw] (network size)."""
+    def network_output(
+        self, features: list[torch.Tensor], height: int, width: int, cache: StreamCache | None = None
+    ) -> torch.Tensor:
+        """Decode one window's features (32 frames of an H x W video) to float32 [32, th, tw] (network size).
+
+        ``cache``: streaming mode, one frame's features attending to the stream's cached frames ([1, th, tw]);
+        not compiled (the cache grows for the first 42 frames).
+        """
         self._batches(height, width)
         th, tw = network_size(height, width, self.input_size)
+        decode = self._decode if cache is None else self.model.decode
         with torch.inference_mode(), self._autocast():
-            out = self._decode(features, 1, features[0].shape[0], th, tw, frames_per_chunk=self.decode_chunk)
+            out = decode(features, 1, features[0].shape[0], th, tw, frames_per_chunk=self.decode_chunk, cache=cache)
         return out[0].float()
 
-    def window_depth(self, features: list[torch.Tensor], height: int, width: int) -> np.ndarray:
-        """Raw depth of one window resized to the frame size (bilinear, align_corners=True): float32 [32, H, W]."""
-        out = self.network_output(features, height, width)
+    def window_depth(
+        self, features: list[torch.Tensor], height: int, width: int, cache: StreamCache | None = None
+    ) -> np.ndarray:
+        """Raw depth of one window resized to the frame size (bilinear, align_corners=True): float32 [32, H, W].
+
+        ``cache``: streaming mode (one frame, [1, H, W]), see ``network_output``.
+        """
+        out = self.network_output(features, height, width, cache)
         with torch.inference_mode():
             out = F.interpolate(out[:, None], size=(height, width), mode="bilinear", align_corners=True)[:, 0]
             if self.device.type == "cuda":  # into pinned memory, so the copy runs at full bus speed

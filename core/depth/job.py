@@ -144,12 +144,6 @@ def _check(job: DepthJob) -> tuple[Engine, Any]:
     config = make_config(engine, job.engine_options())
     if job.max_res is not None and job.max_res < 14:
         raise DepthshotError(f"--max-res must be at least 14, got {job.max_res}")
-    for name in ("start", "end"):
-        value = getattr(job, name)
-        if value is not None and not value >= 0:  # also refuses NaN
-            raise DepthshotError(f"--{name} must be a time >= 0 in seconds, got {value}")
-    if job.start is not None and job.end is not None and job.end <= job.start:
-        raise DepthshotError(f"--end ({job.end:g} s) must be after --start ({job.start:g} s)")
     if Path(job.input).is_dir():
         raise DepthshotError(f"{job.input}: is a folder, not a video file")
     if not Path(job.input).is_file():

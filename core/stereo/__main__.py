@@ -19,6 +19,7 @@ from core.errors import DepthshotError
 from core.stereo.convert import StereoJob, run_stereo
 from core.stereo.disparity import DisparityConfig
 from core.stereo.layouts import LAYOUTS
+from core.stereo.warp import DEFAULT_FILL, FILLS
 from core.video import EncodeSettings
 from core.video.writer import CODECS, X26X_PRESETS
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m core.stereo",
         description="Turn a video into stereo 3D (SBS, top-bottom, anaglyph, VR180) from its depth.",
     )
-    p.add_argument("input", type=Path, help="input video")
+    p.add_argument("input", type=Path, help="input video (with --live: also - for stdin, a pipe, a device, a URL)")
     p.add_argument("-o", "--output", type=Path, help="output video (.mp4/.mkv/.mov); default: INPUT + player tags")
     p.add_argument("--depth", type=Path, help="existing depth pass folder (default: run the depth engine)")
     p.add_argument("--layout", choices=LAYOUTS, default="sbs_full", help="frame packing (default sbs_full)")
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shift both eyes half-way (default) or keep the input as the left eye")
     g.add_argument("--dilate", type=int, default=0, metavar="PX", help="foreground edge dilation in pixels")
     g.add_argument("--border", choices=("fill", "black"), default="fill", help="screen-edge strips (default fill)")
+    g.add_argument("--fill", choices=FILLS, default=DEFAULT_FILL,
+                   help="disocclusions: stretch the background pixel, spatial (continue the background around the "
+                        f"hole) or temporal (also from the previous frames of the shot); default {DEFAULT_FILL}")
     g.add_argument("--vr-eye-size", type=int, metavar="PX", help="VR180 eye size (default: source detail, max 2048)")
     g = p.add_argument_group("encoding")
     g.add_argument("--codec", choices=CODECS, default="auto",
@@ -72,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing OUTPUT that depthshot did not make (its own is replaced or reused)")
     p.add_argument("--ignore-decode-errors", action="store_true",
                    help="convert a video whose decode errors damage more than 1%% of its frames")
+    g = p.add_argument_group("live (streaming depth engine, frame in -> stereo frame out)")
+    g.add_argument("--live", action="store_true",
+                   help="read INPUT as a live stream (stdin '-', pipe, growing file, v4l2 device, URL) and write the "
+                        "stereo video as it is made (-o FILE, or -o - for stdout)")
+    g.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="live: seconds without data before the source counts as stalled (default 10)")
+    g.add_argument("--stream-format", choices=("matroska", "mpegts"), default="matroska",
+                   help="live: container of a stream written to stdout (default matroska)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -83,9 +95,16 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
     """Validate the parsed options and build the job (DepthshotError on bad values)."""
     if args.preset in _ENCODER_PRESETS and args.preset != "fast":
         raise DepthshotError(f"--preset chooses the RollingDepth preset; for the encoder use --encode-preset {args.preset}")
-    if args.input.is_dir():
+    if args.live:
+        if args.depth is not None or args.preview_frame is not None:
+            raise DepthshotError("--live computes depth as it goes: it does not take --depth or --preview-frame")
+        if args.timeout <= 0:
+            raise DepthshotError(f"--timeout must be > 0 s, got {args.timeout}")
+        if args.engine not in ("vda", "vda-stream"):
+            raise DepthshotError(f"--live runs the streaming engine (vda-stream), not {args.engine}")
+    elif args.input.is_dir():
         raise DepthshotError(f"{args.input}: is a folder, not a video file")
-    if not args.input.is_file():
+    elif not args.input.is_file():
         raise DepthshotError(f"{args.input}: no such file")
     check_window(args.start, args.end)
     check_number("--divergence", args.divergence, minimum=0)
@@ -112,8 +131,6 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         raise DepthshotError(f"--crf must be 0..51, got {args.crf}")
     if args.segment_seconds <= 0:
         raise DepthshotError(f"--segment-seconds must be > 0, got {args.segment_seconds}")
-    if args.start is not None and args.end is not None and args.end <= args.start:
-        raise DepthshotError(f"--end ({args.end}) must be after --start ({args.start})")
     depth_job = DepthJob.from_args(args, args.input, args.input, device=None, start=args.start, end=args.end)
     make_config(get_engine(depth_job.engine), depth_job.engine_options())  # checked with --depth too
     disparity = DisparityConfig(
@@ -135,6 +152,7 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
         eyes=args.eyes,
         dilate=args.dilate,
         border=args.border,
+        fill=args.fill,
         fov=args.fov,
         vr_eye_size=args.vr_eye_size,
         settings=EncodeSettings(codec=args.codec, crf=args.crf, preset=args.encode_preset, pix_fmt=args.pix_fmt),
@@ -153,8 +171,19 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    job = job_from_args(args)
+    if args.live:
+        from core.stereo.live import run_live_stereo
+
+        run = run_live_stereo(job, args.timeout, args.stream_format)
+        print(run.report(), file=sys.stderr)
+        if run.error is not None:
+            raise run.error
+        if str(job.output) != "-":
+            print(job.output)
+        return 0
     with StageBars() as bars:
-        out = run_stereo(job_from_args(args), on_progress=bars)
+        out = run_stereo(job, on_progress=bars)
     print(out)
     return 0
 

@@ -39,7 +39,7 @@ from core.stereo.disparity import (
 )
 from core.stereo.layouts import LAYOUT_SPECS, Packer
 from core.stereo.metadata import stereo_settings
-from core.stereo.warp import Border, Mode, dilate_foreground, warp_view
+from core.stereo.warp import DEFAULT_FILL, Border, Fill, Mode, ViewSynthesizer
 from core.video.reader import DAMAGED_FRACTION
 from core.video import EncodeSettings, Frame, SegmentedWriter, Sink, VideoInfo, bounded_map, probe, read_frames
 
@@ -68,6 +68,7 @@ class StereoJob:
     eyes: Mode = "both_half"
     dilate: int = 0
     border: Border = "fill"
+    fill: Fill = DEFAULT_FILL
     fov: float | None = None
     vr_eye_size: int | None = None
     settings: EncodeSettings = field(default_factory=EncodeSettings)
@@ -110,24 +111,10 @@ def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
         job.settings.check_container(output)  # before the depth engine runs
     device = _device(job.device)
     depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
-    dp = DepthPass.open(depth_path)
-    _check_pass(dp, info, job.start, job.end)
-    k = resolve_intrinsics(
-        info.width,
-        info.height,
-        fov_deg=job.fov,
-        known=dp.info.intrinsics,
-        known_size=(dp.info.width, dp.info.height),
-    )
-    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
-        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
-    packer = Packer(
-        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
-    )
+    dp, synth, packer = _stages(job, info, depth_path, device, on_progress)
     deep = info.bit_depth > 8
     frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8",
                          max_damaged=None if job.ignore_decode_errors else DAMAGED_FRACTION)
-    synth = _Synthesizer(job, dp, info.width, k.fx, device, on_progress)
 
     if job.preview_frame is not None:
         return _write_preview(job, frames, synth, packer)
@@ -153,8 +140,9 @@ def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
         with Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
             todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
             with Stage(on_progress, "stereo", total, done=writer.resume_point) as stage:
-                for frame, disparity in bounded_map(synth.prepare, todo):
-                    packed = synth.render(frame, disparity, packer)
+                for n, (frame, disparity) in enumerate(bounded_map(synth.prepare, todo), start=writer.resume_point):
+                    # a temporal fill starts afresh with each segment, so a resumed run writes the same frames
+                    packed = synth.render(frame, disparity, packer, n % segment_frames == 0)
                     encode.put(_to_output(packed, deep), frame.pts)
                     stage.update()
     return output
@@ -171,6 +159,8 @@ class _Synthesizer:
         self.track: np.ndarray | None = None
         if job.disparity.auto_convergence:
             self.track = _auto_convergence(dp, job.disparity.smoothing_s, on_progress)
+        self.views = ViewSynthesizer(job.eyes, job.fill, border=job.border, dilate=job.dilate)
+        self.shot: int | None = None
 
     def depth_index(self, pts: float) -> int:
         j = self.dp.index_at(pts)
@@ -190,16 +180,38 @@ class _Synthesizer:
             return frame, metric_disparity(raw, shot, cfg, self.fx, conv)
         return frame, relative_disparity(nearness(raw, shot, self.dp.info.kind), cfg, self.width, conv)
 
-    def render(self, frame: Frame, disparity: np.ndarray, packer: Packer) -> torch.Tensor:
+    def render(self, frame: Frame, disparity: np.ndarray, packer: Packer, restart: bool = True) -> torch.Tensor:
+        """Both eyes of ``frame`` packed; frames come in order, ``restart`` drops the temporal fill's history
+        (it is dropped at every cut of the depth pass too)."""
         img = torch.from_numpy(frame.image).to(self.device).permute(2, 0, 1)
         img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
-        d = dilate_foreground(torch.from_numpy(disparity).to(self.device), self.job.dilate)
-        warp = dict(tolerance=1.0, border=self.job.border)
-        if self.job.eyes == "both_half":
-            left, right = (warp_view(img, d, s, **warp).image for s in (0.5, -0.5))
-        else:
-            left, right = img, warp_view(img, d, -1.0, **warp).image
+        shot = self.dp.shot_of(self.depth_index(frame.pts)).start
+        new_shot = restart or shot != self.shot
+        self.shot = shot
+        left, right = self.views(img, torch.from_numpy(disparity).to(self.device), new_shot=new_shot)
         return packer(left, right)
+
+
+def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.device,
+            on_progress: OnProgress | None = None) -> tuple[DepthPass, _Synthesizer, Packer]:
+    """The depth pass (checked against the video), the per-frame synthesizer and the packer of ``job``
+    (also what ``core.bench pipeline`` times stage by stage)."""
+    dp = DepthPass.open(depth_path)
+    _check_pass(dp, info, job.start, job.end)
+    k = resolve_intrinsics(
+        info.width,
+        info.height,
+        fov_deg=job.fov,
+        known=dp.info.intrinsics,
+        known_size=(dp.info.width, dp.info.height),
+    )
+    if job.disparity.mode == "metric" and dp.info.kind != "metric_depth":
+        raise DepthshotError(f"{depth_path}: metric disparity needs a metric depth pass, this one is {dp.info.kind}")
+    packer = Packer(
+        job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
+    )
+    synth = _Synthesizer(job, dp, info.width, k.fx, device, on_progress)
+    return dp, synth, packer
 
 
 def _auto_convergence(dp: DepthPass, smoothing_s: float, on_progress: OnProgress | None) -> np.ndarray:

@@ -21,11 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import DepthshotError
+from core.stereo.fill import TemporalFill, spatial_fill
 
 Mode = Literal["both_half", "right_only"]
 Border = Literal["fill", "black"]
-Fill = Literal["stretch"]
-FILLS: tuple[str, ...] = ("stretch",)
+Fill = Literal["stretch", "spatial", "temporal"]
+FILLS: tuple[str, ...] = ("stretch", "spatial", "temporal")  # temporal: only frame by frame, see ViewSynthesizer
+_STATELESS = ("stretch", "spatial")
+DEFAULT_FILL: Fill = "temporal"  # what core.stereo uses for videos (see the README's figures)
 ArrayLike = TypeVar("ArrayLike", torch.Tensor, np.ndarray)
 
 _PAD = 2  # spare target columns on each side of a row (never written; they bound hole runs to one row)
@@ -84,8 +87,8 @@ def warp_view(
         raise DepthshotError(f"disparity {tuple(disparity.shape)} does not match image {tuple(image.shape[1:])}")
     if not torch.isfinite(disparity).all():
         raise DepthshotError("disparity contains NaN or infinite values")
-    if fill not in FILLS:
-        raise DepthshotError(f"unknown fill {fill!r} ({', '.join(FILLS)})")
+    if fill not in _STATELESS:
+        raise DepthshotError(f"fill {fill!r} needs the frames in order: use ViewSynthesizer ({', '.join(_STATELESS)})")
     _, h, w = image.shape
     disparity = disparity.to(device=image.device, dtype=torch.float32)
     sources = torch.cat([image.to(torch.float32).reshape(3, -1), disparity.reshape(1, -1)])
@@ -93,9 +96,12 @@ def warp_view(
     values, holes = values.view(4, h, -1), holes.view(h, -1)
     holes[:, :_PAD] = False
     holes[:, _PAD + w :] = False
-    _fill_holes(values, holes, border)
+    at_edge = _fill_holes(values, holes, border)
     real = slice(_PAD, _PAD + w)
-    return WarpResult(image=values[:3, :, real].to(image.dtype), disparity=values[3, :, real], holes=holes[:, real])
+    out, disp, holes = values[:3, :, real], values[3, :, real], holes[:, real]
+    if fill == "spatial":
+        out = spatial_fill(out, disp, holes & ~at_edge[:, real])
+    return WarpResult(image=out.to(image.dtype), disparity=disp, holes=holes)
 
 
 def _connected(disparity: torch.Tensor, tolerance: float) -> torch.Tensor:
@@ -231,18 +237,20 @@ def _rasterize(
     return values[:, :size], holes[:size]
 
 
-def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> None:
+def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> torch.Tensor:
     """Fill each horizontal run of holes, in place, from its farther (smaller-disparity) neighbour.
 
     ``values``: (C, H, W + 4) on the padded grid, disparity last along C; ``holes``: (H, W + 4) bool, never set on
     the spare columns (so runs never cross rows). ``border="black"`` zeroes the runs that touch the frame edge,
-    ``"fill"`` only those with no neighbour at all.
+    ``"fill"`` only those with no neighbour at all. Returns (H, W + 4) bool, the hole pixels of runs that touch the
+    frame edge (black, or stretched from their one neighbour: the spatial fill leaves them so).
     """
     pitch = holes.shape[-1]
     flat = values.view(values.shape[0], -1)
+    blank = torch.zeros_like(holes)
     q = holes.view(-1).nonzero().squeeze(1)  # hole positions in row-major order: a run is consecutive
     if q.numel() == 0:
-        return
+        return blank
     starts = torch.ones_like(q, dtype=torch.bool)
     starts[1:] = q[1:] != q[:-1] + 1
     run = starts.cumsum(0) - 1
@@ -253,6 +261,8 @@ def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> No
     fill = flat[:, torch.where(use_left, left, right)]
     empty = ~(has_left | has_right) if border == "fill" else ~(has_left & has_right)
     flat[:, q] = fill.masked_fill_(empty, 0.0)
+    blank.view(-1)[q] = ~(has_left & has_right)
+    return blank
 
 
 def synthesize_views(
@@ -263,7 +273,7 @@ def synthesize_views(
     dilate: int = 0,
     tolerance: float = 1.0,
     border: Border = "fill",
-    fill: Fill = "stretch",
+    fill: Fill = "spatial",
 ) -> tuple[ArrayLike, ArrayLike]:
     """Synthesise a stereo pair from one RGB frame and its disparity.
 
@@ -276,8 +286,9 @@ def synthesize_views(
         raise DepthshotError(f"unknown mode {mode!r} (both_half, right_only)")
     if border not in ("fill", "black"):
         raise DepthshotError(f"unknown border {border!r} (fill, black)")
-    if fill not in FILLS:
-        raise DepthshotError(f"unknown fill {fill!r} ({', '.join(FILLS)})")
+    if fill not in _STATELESS:
+        raise DepthshotError(f"unknown fill {fill!r} for single frames ({', '.join(_STATELESS)}; temporal: "
+                             "ViewSynthesizer)")
     if dilate < 0:
         raise DepthshotError(f"dilate must be >= 0, got {dilate}")
     if image.ndim != 3 or image.shape[2] != 3:
@@ -301,3 +312,44 @@ def synthesize_views(
         v = v.to(src.dtype)
         out.append(v.numpy() if as_numpy else v)
     return out[0], out[1]
+
+
+class ViewSynthesizer:
+    """Stereo pairs for the frames of one video in order, with per-eye state for ``fill="temporal"``.
+
+    ``mode``, ``fill``, ``tolerance``, ``border`` as in :func:`warp_view` / :func:`synthesize_views`; ``dilate``:
+    foreground edge dilation in px. With ``fill="temporal"`` each eye's holes are filled spatially and then from the
+    eye's previous views (:class:`core.stereo.fill.TemporalFill`); pass ``new_shot=True`` at a cut.
+    """
+
+    def __init__(self, mode: Mode = "both_half", fill: Fill = "spatial", *, tolerance: float = 1.0,
+                 border: Border = "fill", dilate: int = 0) -> None:
+        if mode not in ("both_half", "right_only"):
+            raise DepthshotError(f"unknown mode {mode!r} (both_half, right_only)")
+        if fill not in FILLS:
+            raise DepthshotError(f"unknown fill {fill!r} ({', '.join(FILLS)})")
+        self.mode, self.fill, self.tolerance, self.border, self.dilate = mode, fill, tolerance, border, dilate
+        self._temporal = {s: TemporalFill() for s in self._shifts} if fill == "temporal" else {}
+
+    @property
+    def _shifts(self) -> tuple[float, ...]:
+        return (0.5, -0.5) if self.mode == "both_half" else (-1.0,)
+
+    def __call__(
+        self, image: torch.Tensor, disparity: torch.Tensor, *, new_shot: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(left, right)``, each (3, H, W) float, from ``image`` (3, H, W) float and ``disparity`` (H, W) px."""
+        disparity = dilate_foreground(disparity.to(device=image.device, dtype=torch.float32), self.dilate)
+        spatial = "spatial" if self.fill == "temporal" else self.fill
+        views = {}
+        for s in self._shifts:
+            res = warp_view(image, disparity, s, tolerance=self.tolerance, border=self.border, fill=spatial)
+            views[s] = res.image
+            if self.fill == "temporal":
+                filler = self._temporal[s]
+                if new_shot:
+                    filler.reset()
+                views[s] = filler(res.image, res.disparity, res.holes)
+        if self.mode == "both_half":
+            return views[0.5], views[-0.5]
+        return image, views[-1.0]

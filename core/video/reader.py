@@ -235,7 +235,9 @@ class _DecodeErrors(logging.Handler):
     def __exit__(self, exc_type, exc, tb) -> None:
         self._logger.removeHandler(self)
         self._logger.propagate = self._saved[1]
-        av.logging.set_level(self._saved[0])
+        # back to None (FFmpeg's own logger) races with a decode thread still logging through PyAV's callback,
+        # which then compares against None: keep the callback, at a level that forwards nothing but panics
+        av.logging.set_level(self._saved[0] if self._saved[0] is not None else av.logging.PANIC)
         if self.damaged and exc_type is not CorruptVideoError:  # (the error names the frames itself)
             log.warning("%s: %d decode errors damaged %d frames (%s); the decoder concealed them", self.name_,
                         self.errors, self.count, self.ranges())

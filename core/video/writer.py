@@ -218,11 +218,7 @@ class VideoWriter:
                     f"{self.path}: a .{self.path.suffix.lstrip('.')} file cannot hold {self.settings.codec}; "
                     "use .mov or .mkv"
                 )
-            self._stream = self._add_video_stream(container, encoder, pix_fmt, color)
-            self._color_tags = color
-            self._frame_format = dict(
-                format=pix_fmt, dst_colorspace=_MATRIX.get(color.matrix), dst_color_range=color.range or None
-            )
+            self._add_video(container, encoder, pix_fmt, color)
             if self.source is not None and any(self._copy):
                 self._remux = Remuxer(
                     self.source,
@@ -328,6 +324,14 @@ class VideoWriter:
         if pts is not None and (dts is None or dts > pts or (last is not None and dts <= last)):
             packet.dts = pts if last is None or pts > last else last + 1
         self._last_dts = packet.dts
+
+    def _add_video(self, container, encoder: str, pix_fmt: str, color: ColorInfo) -> None:
+        """Add the video stream and set how frames are converted to its pixel format and tagged."""
+        self._stream = self._add_video_stream(container, encoder, pix_fmt, color)
+        self._color_tags = color
+        self._frame_format = dict(
+            format=pix_fmt, dst_colorspace=_MATRIX.get(color.matrix), dst_color_range=color.range or None
+        )
 
     def _add_video_stream(self, container, encoder: str, pix_fmt: str, color: ColorInfo):
         stream = container.add_stream(encoder, rate=self.rate)

@@ -280,3 +280,18 @@ def test_a_file_saved_mid_run_reopens_idle_and_loading_stops_the_worker(movie, t
     assert bpy.ops.depthshot.estimate_depth.poll() and not bpy.ops.depthshot.cancel.poll()
     assert not any(k in scene.depthshot for k in ("running", "cancel_requested", "progress", "status"))
     assert run.tick().status == "cancelled"  # a tick of the old run (its timer may fire once more) ends it
+
+
+def test_with_online_access_off_a_missing_model_says_how_to_get_it(movie, tmp_path, addon, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # only the add-on's Online Access setting makes it offline
+    assert not bpy.app.online_access
+    settings = movie.id_data.depthshot
+    settings.input_size = 28
+    prefs().python_path = sys.executable
+    run = addon.operators.start_depth_run(bpy.context)
+    outcome = tick_until(run, lambda o: o.status != "running", timeout_s=REAL_WORKER_DEADLINE_S)
+    assert outcome.status == "failed" and run.worker.state.error_kind == "weights"
+    assert "HF_HUB_OFFLINE" in outcome.message and "\n" not in outcome.message
+    assert outcome.message.endswith("set the panel's Weights to the checkpoint file, or turn Online Access on")
+    assert not (tmp_path / "empty-hf-cache").exists() or not any((tmp_path / "empty-hf-cache").rglob("*.pth"))

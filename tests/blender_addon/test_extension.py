@@ -5,7 +5,8 @@ import bpy
 
 from .conftest import MODULE
 
-OPERATORS = ("estimate_depth", "load_depth_pass", "cancel", "build_scene", "render_stereo", "create_worker_env")
+OPERATORS = ("estimate_depth", "load_depth_pass", "cancel", "build_scene", "render_stereo", "export_geometry",
+             "create_worker_env")
 
 
 def _registered() -> dict[str, bool]:

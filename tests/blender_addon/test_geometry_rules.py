@@ -138,3 +138,4 @@ def test_left_eye_sees_near_objects_shifted_right(scene, bars_clip, step_pass, t
     # far content is uncrossed (left eye sees it further left): f * b * (1/10 - 1/1) = -10 px at f = 55.4 px
     assert far_shift < -5.0
     assert near_shift > far_shift  # the left eye sees near objects shifted right, relative to far ones
+

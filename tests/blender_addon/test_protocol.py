@@ -113,3 +113,27 @@ def test_strip_time_range_follows_trims():
     assert strip_time_range(10, 12, 15, 24.0) == pytest.approx((2 / 24, 5 / 24))
     with pytest.raises(ValueError):
         strip_time_range(1, 1, 2, 0.0)
+
+
+def test_manifest_reading_follows_frame_pattern_and_refuses_other_encodings(depth_pass, tmp_path):
+    import shutil
+
+    from blender_addon.pass_manifest import PassError, read_manifest
+
+    copy = tmp_path / "p"
+    shutil.copytree(depth_pass, copy)
+    manifest = read_manifest(copy)
+    assert manifest.frame_path(3) == copy / "depth" / "000003.png" and manifest.missing_frames() == []
+    data = json.loads((copy / "depth_pass.json").read_text())
+    (copy / "depth").rename(copy / "frames")
+    for f in (copy / "frames").iterdir():
+        f.rename(f.with_name(f"d{int(f.stem)}.png"))
+    data["frame_pattern"] = "frames/d{index}.png"
+    (copy / "depth_pass.json").write_text(json.dumps(data))
+    moved = read_manifest(copy)
+    assert moved.frame_path(3) == copy / "frames" / "d3.png" and moved.missing_frames() == []
+    assert moved.depth_range() == (min(s.p2 for s in moved.shots), max(s.p98 for s in moved.shots))
+    data["encoding"] = "exr32"
+    (copy / "depth_pass.json").write_text(json.dumps(data))
+    with pytest.raises(PassError, match="encoded as 'exr32'"):
+        read_manifest(copy)

@@ -74,15 +74,8 @@ def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
 
     target = tmp_path / "resumed"
     state = target / ".work" / "engine_state.npz"
-    proc = cli(*args, "-o", target)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:  # kill once window 1 is done, mid-run
-        if state.exists() and np.load(state)["stitch_counts"][0] >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the job ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    # kill once window 1 is done, mid-run
+    kill_when(cli(*args, "-o", target), lambda: state.exists() and np.load(state)["stitch_counts"][0] >= 2)
     assert not (target / "depth_pass.json").exists()
     # a kill that lands mid-write leaves the writer's temporary files (hidden, with the dead PID): planted here
     dead = dead_pid()
@@ -91,14 +84,32 @@ def test_kill_and_resume_is_byte_identical(vits_weights, tmp_path):
     for p in planted:
         p.write_bytes(b"cut short")
 
+    assert_resumes_to(tmp_path / "ref", target, args, files=81)
+
+
+def kill_when(proc: subprocess.Popen, ready) -> None:
+    """``kill -9`` the running ``proc`` as soon as ``ready()`` is true (fails when it ended first)."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ready():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+
+
+def assert_resumes_to(ref: Path, target: Path, args: list, files: int) -> None:
+    """Run ``core.depth ARGS -o TARGET`` again (after a kill): it must finish and leave exactly ``ref``'s ``files``
+    files, byte for byte."""
     again = cli(*args, "-o", target)
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err
-    files = sorted(p.relative_to(tmp_path / "ref") for p in (tmp_path / "ref").rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
-    assert len(files) == 81
-    for f in files:
-        assert (tmp_path / "ref" / f).read_bytes() == (target / f).read_bytes(), f
+    names = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
+    assert len(names) == files
+    for f in names:
+        assert (ref / f).read_bytes() == (target / f).read_bytes(), f
 
 
 @pytest.mark.parametrize(

@@ -34,3 +34,19 @@ def write_video(path: Path, frames, fps: int = 24) -> Path:
         c.mux(s.encode())
     return path
 
+
+
+def write_lossless_video(path: Path, frames, fps: int = 24) -> Path:
+    """Encode RGB frames losslessly (FFV1, bgr0, Matroska): decoding gives back exactly these uint8 frames."""
+    import av
+    import numpy as np
+
+    frames = list(frames)
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "bgr0"
+        for f in frames:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
+        c.mux(s.encode())
+    return path

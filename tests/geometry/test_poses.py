@@ -146,3 +146,22 @@ def test_world_space_clouds_and_tsdf_mesh_with_exact_poses(moving_pass, tmp_path
     assert len(mesh.faces) > 1000 and mesh.visual.kind == "vertex"
     world = mesh.vertices @ CV_TO_GL[:3, :3].T  # the file is in glTF axes
     assert np.median(surface_distance(world)) < 0.01
+
+
+def test_pose_command_bad_input_is_one_line(moving_pass, tmp_path, capsys):
+    dp, _ = moving_pass
+    before = (dp.root / "depth_pass.json").read_bytes()
+    (tmp_path / "bad.txt").write_text("0 1 2 3\n")
+    cases = [
+        ([str(tmp_path / "nope"), "-o", str(tmp_path / "a.txt")], "no such depth pass"),
+        ([str(dp.root), "-o", str(tmp_path / "a.txt"), "--import", str(tmp_path / "bad.txt")], "timestamp tx ty"),
+        ([str(dp.root), "-o", str(tmp_path / "a.txt"), "--import", str(tmp_path / "missing.json")], "no such pose"),
+        ([str(dp.root), "-o", str(tmp_path / "a.json")], "TUM text"),
+        ([str(dp.root), "-o", str(tmp_path / "a.txt"), "--scale", "3"], "scale"),
+    ]
+    for argv, message in cases:
+        assert run_main(poses_cli.main, argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error:") and message in err[-1], err
+    assert not (tmp_path / "a.txt").exists() and not (tmp_path / "a.json").exists()
+    assert (dp.root / "depth_pass.json").read_bytes() == before  # a failed run records nothing

@@ -139,11 +139,6 @@ def test_thin_foreground_object_keeps_its_shape(desk):
     assert np.abs(true_mask.sum(1) - synth_mask.sum(1))[rows].max() <= 1
 
 
-@pytest.fixture(scope="module")
-def stills():
-    return {name: render_view(make(320, 180)) for name, make in STILLS.items()}
-
-
 # At 640x360 the same scenes reach 42.1 (layered), 55.4 (floor) and 41.3 dB (closeup); at half size the
 # anti-aliased object edges weigh twice as much. The per-pixel z-buffer of before gave 31.5, 52.5 and 38.8 at 640.
 COVISIBLE_DB = {"floor": 42.0, "layered": 32.5, "closeup": 38.0}

@@ -16,6 +16,7 @@ from core.errors import DepthshotError
 
 ENGINES: dict[str, str] = {
     "vda": "core.depth.engines.vda",
+    "vda-stream": "core.depth.engines.vda_stream",
     "rollingdepth": "core.depth.engines.rollingdepth",
 }
 

@@ -1,0 +1,222 @@
+"""Hole filling for synthesised views: a spatial fill that continues the background, and a temporal one.
+
+The spatial fill works on the warp's output (image, its per-pixel disparity with the holes already given their
+background side's disparity, and the hole mask). It fills each hole from the background around it only: pixels
+that are nearer than the background the hole belongs to (the foreground object whose edge borders it) are left out,
+and the rest are pulled in with a push-pull pyramid (weighted averages over ever coarser levels, blended back from
+coarse to fine), so a hole gets a smooth continuation of the background above, below and beside it instead of one
+pixel stretched across it. Everything is torch on the input's device.
+
+The temporal fill (:class:`TemporalFill`, one per eye and video) carries the last output view forward with the
+optical flow and fills the holes from it where it shows the right background (see the class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+_MARGIN = 1.0  # px of disparity: pixels this much nearer than a hole's background are foreground for it
+_REACH = 6  # px: how far from a hole its foreground is looked for
+_MIN_FLOW_SIZE = 32  # px: smaller views are filled spatially only (too small for the optical flow)
+VERTICAL = 1
+BLEND = 0.5
+SIGMA = 1.0
+
+
+def background_sources(disparity: torch.Tensor, holes: torch.Tensor, reach: int = _REACH) -> torch.Tensor:
+    """(H, W) bool: the known pixels a hole may be filled from (not holes, and not nearer than a nearby hole's
+    background by more than ``_MARGIN`` px).
+
+    ``disparity``: (H, W) px, holes carrying their background side's disparity; ``holes``: (H, W) bool.
+    """
+    far = torch.where(holes, -disparity, torch.full_like(disparity, -torch.inf))[None, None]
+    k = 2 * reach + 1
+    far = F.max_pool2d(far, (1, k), stride=1, padding=(0, reach))  # separable: rows, then columns
+    hole_bg = -F.max_pool2d(far, (k, 1), stride=1, padding=(reach, 0))[0, 0]  # nearest holes' farthest bg
+    return ~holes & ~(disparity > hole_bg + _MARGIN)
+
+
+def _pull(values: torch.Tensor, weight: torch.Tensor, fy: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One coarser level: per cell of ``fy`` x 2 pixels, the weighted mean of its pixels (cells at odd edges are
+    partial).
+
+    ``values``: (C, H, W); ``weight``: (H, W). Returns the (C, H/fy, W/2) means and their (H/fy, W/2) weights,
+    capped at 1.
+    """
+    k = (fy, 2)
+    total = F.avg_pool2d(weight[None, None], k, ceil_mode=True)[0, 0]
+    mean = F.avg_pool2d((values * weight)[None], k, ceil_mode=True)[0] / total.clamp_min(1e-6)
+    return mean, (total * (fy * 2)).clamp(max=1.0)  # the cell's summed weight, capped
+
+
+def _push(
+    coarse: torch.Tensor, fine: torch.Tensor, weight: torch.Tensor, target: torch.Tensor, fy: int
+) -> torch.Tensor:
+    """One finer level: keep ``fine`` (C, H, W) in proportion to ``weight`` (H, W), take the rest from ``coarse``.
+
+    ``coarse``: (C, H/fy, W/2), disparity last. Each pixel that needs it draws on the 3x3 coarse cells around its
+    own, weighted by distance and by how close their disparity is to the pixel's ``target`` disparity (H, W) px (the
+    background it should show), so a foreground object next to a hole does not bleed into it.
+    """
+    c, h, w = fine.shape
+    h2, w2 = coarse.shape[-2:]
+    y, x = (weight < 1).nonzero(as_tuple=True)
+    if y.numel() == 0:
+        return fine
+    cy = (y.float() + 0.5) / fy - 0.5
+    cx = (x.float() + 0.5) / 2 - 0.5
+    acc = torch.zeros(c, y.numel(), device=fine.device)
+    total = torch.zeros(y.numel(), device=fine.device)
+    t = target[y, x]
+    for dy in (-1, 0, 1) if fy > 1 else (0,):
+        ny = (torch.round(cy) + dy).clamp_(0, h2 - 1)
+        for dx in (-1, 0, 1):
+            nx = (torch.round(cx) + dx).clamp_(0, w2 - 1)
+            cell = coarse[:, ny.long(), nx.long()]
+            dist2 = (ny - cy) ** 2 + (nx - cx) ** 2
+            wgt = torch.exp(-dist2 - ((cell[-1] - t) / SIGMA) ** 2) + 1e-12
+            acc += cell * wgt
+            total += wgt
+    out = fine.clone()
+    wt = weight[y, x]
+    out[:, y, x] = fine[:, y, x] * wt + acc / total * (1 - wt)
+    return out
+
+
+def push_pull(values: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Fill the zero-weight pixels of ``values`` (C, H, W; disparity last, px) from the weighted ones.
+
+    ``weight``: (H, W) in [0, 1]; ``target``: (H, W) px, the disparity each pixel should show (for holes, their
+    background's). Each coarser level is the weighted mean of 2 pixels of a row (every ``_VERTICAL``-th level also of
+    2 rows: disocclusions run along rows, and a receding floor changes much faster down than across); going back up,
+    a pixel keeps its own value in proportion to its weight and takes the rest from the coarser cells around it that
+    match its target disparity (see :func:`_push`). Returns (C, H, W); pixels with full weight are unchanged.
+    """
+    levels = [(values, weight, target, 1)]
+    while levels[-1][0].shape[-1] > 1 and bool((levels[-1][1] < 1).any()):
+        v, wt, t, _ = levels[-1]
+        fy = 2 if len(levels) % VERTICAL == 0 and v.shape[-2] > 1 else 1
+        mean, total = _pull(v, wt, fy)
+        t_mean, _ = _pull(t[None], torch.ones_like(t), fy)
+        levels.append((mean, total, t_mean[0], fy))
+    out = levels[-1][0]
+    for i in range(len(levels) - 1, 0, -1):
+        v, wt, t, _ = levels[i - 1]
+        out = _push(out, v, wt, t, levels[i][3])
+    return out
+
+
+def spatial_fill(image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """Fill the ``holes`` of ``image`` (C, H, W) from the background around them; returns a new (C, H, W).
+
+    ``disparity``: (H, W) px, holes carrying their background side's disparity (as the warp's stretch fill leaves
+    them); ``holes``: (H, W) bool.
+    """
+    if not holes.any():
+        return image
+    src = background_sources(disparity, holes).to(image.dtype)
+    filled = push_pull(torch.cat([image, disparity[None]]), src, disparity)[:-1]
+    filled = torch.lerp(filled, image, BLEND)
+    return torch.where(holes, filled, image)
+
+
+@dataclass
+class TemporalFillConfig:
+    """Settings of :class:`TemporalFill`.
+
+    ``flow_width``: the optical flow runs on frames scaled to at most this width (px; the background's motion is
+    smooth); ``agree``: px of disparity (plus ``agree_rel`` of it) within which a carried pixel must match the hole's
+    background; ``cut``: mean absolute difference (0..1) between the carried and the new view's known pixels above
+    which the shot is taken to have changed and the carried background is dropped.
+    """
+
+    flow_width: int = 640
+    agree: float = 1.0
+    agree_rel: float = 0.05
+    cut: float = 0.12
+
+
+@dataclass
+class _Carried:
+    image: torch.Tensor  # (3, H, W) the last output view
+    disparity: torch.Tensor  # (H, W) px
+    gray: np.ndarray  # (h, w) uint8, the last view at the flow size
+
+
+class TemporalFill:
+    """Fills the holes of consecutive views of one eye from what the previous views showed there.
+
+    Holds one view (the last output and its disparity): each new view's holes take the carried view's pixels moved
+    by the dense optical flow between the two views (OpenCV DIS on a downscaled grey image; inside the holes the
+    flow is that of the surrounding background, filled with :func:`push_pull`), where the carried pixel shows the
+    background the hole expects (its disparity agrees); the rest keeps the spatial fill. As the camera or the
+    object moves, the background a hole hides was often seen a few frames earlier, and a scene point is filled the
+    same way from frame to frame instead of afresh. Memory: one view. Call :meth:`reset` at a cut (a large change of
+    the known pixels also resets it).
+    """
+
+    def __init__(self, config: TemporalFillConfig | None = None) -> None:
+        self.config = config or TemporalFillConfig()
+        self._carried: _Carried | None = None
+        self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+
+    def reset(self) -> None:
+        """Forget the carried view (the next view is filled spatially only)."""
+        self._carried = None
+
+    def __call__(self, image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+        """Fill the ``holes`` of a spatially filled view ``image`` (3, H, W) in [0, 1]; returns (3, H, W).
+
+        ``disparity``: (H, W) px, holes carrying their background's disparity; ``holes``: (H, W) bool.
+        """
+        gray = self._gray(image)
+        carried = self._carried
+        out = image
+        if carried is not None and carried.image.shape == image.shape and min(gray.shape) >= _MIN_FLOW_SIZE:
+            moved_img, moved_disp = self._follow(carried, gray, disparity, holes)
+            known = ~holes
+            if float((moved_img - image).abs().mean(0)[known].mean()) > self.config.cut if known.any() else True:
+                moved_img = None  # a cut: nothing to carry
+            if moved_img is not None:
+                cfg = self.config
+                agree = (moved_disp - disparity).abs() <= cfg.agree + cfg.agree_rel * disparity.abs()
+                out = torch.where(holes & agree, moved_img, image)
+        self._carried = _Carried(out, disparity, self._gray(out) if out is not image else gray)
+        return out
+
+    def _gray(self, image: torch.Tensor) -> np.ndarray:
+        _, h, w = image.shape
+        g = (image.mean(0).clamp(0, 1) * 255).to(torch.uint8).cpu().numpy()
+        if w > self.config.flow_width:
+            size = (self.config.flow_width, max(1, round(h * self.config.flow_width / w)))
+            g = cv2.resize(g, size, interpolation=cv2.INTER_AREA)
+        return g
+
+    def _follow(
+        self, carried: _Carried, gray: np.ndarray, disparity: torch.Tensor, holes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The carried view and disparity moved onto the new view: (3, H, W), (H, W)."""
+        _, h, w = carried.image.shape
+        flow = self._dis.calc(gray, carried.gray, None)  # new pixel x shows what the carried view had at x + flow
+        dev = disparity.device
+        f = torch.from_numpy(flow).to(dev).permute(2, 0, 1)
+        scale = w / gray.shape[1]
+        f = F.interpolate(f[None], size=(h, w), mode="bilinear", align_corners=False)[0] * scale
+        # in and next to the holes the flow saw made-up content: take the surrounding background's instead
+        near = F.max_pool2d(holes[None, None].float(), 5, stride=1, padding=2)[0, 0] > 0
+        src = background_sources(disparity, near).to(f.dtype)
+        f = push_pull(torch.cat([f, disparity[None]]), src, disparity)[:2]
+        ys, xs = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
+        gx = (xs + f[0]) / max(w - 1, 1) * 2 - 1
+        gy = (ys + f[1]) / max(h - 1, 1) * 2 - 1
+        grid = torch.stack([gx, gy], -1)[None]
+        both = torch.cat([carried.image, carried.disparity[None]])[None]
+        moved = F.grid_sample(both, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
+        outside = (gx.abs() > 1) | (gy.abs() > 1)
+        moved[3][outside] = -torch.inf  # never agrees
+        return moved[:3], moved[3]

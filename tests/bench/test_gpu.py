@@ -1,0 +1,99 @@
+"""``python -m core.bench gpu`` on its CPU path (how CI tests the GPU script): every section runs, the JSON report
+holds each figure the GPU run is for, and it says plainly that no GPU was measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core.bench.gpu import NO_GPU
+from tests.shared_data import REPO
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gpu") / "report.json"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-m", "core.bench", "gpu", "--out", str(out), "--device", "cpu"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert NO_GPU in res.stdout
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_cpu_path_says_no_gpu_was_measured_and_runs_every_section(report):
+    assert report["gpu_measured"] is False and report["note"] == NO_GPU
+    assert report["errors"] == {} and report["skipped"] == []
+    assert report["plan"]["device"] == "cpu"
+
+
+@pytest.mark.slow
+def test_parity_and_precision_fields(report):
+    parity = report["parity"]["vits"]
+    assert parity["frames"] == 8 and parity["pass"] is True
+    assert parity["max_over_range"] <= parity["tolerance_max"] == 5e-5
+    assert parity["mean_over_range"] <= parity["tolerance_mean"] == 5e-6
+    low = report["precision"]["vits"]
+    # lower precision really ran and deviates, bf16 (8 mantissa bits) more than fp16 (11)
+    assert 0 < low["fp16"]["max_over_range"] < low["bf16"]["max_over_range"] < 0.1
+    assert set(report["parity"]) == set(report["precision"]) == {"vits"}
+
+
+@pytest.mark.slow
+def test_throughput_fields(report):
+    row = report["throughput"]["vda-s"]
+    for key in ("auto_reuse_fps", "auto_no_reuse_fps", "fp16_reuse_fps", "fp32_reuse_fps",
+                "reference_schedule_fp16_fps"):
+        assert row[key] > 0, key
+    assert row["auto_precision"] == "fp32"  # auto on the CPU
+    assert row["ratio_auto_vs_reference"] == pytest.approx(row["auto_reuse_fps"] / row["reference_schedule_fp16_fps"])
+    assert row["ratio_fp16_vs_reference"] == pytest.approx(row["fp16_reuse_fps"] / row["reference_schedule_fp16_fps"])
+    assert "peak_vram_mib" not in row
+    assert "skipped" in report["throughput_compile"]  # torch.compile is measured on CUDA only
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key, stages", [
+    ("engine", {"decode", "engine (network)", "depth-pass writer"}),
+    ("stereo", {"decode", "depth read + disparity", "warp + pack", "x264 encode"}),
+])
+def test_pipeline_fields(report, key, stages):
+    r = report[key]
+    assert set(r["stages"]) == stages and r["slowest"] in stages
+    assert r["stages"][r["slowest"]] == max(r["stages"].values())
+    assert r["whole_over_slowest"] == pytest.approx(r["whole"] / r["stages"][r["slowest"]])
+    assert r["whole_over_sum"] == pytest.approx(r["whole"] / sum(r["stages"].values()))
+    assert r["fps"]["whole"] == pytest.approx(r["frames"] / r["whole"])
+    if key == "engine":
+        assert r["frames"] == report["plan"]["engine_frames"]
+        assert r["extra"]["precision"] == "fp32" and r["extra"]["writer CPU ms/frame"] > 0
+        assert r["host_peak_rss_mib"] > 0
+
+
+@pytest.mark.slow
+def test_rollingdepth_and_stream_fields(report):
+    rd = report["rollingdepth"]
+    assert rd["model"].startswith("tiny") and rd["dtype"] == "float32"
+    assert rd["full"]["refine_steps"] > rd["fast"]["refine_steps"] == 0
+    assert rd["full"]["ms_per_frame"] > rd["fast"]["ms_per_frame"] > 0  # refinement costs time
+    stream = report["stream"]
+    assert stream["available"] is False or stream["fps"] > 0
+
+
+def test_full_size_rollingdepth_configs_have_the_real_models_size():
+    # the GPU run times RollingDepth with random weights: they must have the real UNet/VAE's size (866 M / 84 M)
+    import torch
+
+    from core.bench.gpu import full_size_configs
+    from core.models.rollingdepth.config import build_unet, build_vae
+
+    unet_config, vae_config = full_size_configs()
+    with torch.device("meta"):  # shapes only, no memory
+        unet, vae = build_unet(unet_config), build_vae(vae_config)
+    assert sum(p.numel() for p in unet.parameters()) == pytest.approx(866e6, rel=0.01)
+    assert sum(p.numel() for p in vae.parameters()) == pytest.approx(83.7e6, rel=0.01)
