@@ -110,7 +110,10 @@ def _frames(path, start, end, stride, size, dtype, max_damaged) -> Iterator[Fram
     with open_input(path) as container, _DecodeErrors(container.name) as damage:
         stream = video_stream(container)
         damage.decoder = stream.codec_context.name
-        stream.thread_type = "AUTO"
+        # decoded in this thread only: while the decode errors are counted, PyAV's log callback is installed, and a
+        # decoder thread logging through it while the container is freed (which holds the GIL) deadlocks
+        stream.thread_type = "NONE"
+        stream.codec_context.thread_count = 1
         origin = timeline_origin(container)
         tb = stream.time_base
         begin_ts = _ticks(start, origin, tb)
@@ -235,9 +238,7 @@ class _DecodeErrors(logging.Handler):
     def __exit__(self, exc_type, exc, tb) -> None:
         self._logger.removeHandler(self)
         self._logger.propagate = self._saved[1]
-        # back to None (FFmpeg's own logger) races with a decode thread still logging through PyAV's callback,
-        # which then compares against None: keep the callback, at a level that forwards nothing but panics
-        av.logging.set_level(self._saved[0] if self._saved[0] is not None else av.logging.PANIC)
+        av.logging.set_level(self._saved[0])  # (no decoder thread can be inside the callback: see _frames)
         if self.damaged and exc_type is not CorruptVideoError:  # (the error names the frames itself)
             log.warning("%s: %d decode errors damaged %d frames (%s); the decoder concealed them", self.name_,
                         self.errors, self.count, self.ranges())
