@@ -21,7 +21,7 @@ from core.errors import DepthshotError
 from core.metrics import evaluate_video, pose_matrix, tae
 from core.metrics.depth import to_inverse
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tum_fr1_xyz"
+from core.bench._fixtures import add_tum_argument, default_tum
 
 
 class TumClip:
@@ -82,9 +82,10 @@ def score(dp: DepthPass, clip: TumClip) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.bench accuracy", description=__doc__)
     p.add_argument("depth_pass", type=Path, help="depth pass folder computed from the clip's rgb.mp4")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="TUM clip folder (default: %(default)s)")
+    add_tum_argument(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = p.parse_args(argv)
+    args.data = args.data or default_tum()
     result = score(DepthPass.open(args.depth_pass), TumClip(args.data))
     if args.json:
         print(json.dumps(result))

@@ -8,7 +8,6 @@ peak RSS and, on CUDA, peak VRAM. Flat memory means the peak RSS column does not
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -21,19 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "vda"
+# the fixtures' synthetic weights: one helper for every benchmark (paths from --fixtures, never the package's)
+from core.bench._fixtures import add_fixtures_argument, synthetic_weights  # noqa: E402
 
-
-def synthetic_weights(folder: Path, encoder: str = "vits") -> Path:
-    """The fixtures' deterministic synthetic state dict saved as ``folder/<encoder>_synthetic.pth``."""
-    import torch
-
-    spec = importlib.util.spec_from_file_location("make_weights", FIXTURES / "make_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    path = folder / f"{encoder}_synthetic.pth"
-    torch.save(module.make_state_dict(str(FIXTURES / f"layout_{encoder}.json")), path)
-    return path
+__all__ = ["synthetic_video", "synthetic_weights"]
 
 
 def synthetic_video(path: Path, frames: int, width: int, height: int, fps: int = 30) -> Path:
@@ -73,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--input-size", type=int, default=28)
     p.add_argument("--model", default="vda-s")
     p.add_argument("--weights", type=Path, help="checkpoint (default: synthetic weights for the model's encoder)")
+    add_fixtures_argument(p)
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="fp32")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -88,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
         tmp = Path(tmp)
         weights = args.weights or synthetic_weights(tmp, {"vda-s": "vits", "vda-b": "vitb", "vda-l": "vitl"}[
-            args.model.removesuffix("-metric")])
+            args.model.removesuffix("-metric")], args.fixtures)
         print(f"engine benchmark: {args.model}, {width}x{height} video, input size {args.input_size}, "
               f"{args.device} {args.precision}, {args.threads} thread(s), feature reuse {'off' if args.no_reuse else 'on'}")
         print(f"{'frames':>7} {'wall s':>8} {'frames/s':>9} {'peak RSS MiB':>13} {'peak VRAM MiB':>14}")

@@ -22,8 +22,6 @@ how CI tests this script; the report then says ``"gpu_measured": false`` and pri
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import json
 import platform
 import resource
@@ -38,7 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.bench.engine import FIXTURES, synthetic_video, synthetic_weights
+from core.bench._fixtures import add_fixtures_argument, fixtures_dir, synthetic_state_dict, synthetic_weights
+from core.bench.engine import synthetic_video
 from core.bench.pipeline import (
     ENCODERS,
     depth_pipeline,
@@ -73,6 +72,7 @@ class Plan:
     rd_frames: int
     rd_resolution: int | None  # None: the preset's
     stream_frames: int
+    fixtures: Path | None = None  # the VDA fixtures folder (None: core.bench._fixtures' default)
 
 
 GPU_PLAN = Plan("cuda", ("vits", "vitb", "vitl"), 32, ("vda-s", "vda-b", "vda-l"), 518, 98, True, "vda-l",
@@ -81,20 +81,12 @@ CPU_PLAN = Plan("cpu", ("vits",), 8, ("vda-s",), 28, 54, False, "vda-s", (96, 54
                 12)
 
 
-@functools.lru_cache(maxsize=3)
-def _synthetic_state(encoder: str) -> dict[str, torch.Tensor]:
-    spec = importlib.util.spec_from_file_location("make_weights", FIXTURES / "make_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_state_dict(str(FIXTURES / f"layout_{encoder}.json"))
-
-
-def synthetic_model(encoder: str, device: str):
+def synthetic_model(encoder: str, device: str, fixtures: Path | None = None):
     """VDA ``encoder`` with the fixtures' deterministic synthetic weights, eval mode, on ``device``."""
     from core.models.vda import VideoDepthAnything
 
     model = VideoDepthAnything(encoder)
-    model.load_state_dict(_synthetic_state(encoder), strict=True)
+    model.load_state_dict(synthetic_state_dict(encoder, fixtures), strict=True)
     return model.eval().to(device)
 
 
@@ -112,10 +104,10 @@ def parity_and_precision(plan: Plan, report: dict[str, Any]) -> None:
     report["parity"], report["precision"] = {}, {}
     try:
         for enc in plan.parity_encoders:
-            with np.load(FIXTURES / f"forward_{enc}.npz") as z:
+            with np.load(fixtures_dir(plan.fixtures) / f"forward_{enc}.npz") as z:
                 x = torch.from_numpy(z["x"][:, : plan.parity_frames]).to(dev)
                 ref = z[f"out_T{plan.parity_frames}"]
-            model = synthetic_model(enc, plan.device)
+            model = synthetic_model(enc, plan.device, plan.fixtures)
             with torch.inference_mode():
                 fp32 = model(x).float().cpu().numpy()
             check = _over_range(fp32, ref)
@@ -159,7 +151,7 @@ def throughput(plan: Plan, report: dict[str, Any]) -> None:
     frames = _square_frames(plan)
     report["throughput"] = {}
     for name in plan.fps_models:
-        model = synthetic_model(ENCODERS[name], plan.device)
+        model = synthetic_model(ENCODERS[name], plan.device, plan.fixtures)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         row: dict[str, Any] = {"frames": plan.fps_frames, "size": s, "input_size": s}
@@ -194,7 +186,7 @@ def throughput_compiled(plan: Plan, report: dict[str, Any], deadline: float) -> 
         if time.perf_counter() > deadline:
             report["throughput_compile"][name] = {"skipped": "time budget spent"}
             continue
-        model = synthetic_model(ENCODERS[name], plan.device)
+        model = synthetic_model(ENCODERS[name], plan.device, plan.fixtures)
         t0 = time.perf_counter()
         depthshot_windows(model, frames[:54], s, plan.device, "auto", compile=True)  # compiles both batch shapes
         first = time.perf_counter() - t0
@@ -208,7 +200,7 @@ def engine(plan: Plan, report: dict[str, Any], work: Path) -> None:
     """Section ``engine``: ``core.depth`` stage by stage and whole on the synthetic clip."""
     w, h = plan.engine_size
     video = synthetic_video(work / "engine.mp4", plan.engine_frames, w, h)
-    weights = synthetic_weights(work, ENCODERS[plan.engine_model])
+    weights = synthetic_weights(work, ENCODERS[plan.engine_model], plan.fixtures)
     r = depth_pipeline(video, weights, work / "engine", model=plan.engine_model, input_size=plan.engine_input,
                        device=plan.device, precision="auto")
     report["engine"] = {**r.to_json(), "host_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -287,7 +279,7 @@ def stream(plan: Plan, report: dict[str, Any], work: Path) -> None:
         return
     w, h = plan.engine_size
     video = synthetic_video(work / "stream.mp4", plan.stream_frames, w, h)
-    weights = synthetic_weights(work, ENCODERS[plan.engine_model])
+    weights = synthetic_weights(work, ENCODERS[plan.engine_model], plan.fixtures)
     job = DepthJob(input=video, output=work / "stream_pass", engine="vda-stream", model=plan.engine_model,
                    weights=weights, input_size=plan.engine_input, device=plan.device, shots=False)
     t0 = time.perf_counter()
@@ -377,11 +369,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                    help="auto: the GPU plan on CUDA, else the tiny CPU plan")
     p.add_argument("--budget-s", type=float, default=420.0, help="start no section after this many seconds")
+    add_fixtures_argument(p)
     args = p.parse_args(argv)
     cuda = torch.cuda.is_available() and args.device != "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
         raise DepthshotError("--device cuda: CUDA is not available")
-    plan = GPU_PLAN if cuda else CPU_PLAN
+    plan = replace(GPU_PLAN if cuda else CPU_PLAN, fixtures=fixtures_dir(args.fixtures))
     if not cuda:
         print(NO_GPU, flush=True)
         torch.set_num_threads(1)  # tiny tensors: more threads only contend (a 2-core CI box is 20x slower with 2)

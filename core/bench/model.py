@@ -9,7 +9,6 @@ deviation of the low precisions from fp32. Weights are the deterministic synthet
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import math
 import time
@@ -19,12 +18,12 @@ from pathlib import Path
 
 import torch
 
+from core.bench._fixtures import add_fixtures_argument, default_fixtures, synthetic_state_dict
 from core.models.vda import VideoDepthAnything
 from core.models.vda.preprocess import MEAN, STD
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "vda"
 DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -52,12 +51,9 @@ def build_model(encoder: str, fixtures: Path | None) -> VideoDepthAnything:
     """vits/vitb/vitl with the fixtures' synthetic weights when ``fixtures`` holds them, else seeded random ones."""
     layout = fixtures / f"layout_{encoder}.json" if fixtures is not None else None
     if layout is not None and layout.is_file():
-        spec = importlib.util.spec_from_file_location("make_weights", fixtures / "make_weights.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
         with torch.device("meta"):
             model = VideoDepthAnything(encoder)
-        model.load_state_dict(module.make_state_dict(str(layout)), strict=True, assign=True)
+        model.load_state_dict(synthetic_state_dict(encoder, fixtures), strict=True, assign=True)
     else:
         logger.warning("no synthetic weights found (%s): using a random initialisation", fixtures)
         torch.manual_seed(0)
@@ -154,13 +150,12 @@ def format_table(results: Sequence[Measurement]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.bench model", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--fixtures", type=Path, default=DEFAULT_FIXTURES, help="folder with make_weights.py and layout_*.json"
-    )
+    add_fixtures_argument(parser)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (best is reported)")
     parser.add_argument("--skip-cuda", action="store_true", help="CPU figures only")
     args = parser.parse_args(argv)
-    fixtures = args.fixtures if (args.fixtures / "make_weights.py").is_file() else None
+    folder = args.fixtures or default_fixtures()
+    fixtures = folder if (folder / "make_weights.py").is_file() else None
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     results = bench_device("cpu", ["vits"], 8, 140, 252, ["fp32", "bf16"], args.repeats, fixtures)

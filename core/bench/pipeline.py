@@ -32,7 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.bench.engine import synthetic_video, synthetic_weights
+from core.bench._fixtures import add_fixtures_argument, synthetic_weights
+from core.bench.engine import synthetic_video
 from core.errors import DepthshotError
 
 ENCODERS = {"vda-s": "vits", "vda-b": "vitb", "vda-l": "vitl"}
@@ -311,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--skip-depth", action="store_true")
     p.add_argument("--skip-stereo", action="store_true")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    add_fixtures_argument(p)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
@@ -318,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         tmp = Path(tmp)
-        weights = synthetic_weights(tmp, ENCODERS[args.model])
+        weights = synthetic_weights(tmp, ENCODERS[args.model], fixtures=args.fixtures)
         if not args.skip_depth:
             w, h = args.depth_size
             video = synthetic_video(tmp / "depth.mp4", args.depth_frames, w, h)

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from core.bench.accuracy import DEFAULT_DATA, TumClip
+from core.bench._fixtures import add_tum_argument, default_tum
+from core.bench.accuracy import TumClip
 from core.depth.import_depth import import_depth, read_intrinsics_file
 from core.geometry.fusion import TsdfConfig, nearest_distances, tsdf_mesh
 from core.geometry.odometry import OdometryConfig, estimate_pass_poses
@@ -42,13 +43,14 @@ def _posed(dp, camera, indices, poses):
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.bench poses", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="TUM clip folder (default: %(default)s)")
+    add_tum_argument(p)
     p.add_argument("--frames", type=int, default=300, help="frames of the clip to use (default %(default)s)")
     p.add_argument("--scale", type=float, default=OdometryConfig.scale, help="odometry image scale (default %(default)s)")
     p.add_argument("--voxel", type=float, default=0.01, help="TSDF voxel in metres (default %(default)s)")
     p.add_argument("--overlap", type=float, default=0.05, help="overlap gate in metres (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
+    args.data = args.data or default_tum()
     clip = TumClip(args.data)
     n = min(args.frames, len(clip))
     camera = CameraOptions()

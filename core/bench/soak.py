@@ -110,7 +110,7 @@ def make_inputs(folder: Path, weights: Path | None) -> dict[str, Path]:
     """A 64x48, 36-frame clip with a hard cut (two shots), its depth pass, and VDA-S weights."""
     import numpy as np
 
-    from core.bench.engine import synthetic_weights
+    from core.bench._fixtures import synthetic_weights
     from core.depth.depth_pass import DepthPassWriter, PassInfo
     from core.video import VideoWriter
 

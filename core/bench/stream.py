@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bench.engine import synthetic_video, synthetic_weights
+from core.bench._fixtures import add_fixtures_argument, synthetic_weights
+from core.bench.engine import synthetic_video
 
 ENGINES = ("vda", "vda-stream")
 
@@ -74,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--input-size", type=int, default=70)
     p.add_argument("--model", default="vda-s")
     p.add_argument("--weights", type=Path, help="checkpoint (default: synthetic weights for the model's encoder)")
+    add_fixtures_argument(p)
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="fp32")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         tmp = Path(tmp)
         weights = args.weights or synthetic_weights(tmp, {"vda-s": "vits", "vda-b": "vitb", "vda-l": "vitl"}[
-            args.model.removesuffix("-metric")])
+            args.model.removesuffix("-metric")], args.fixtures)
         print(f"stream benchmark: {args.model}, {width}x{height} video, input size {args.input_size}, "
               f"{args.device} {args.precision}, {args.threads} thread(s)")
         print(f"{'engine':>10} {'frames':>7} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13}")

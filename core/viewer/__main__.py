@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import ArgumentParser, run_main, setup_logging
+from core.cli import ArgumentParser, StageBars, run_main, setup_logging
 from core.geometry.camera import DEFAULT_HFOV_DEG
 from core.geometry.sequence import parse_frames
 from core.errors import DepthshotError
@@ -68,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.screenshots is not None:
         from core.viewer.screenshots import render_screenshots
 
-        render_screenshots(files, args.screenshots, view, filmed)
+        with StageBars() as bars:
+            render_screenshots(files, args.screenshots, view, filmed, on_progress=bars)
         return 0
     from core.viewer.window import play
 

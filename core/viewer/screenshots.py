@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import open3d as o3d
 from open3d.visualization.rendering import Camera
-from tqdm import tqdm
 
 from core.atomic import atomic_path
 from core.errors import DepthshotError
+from core.progress import OnProgress, Stage
 from core.viewer.camera import UP, Filmed, View, follow_extrinsic, orbit_eye, window_intrinsic
 from core.viewer.frames import frame_index, load_cloud, scene_centre
 
@@ -44,11 +44,12 @@ def check_vulkan() -> None:
 
 
 def render_screenshots(frames: Sequence[Path], out_dir: Path, view: View = View(),
-                       filmed: Filmed | None = None) -> list[Path]:
+                       filmed: Filmed | None = None, on_progress: OnProgress | None = None) -> list[Path]:
     """Render each point cloud file of ``frames`` to ``out_dir/<stem>.png`` (RGB, ``view.size``), the camera
     orbiting the first frame's centre. With ``filmed`` the lens is the pass's, and with its poses the camera
     follows the trajectory (frame ``int(stem)``'s pose, orbited about the first frame's centre in its camera).
-    Files are written atomically; returns their paths."""
+    Files are written atomically; returns their paths. ``on_progress`` gets ("screenshots", done, len(frames)) at
+    the start and after each file."""
     check_vulkan()
     out_dir.mkdir(parents=True, exist_ok=True)
     w, h = view.size
@@ -61,7 +62,8 @@ def render_screenshots(frames: Sequence[Path], out_dir: Path, view: View = View(
     material.point_size = view.point_size
     written = []
     centre = eye = None
-    for path in tqdm(frames, unit="frame", disable=len(frames) < 2):
+    stage = Stage(on_progress, "screenshots", len(frames)).begin()
+    for path in frames:
         cloud = load_cloud(path)
         if filmed is not None:
             pose = filmed.poses.get(frame_index(path)) if filmed.poses else None
@@ -91,6 +93,7 @@ def render_screenshots(frames: Sequence[Path], out_dir: Path, view: View = View(
             if not o3d.io.write_image(str(tmp), image):
                 raise DepthshotError(f"could not write {out}")
         written.append(out)
+        stage.update()
     log.info("wrote %d screenshots to %s", len(written), out_dir)
     return written
 

@@ -11,14 +11,15 @@ import sys
 import pytest
 
 from core.bench.gpu import NO_GPU
-from tests.shared_data import REPO
+from tests.shared_data import REPO, VDA_FIXTURES
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu") / "report.json"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "-m", "core.bench", "gpu", "--out", str(out), "--device", "cpu"],
+    res = subprocess.run([sys.executable, "-m", "core.bench", "gpu", "--out", str(out), "--device", "cpu",
+                          "--fixtures", str(VDA_FIXTURES)],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert NO_GPU in res.stdout

@@ -6,11 +6,13 @@ extension never touches the real user configuration.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import av
@@ -20,12 +22,20 @@ import pytest
 from core.depth.depth_pass import DepthPassWriter, PassInfo
 
 REPO = Path(__file__).resolve().parents[2]
-_USER = tempfile.mkdtemp(prefix="depthshot-blender-user-")
-os.environ["BLENDER_USER_RESOURCES"] = _USER
+# the worker the add-on launches runs in the core's environment (.venv, with torch), not in Blender's
+WORKER_PYTHON = os.environ.get("DEPTHSHOT_WORKER_PYTHON") or (
+    str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable)
+# the add-on's tests run in their own environment, as Blender has its own Python: .venv-blender (setup.sh) holds the
+# bpy wheel and its numpy 1.26, ./test.sh runs them there. Without bpy, tests/conftest.py reports them as skipped.
+HAVE_BPY = importlib.util.find_spec("bpy") is not None
+if HAVE_BPY:
+    _USER = tempfile.mkdtemp(prefix="depthshot-blender-user-")
+    os.environ["BLENDER_USER_RESOURCES"] = _USER
 
-import bpy  # needs the environment above
+    import bpy  # needs the environment above
 
-EXT_TOOL = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+    EXT_TOOL = Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+
 MODULE = "bl_ext.user_default.depthshot"
 W, H, N, FPS = 64, 48, 6, 24
 GRID = (8, 6)
@@ -39,7 +49,8 @@ def build_extension(out_dir: Path) -> Path:
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return out_dir / "depthshot-0.1.0.zip"
+    version = tomllib.loads((REPO / "blender_addon" / "blender_manifest.toml").read_text())["version"]
+    return out_dir / f"depthshot-{version}.zip"
 
 
 @pytest.fixture(scope="session")
@@ -147,3 +158,13 @@ def movie(scene, clip, tmp_path):
     scene.sequence_editor.active_strip = strip
     yield strip
     prefs().python_path = ""
+
+
+@pytest.fixture(scope="session")
+def vits_weights(tmp_path_factory) -> Path:
+    """The fixtures' synthetic vits (vda-s) checkpoint, saved by the worker's Python (Blender's has no torch)."""
+    path = tmp_path_factory.mktemp("weights") / "vits_synthetic.pth"
+    code = ("import sys, torch; from tests.shared_data import VDA_FIXTURES, load_make_weights; "
+            "torch.save(load_make_weights().make_state_dict(str(VDA_FIXTURES / 'layout_vits.json')), sys.argv[1])")
+    subprocess.run([WORKER_PYTHON, "-c", code, str(path)], cwd=REPO, check=True)
+    return path

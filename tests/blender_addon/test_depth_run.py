@@ -15,7 +15,7 @@ import time
 import bpy
 import pytest
 
-from .conftest import N, prefs
+from .conftest import WORKER_PYTHON, N, prefs
 
 REAL_WORKER_DEADLINE_S = 600  # a few seconds when quiet; generous for a 2-core machine shared by 8 test runs
 
@@ -70,7 +70,7 @@ def real_settings(movie, vits_weights):
         settings.property_unset(name)
     assert settings.shots and settings.model == "vda-s" and settings.precision == "auto"
     settings.weights, settings.input_size = str(vits_weights), 28
-    prefs().python_path = sys.executable
+    prefs().python_path = WORKER_PYTHON
     return settings
 
 
@@ -183,7 +183,7 @@ def test_worker_runs_offline_from_a_fixed_folder_without_the_current_directory_o
 
 def test_checks_before_starting_report_one_line_and_start_nothing(movie, tmp_path, addon):
     settings = movie.id_data.depthshot
-    prefs().python_path = sys.executable
+    prefs().python_path = WORKER_PYTHON
     cases = [
         (lambda: setattr(settings, "input_size", 500), "Input Size must be a multiple of 14 (e.g. 504), got 500"),
         (lambda: setattr(settings, "weights", str(tmp_path / "nope.pth")), "the weights file is missing"),
@@ -288,7 +288,7 @@ def test_with_online_access_off_a_missing_model_says_how_to_get_it(movie, tmp_pa
     assert not bpy.app.online_access
     settings = movie.id_data.depthshot
     settings.input_size = 28
-    prefs().python_path = sys.executable
+    prefs().python_path = WORKER_PYTHON
     run = addon.operators.start_depth_run(bpy.context)
     outcome = tick_until(run, lambda o: o.status != "running", timeout_s=REAL_WORKER_DEADLINE_S)
     assert outcome.status == "failed" and run.worker.state.error_kind == "weights"

@@ -2,14 +2,13 @@
 (``core.depth.import_depth``) through the same tick path, then attached."""
 
 import shutil
-import sys
 
 import bpy
 import cv2
 import numpy as np
 import pytest
 
-from .conftest import H, N, W, prefs
+from .conftest import WORKER_PYTHON, H, N, W, prefs
 
 
 def test_an_existing_pass_is_attached_and_shown(movie, depth_pass, tmp_path, addon):
@@ -23,7 +22,7 @@ def test_an_existing_pass_is_attached_and_shown(movie, depth_pass, tmp_path, add
 
 
 def test_a_folder_that_is_no_pass_and_no_depth_fails_in_one_line(movie, tmp_path, addon):
-    prefs().python_path = sys.executable
+    prefs().python_path = WORKER_PYTHON
     empty = tmp_path / "nothing here"
     empty.mkdir()
     with pytest.raises(RuntimeError, match="depth failed: .*no depth frames") as info:
@@ -39,7 +38,7 @@ def test_external_depth_is_imported_by_the_worker_and_attached(movie, tmp_path, 
         mm = np.full((H, W), 1000 + 100 * i, np.uint16)  # millimetres: 1.0 m, 1.1 m, ...
         mm[:, : W // 2] = 3000
         cv2.imwrite(str(frames / f"{i:04d}.png"), mm)
-    prefs().python_path = sys.executable
+    prefs().python_path = WORKER_PYTHON
     run = addon.operators.start_import_run(bpy.context, frames, 1000.0, "metric_depth")
     status = addon.run_state.RUNS.get(movie.id_data.session_uid)
     texts = []

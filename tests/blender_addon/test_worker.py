@@ -1,12 +1,11 @@
 """The depth operator drives a real worker process; failures are reported and leave Blender usable."""
 
 import stat
-import sys
 
 import bpy
 import pytest
 
-from .conftest import N, prefs
+from .conftest import WORKER_PYTHON, N, prefs
 
 
 def test_crashing_worker_is_reported_and_blender_stays_usable(movie, tmp_path, addon):
@@ -26,7 +25,7 @@ def test_crashing_worker_is_reported_and_blender_stays_usable(movie, tmp_path, a
 
 def test_worker_error_message_reaches_the_user(movie, tmp_path, addon):
     (tmp_path / "clip.mp4").write_bytes(b"not a video")
-    prefs().python_path = sys.executable
+    prefs().python_path = WORKER_PYTHON
     movie.id_data.depthshot.input_size = 28
     with pytest.raises(RuntimeError, match="depth failed: ") as info:
         bpy.ops.depthshot.estimate_depth(synchronous=True)

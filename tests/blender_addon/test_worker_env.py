@@ -1,20 +1,23 @@
 """Create Worker Environment: the plan pins torch and installs the depthshot matching the add-on; the job runs its
 steps in the background (poll never blocks), reports progress, fails with the step's last line, and cancels."""
 
+import subprocess
 import sys
 import time
+import tomllib
 
 import pytest
 
 from blender_addon import worker_env
 
-from .conftest import REPO
+from .conftest import REPO, WORKER_PYTHON
 
 
 def test_the_plan_pins_torch_and_installs_only_the_matching_depthshot(tmp_path):
     version = worker_env.addon_version(REPO / "blender_addon" / "blender_manifest.toml")
-    assert version == "0.1.0"
-    assert worker_env.package_spec("", version) == "depthshot==0.1.0"
+    # the one version number is pyproject's; Blender's manifest must carry the same literal
+    assert version == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert worker_env.package_spec("", version) == f"depthshot=={version}"
     assert worker_env.package_spec(str(REPO), version) == str(REPO)  # a checkout the user points at
     for bad in ("depthshot", "torch", str(tmp_path / "missing.whl"), str(tmp_path)):
         with pytest.raises(ValueError):
@@ -26,19 +29,19 @@ def test_the_plan_pins_torch_and_installs_only_the_matching_depthshot(tmp_path):
 
 
 def test_the_pin_step_keeps_an_installed_torch_or_pins_the_readme_version(tmp_path):
-    steps = worker_env.plan(sys.executable, tmp_path / "env", "x")
+    steps = worker_env.plan(WORKER_PYTHON, tmp_path / "env", "x")
     pin = steps[1].argv
     (tmp_path / "env").mkdir()  # what the venv step makes
-    for python, expected in ((sys.executable, None), ("/usr/bin/python3", "torch==2.13.0")):
+    for python, expected in ((WORKER_PYTHON, None), ("/usr/bin/python3", "torch==2.13.0")):
         job = worker_env.EnvJob([worker_env.Step("pin", [python, *pin[1:]])])
         while not job.poll().finished:
             time.sleep(0.05)
         assert job.state.error is None, job.state.tail
         written = (tmp_path / "env" / "constraints.txt").read_text().strip()
-        if expected is None:  # this environment has torch: its own version is kept
-            import torch
-
-            assert written == f"torch=={torch.__version__.split('+')[0]}"
+        if expected is None:  # the worker's environment has torch: its own version is kept
+            torch_version = subprocess.run([WORKER_PYTHON, "-c", "import torch; print(torch.__version__)"],
+                                           capture_output=True, text=True, check=True).stdout.strip()
+            assert written == f"torch=={torch_version.split('+')[0]}"
         else:
             assert written == expected
 

@@ -193,3 +193,69 @@ def test_engine_writes_a_rollingdepth_pass(model, clip, tmp_path, monkeypatch):
     assert dp.info.model["engine"] == "rollingdepth" and dp.info.kind == "relative_inverse_depth"
     frames = np.stack([d for _, d in dp.frames()])
     assert np.isfinite(frames).all() and frames.std() > 0
+
+
+@pytest.fixture(scope="module")
+def cut_clip(tmp_path_factory) -> tuple[Path, Path]:
+    """A 58-frame 64x48 clip with a hard cut at frame 30, and its second shot as a video of its own."""
+    from tests.depth.videos import scene_frames, write_video
+
+    d = tmp_path_factory.mktemp("rdcut")
+    a, b = list(scene_frames(30, 64, 48, seed=1)), list(scene_frames(28, 64, 48, seed=2))
+    return write_video(d / "cut.mp4", a + b), write_video(d / "second.mp4", b)
+
+
+def _rd_job(src: Path, out: Path, weights: Path):
+    from core.depth.job import DepthJob
+
+    return DepthJob(input=src, output=out, engine="rollingdepth", preset="fast", weights=weights, device="cpu")
+
+
+def test_engine_with_several_shots_runs_each_on_its_own(model, cut_clip, tmp_path, monkeypatch):
+    """Shot detection on: two shots, and the second one's depth is exactly that of the same frames as a video of
+    their own (the co-alignment and the shared noise never reach across the cut)."""
+    from core.depth.job import run_depth
+
+    src, second = cut_clip
+    weights = _save_checkpoint(model, tmp_path / "ckpt")
+    monkeypatch.setitem(PRESETS, "fast", FAST_TEST)
+    dp = DepthPass.open(run_depth(_rd_job(src, tmp_path / "p", weights)))
+    assert [(s.start, s.end) for s in dp.info.shots] == [(0, 30), (30, 58)] and len(dp) == 58
+    alone = DepthPass.open(run_depth(_rd_job(second, tmp_path / "q", weights)))
+    assert [(s.start, s.end) for s in alone.info.shots] == [(0, 28)]
+    for i in range(28):
+        np.testing.assert_array_equal(dp.read(30 + i), alone.read(i))
+    # each shot is normalised on its own: the first shot's depth is not that of the whole clip as one shot
+    whole = DepthPass.open(run_depth(replace(_rd_job(src, tmp_path / "r", weights), shots=False)))
+    assert len(whole.info.shots) == 1 and not np.allclose(whole.read(45), dp.read(45), atol=1e-3)
+
+
+def test_engine_interrupted_in_the_second_shot_resumes_to_the_same_files(model, cut_clip, tmp_path, monkeypatch):
+    """Stopped while the second shot is written, run again: the finished first shot is kept (RollingDepth runs once
+    more, for the second shot only) and every file equals an uninterrupted run's."""
+    import core.depth.rollingdepth as rd
+    from core.depth.job import run_depth
+
+    src, _ = cut_clip
+    weights = _save_checkpoint(model, tmp_path / "ckpt")
+    monkeypatch.setitem(PRESETS, "fast", FAST_TEST)
+    ref = run_depth(_rd_job(src, tmp_path / "ref", weights))
+
+    def stop_in_second_shot(p) -> None:
+        if p.stage == "depth" and p.frames_done >= 45:
+            raise KeyboardInterrupt
+
+    target = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run_depth(_rd_job(src, target, weights), on_progress=stop_in_second_shot)
+    assert not (target / "depth_pass.json").exists()
+
+    calls = []
+    estimate = rd.estimate_shot
+    monkeypatch.setattr(rd, "estimate_shot", lambda model, frames, n, cfg: calls.append(n) or estimate(model, frames, n, cfg))
+    run_depth(_rd_job(src, target, weights))
+    assert calls == [28]  # only the unfinished second shot is computed again
+    files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
+    for f in files:
+        assert (ref / f).read_bytes() == (target / f).read_bytes(), f

@@ -1,6 +1,7 @@
 """``python -m core.viewer DIR --screenshots OUT``, run in a subprocess: Open3D's renderer aborts the whole
 process when no Vulkan driver is installed (Mesa's ``mesa-vulkan-drivers`` provides one for CPUs)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,28 @@ def test_screenshots_show_each_cloud_where_the_camera_filmed_it(tmp_path):
         near = np.zeros((H, W), bool)
         near[rows.start - 2 : rows.stop + 2, cols.start - 2 : cols.stop + 2] = True
         assert image[~near].max() < 60  # away from the square's border (points are 2 px wide): background
+
+
+def test_screenshots_report_progress_through_the_callback(tmp_path):
+    """The library draws no bar: each file is reported to ``on_progress`` (in a subprocess, as Open3D may abort)."""
+    write_sequence(tmp_path / "clouds")
+    code = (
+        "import sys, json; from pathlib import Path\n"
+        "from core.viewer.screenshots import render_screenshots\n"
+        "from core.viewer.camera import View\n"
+        "seen = []\n"
+        "files = sorted(Path(sys.argv[1]).glob('*.ply'))\n"
+        "out = render_screenshots(files, Path(sys.argv[2]), View(size=(160, 120)),"
+        " on_progress=lambda *a: seen.append(list(a)))\n"
+        "print(json.dumps({'seen': seen, 'out': [p.name for p in out]}))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "clouds"), str(tmp_path / "shots")], check=False,
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["seen"] == [["screenshots", 0, 2], ["screenshots", 1, 2], ["screenshots", 2, 2]]
+    assert report["out"] == ["000000.png", "000001.png"]
+    assert "frame/s" not in run.stderr and "it/s" not in run.stderr  # no tqdm bar from the library
 
 
 def test_viewer_errors_are_one_line(tmp_path, capsys):

@@ -50,7 +50,9 @@ class RollingDepthEngine:
 
     def check(self, config: RollingDepthConfig) -> None:
         from core.depth.rollingdepth.presets import get_preset
+        from core.extras import require
 
+        require("rollingdepth", "the rollingdepth engine")
         get_preset(config.preset)
         check_precision(config.precision)
 
