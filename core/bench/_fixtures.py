@@ -20,6 +20,8 @@ from typing import Any
 from core.errors import DepthshotError
 
 FIXTURES_ENV = "DEPTHSHOT_FIXTURES"
+# the benchmarks' model names and the VDA encoder whose synthetic weights stand in for them
+ENCODERS = {"vda-s": "vits", "vda-b": "vitb", "vda-l": "vitl"}
 TUM_ENV = "DEPTHSHOT_TUM"
 
 
@@ -77,3 +79,26 @@ def synthetic_weights(folder: Path, encoder: str = "vits", fixtures: Path | None
     path = folder / f"{encoder}_synthetic.pth"
     torch.save(synthetic_state_dict(encoder, fixtures), path)
     return path
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, input_size: int) -> None:
+    """The model options a benchmark that runs one VDA model in child processes takes: ``--input-size``,
+    ``--model``, ``--weights``, ``--fixtures``, ``--device``, ``--precision`` (fp32) and ``--threads`` (1)."""
+    parser.add_argument("--input-size", type=int, default=input_size)
+    parser.add_argument("--model", default="vda-s")
+    parser.add_argument("--weights", type=Path, help="checkpoint (default: synthetic weights for the model's encoder)")
+    add_fixtures_argument(parser)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+
+def model_weights(args: argparse.Namespace, folder: Path) -> Path:
+    """``--weights``, else the synthetic weights of ``--model``'s encoder saved in ``folder``."""
+    return args.weights or synthetic_weights(folder, ENCODERS[args.model.removesuffix("-metric")], args.fixtures)
+
+
+def model_argv(args: argparse.Namespace, weights: Path) -> list[str]:
+    """The options of ``add_model_arguments`` as command-line words for a child process (``weights`` resolved)."""
+    return ["--model", args.model, "--weights", str(weights), "--input-size", str(args.input_size),
+            "--device", args.device, "--precision", args.precision, "--threads", str(args.threads)]

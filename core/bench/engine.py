@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 # the fixtures' synthetic weights: one helper for every benchmark (paths from --fixtures, never the package's)
-from core.bench._fixtures import add_fixtures_argument, synthetic_weights  # noqa: E402
+from core.bench._fixtures import add_model_arguments, model_argv, model_weights, synthetic_weights  # noqa: E402
 
 __all__ = ["synthetic_video", "synthetic_weights"]
 
@@ -60,13 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.bench engine", description=__doc__)
     p.add_argument("--frames", type=int, nargs="+", default=[300, 3000, 30000])
     p.add_argument("--size", default="42x28", help="WxH of the synthetic video")
-    p.add_argument("--input-size", type=int, default=28)
-    p.add_argument("--model", default="vda-s")
-    p.add_argument("--weights", type=Path, help="checkpoint (default: synthetic weights for the model's encoder)")
-    add_fixtures_argument(p)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="fp32")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_model_arguments(p, input_size=28)
     p.add_argument("--no-reuse", action="store_true", help="encode all 32 window positions (no feature reuse)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--video", type=Path, help=argparse.SUPPRESS)
@@ -78,17 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
         tmp = Path(tmp)
-        weights = args.weights or synthetic_weights(tmp, {"vda-s": "vits", "vda-b": "vitb", "vda-l": "vitl"}[
-            args.model.removesuffix("-metric")], args.fixtures)
+        weights = model_weights(args, tmp)
         print(f"engine benchmark: {args.model}, {width}x{height} video, input size {args.input_size}, "
               f"{args.device} {args.precision}, {args.threads} thread(s), feature reuse {'off' if args.no_reuse else 'on'}")
         print(f"{'frames':>7} {'wall s':>8} {'frames/s':>9} {'peak RSS MiB':>13} {'peak VRAM MiB':>14}")
         for n in args.frames:
             video = synthetic_video(tmp / f"v{n}.mp4", n, width, height)
             cmd = [sys.executable, "-m", "core.bench", "engine", "--child", "--frames", str(n), "--video", str(video),
-                   "--out", str(tmp / f"pass{n}"), "--model", args.model, "--weights", str(weights),
-                   "--input-size", str(args.input_size), "--device", args.device, "--precision", args.precision,
-                   "--threads", str(args.threads)] + (["--no-reuse"] if args.no_reuse else [])
+                   "--out", str(tmp / f"pass{n}"), *model_argv(args, weights)] + (["--no-reuse"] if args.no_reuse else [])
             env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
             res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
             if res.returncode != 0:

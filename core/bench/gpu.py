@@ -36,10 +36,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.bench._fixtures import add_fixtures_argument, fixtures_dir, synthetic_state_dict, synthetic_weights
+from core.bench._fixtures import ENCODERS, add_fixtures_argument, fixtures_dir, synthetic_state_dict, synthetic_weights
 from core.bench.engine import synthetic_video
 from core.bench.pipeline import (
-    ENCODERS,
     depth_pipeline,
     depthshot_windows,
     reference_windows,

@@ -32,11 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.bench._fixtures import add_fixtures_argument, synthetic_weights
+from core.bench._fixtures import ENCODERS, add_fixtures_argument, synthetic_weights
 from core.bench.engine import synthetic_video
 from core.errors import DepthshotError
 
-ENCODERS = {"vda-s": "vits", "vda-b": "vitb", "vda-l": "vitl"}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bench._fixtures import add_fixtures_argument, synthetic_weights
+from core.bench._fixtures import add_model_arguments, model_argv, model_weights
 from core.bench.engine import synthetic_video
 
 ENGINES = ("vda", "vda-stream")
@@ -72,13 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--frames", type=int, nargs=2, default=[100, 400], metavar=("SHORT", "LONG"),
                    help="the two clip lengths (default 100 400)")
     p.add_argument("--size", default="112x70", help="WxH of the synthetic video (default 112x70)")
-    p.add_argument("--input-size", type=int, default=70)
-    p.add_argument("--model", default="vda-s")
-    p.add_argument("--weights", type=Path, help="checkpoint (default: synthetic weights for the model's encoder)")
-    add_fixtures_argument(p)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="fp32")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_model_arguments(p, input_size=70)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
     p.add_argument("--video", type=Path, help=argparse.SUPPRESS)
@@ -89,8 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         tmp = Path(tmp)
-        weights = args.weights or synthetic_weights(tmp, {"vda-s": "vits", "vda-b": "vitb", "vda-l": "vitl"}[
-            args.model.removesuffix("-metric")], args.fixtures)
+        weights = model_weights(args, tmp)
         print(f"stream benchmark: {args.model}, {width}x{height} video, input size {args.input_size}, "
               f"{args.device} {args.precision}, {args.threads} thread(s)")
         print(f"{'engine':>10} {'frames':>7} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13}")
@@ -98,9 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             video = synthetic_video(tmp / f"v{n}.mp4", n, width, height)
             for engine in ENGINES:
                 cmd = [sys.executable, "-m", "core.bench", "stream", "--child", "--engine", engine, "--video",
-                       str(video), "--model", args.model, "--weights", str(weights), "--input-size",
-                       str(args.input_size), "--device", args.device, "--precision", args.precision, "--threads",
-                       str(args.threads)]
+                       str(video), *model_argv(args, weights)]
                 env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
                 res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
                 if res.returncode != 0:

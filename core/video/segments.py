@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import av
@@ -44,6 +43,7 @@ from core.video.writer import (
     TIME_BASE,
     EncodeSettings,
     VideoWriter,
+    _OutputFile,
     _as_rate,
     _check_size,
     check_output_path,
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 _STATE_VERSION = 1
 
 
-class SegmentedWriter:
+class SegmentedWriter(_OutputFile):
     """Write frames to ``path`` like ``VideoWriter`` (same arguments and timeline), resumably.
 
     ``segment_frames``: frames per segment (e.g. 2-10 s of video: a crash loses at most one segment).
@@ -127,18 +127,6 @@ class SegmentedWriter:
         self._last_pts: float | None = None
         self.resume_point = 0
         self.frames_written = 0
-
-    def __enter__(self) -> SegmentedWriter:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def open(self) -> None:
         """Check the paths and settings, then take up the work folder's finished segments (or start one).

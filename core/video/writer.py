@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import av
 import av.video.reformatter as reformatter
@@ -135,7 +136,33 @@ class EncodeSettings:
         return name, pix_fmt
 
 
-class VideoWriter:
+class _OutputFile:
+    """The with-block of a video output: ``open()`` on entry; ``close()`` when the block ends normally (the file
+    appears), ``abort()`` when it ends by an exception (no partial file is left where the output goes)."""
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class VideoWriter(_OutputFile):
     """Write frames to ``path`` through a temporary file that is renamed only once complete.
 
     ``fps`` is the nominal rate (frames/s); frames may carry their own ``pts`` (s) for variable frame rate.
@@ -184,18 +211,6 @@ class VideoWriter:
         self._last_dts: int | None = None
         self._container: av.container.OutputContainer | None = None
         self._remux: Remuxer | None = None
-
-    def __enter__(self) -> VideoWriter:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def open(self) -> None:
         """Check the paths and settings, then open the temporary output file."""

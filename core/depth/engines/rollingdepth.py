@@ -16,7 +16,6 @@ import numpy as np
 
 from core.depth.depth_pass import DepthPassWriter
 from core.depth.engines.base import ShotInput, check_precision
-from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
 

@@ -42,38 +42,6 @@ class VdaConfig:
     compile: bool = False
 
 
-class VdaEngine:
-    """The ``vda`` engine (see ``core.depth.engines.base`` for the protocol)."""
-
-    name = "vda"
-    config_type = VdaConfig
-    needs_shot_length = False
-
-    def check(self, config: VdaConfig) -> None:
-        from core.models.weights import get_spec
-
-        get_spec(config.model)
-        if config.input_size < 14 or config.input_size % 14:
-            raise DepthshotError(f"--input-size must be a positive multiple of 14, got {config.input_size}")
-        check_precision(config.precision)
-
-    def kind(self, config: VdaConfig) -> str:
-        from core.models.weights import get_spec
-
-        return "metric_depth" if get_spec(config.model).metric else "relative_inverse_depth"
-
-    def fingerprint(self, config: VdaConfig, device: str) -> dict[str, Any]:
-        from core.depth.engine import resolve_precision
-
-        return {"engine": self.name, "id": config.model, "input_size": config.input_size,
-                "precision": resolve_precision(config.precision, device), "compile": config.compile}
-
-    def load(self, config: VdaConfig, device: str) -> LoadedVda:
-        from core.models.weights import load_vda
-
-        return LoadedVda(config, load_vda(config.model, config.weights, device=device), device)
-
-
 class LoadedVda:
     """VDA weights on one device, ready to run shots."""
 
@@ -83,8 +51,13 @@ class LoadedVda:
         self.config = config
         self.metric = loaded.spec.metric
         self.runner = VdaRunner(loaded.model, config.input_size, device=device, precision=config.precision,
-                                compile=config.compile)
+                                **self.runner_options(config))
         self.record = {"checkpoint_sha256": loaded.sha256}
+
+    @staticmethod
+    def runner_options(config: VdaConfig) -> dict[str, Any]:
+        """``VdaRunner`` options of this engine beyond model, size, device and precision."""
+        return {"compile": config.compile}
 
     def run_shot(self, shot: ShotInput, writer: DepthPassWriter, on_frame: Callable[[int], None]) -> None:
         """Depth of one shot into ``writer``; continues from the saved window state when the shot is open there."""
@@ -155,6 +128,42 @@ def _load_shot_state(work_dir: Path, shot_start: int) -> tuple[dict, dict] | Non
     if int(state.pop("shot_start")) != shot_start or int(anchor.pop("shot_start")) != shot_start:
         return None
     return state, anchor
+
+
+class VdaEngine:
+    """The ``vda`` engine (see ``core.depth.engines.base`` for the protocol)."""
+
+    name = "vda"
+    config_type = VdaConfig
+    needs_shot_length = False
+    loaded_type = LoadedVda
+
+    def check(self, config: VdaConfig) -> None:
+        from core.models.weights import get_spec
+
+        get_spec(config.model)
+        if config.input_size < 14 or config.input_size % 14:
+            raise DepthshotError(f"--input-size must be a positive multiple of 14, got {config.input_size}")
+        check_precision(config.precision)
+
+    def kind(self, config: VdaConfig) -> str:
+        from core.models.weights import get_spec
+
+        return "metric_depth" if get_spec(config.model).metric else "relative_inverse_depth"
+
+    def fingerprint(self, config: VdaConfig, device: str) -> dict[str, Any]:
+        from core.depth.engine import resolve_precision
+
+        record = {"engine": self.name, "id": config.model, "input_size": config.input_size,
+                  "precision": resolve_precision(config.precision, device)}
+        if hasattr(config, "compile"):  # vda-stream's config has no compile option
+            record["compile"] = config.compile
+        return record
+
+    def load(self, config: VdaConfig, device: str) -> LoadedVda:
+        from core.models.weights import load_vda
+
+        return self.loaded_type(config, load_vda(config.model, config.weights, device=device), device)
 
 
 ENGINE = VdaEngine()

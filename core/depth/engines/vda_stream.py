@@ -15,7 +15,7 @@ from typing import Any
 
 from core.depth.depth_pass import DepthPassWriter
 from core.depth.engines.base import ShotInput
-from core.depth.engines.vda import VdaEngine
+from core.depth.engines.vda import LoadedVda, VdaEngine
 from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
@@ -33,37 +33,13 @@ class VdaStreamConfig:
     precision: str = "auto"
 
 
-class VdaStreamEngine(VdaEngine):
-    """The ``vda-stream`` engine: ``vda``'s checks and depth kind, its own run (see the module docstring)."""
-
-    name = "vda-stream"
-    config_type = VdaStreamConfig
-    needs_shot_length = False
-
-    def fingerprint(self, config: VdaStreamConfig, device: str) -> dict[str, Any]:
-        from core.depth.engine import resolve_precision
-
-        return {"engine": self.name, "id": config.model, "input_size": config.input_size,
-                "precision": resolve_precision(config.precision, device)}
-
-    def load(self, config: VdaStreamConfig, device: str) -> LoadedVdaStream:
-        from core.models.weights import load_vda
-
-        return LoadedVdaStream(config, load_vda(config.model, config.weights, device=device), device)
-
-
-class LoadedVdaStream:
+class LoadedVdaStream(LoadedVda):
     """VDA weights on one device, ready to stream shots."""
 
-    def __init__(self, config: VdaStreamConfig, loaded, device: str) -> None:
-        from core.depth.engine import VdaRunner
-
-        self.config = config
-        self.metric = loaded.spec.metric
+    @staticmethod
+    def runner_options(config: VdaStreamConfig) -> dict[str, Any]:
         # one frame per call: batch sizes are 1 (no memory-based choice, same bits on every machine)
-        self.runner = VdaRunner(loaded.model, config.input_size, device=device, precision=config.precision,
-                                encode_batch=1, decode_chunk=1)
-        self.record = {"checkpoint_sha256": loaded.sha256}
+        return {"encode_batch": 1, "decode_chunk": 1}
 
     def run_shot(self, shot: ShotInput, writer: DepthPassWriter, on_frame: Callable[[int], None]) -> None:
         """Depth of one shot into ``writer``, frame by frame; an open shot is restarted from its first frame."""
@@ -79,6 +55,15 @@ class LoadedVdaStream:
         if stream.frames == 0:
             raise DepthshotError(f"no frames to compute depth for from frame {shot.start} (empty --start/--end window?)")
         writer.end_shot()
+
+
+class VdaStreamEngine(VdaEngine):
+    """The ``vda-stream`` engine: ``vda``'s checks and depth kind, its own run (see the module docstring)."""
+
+    name = "vda-stream"
+    config_type = VdaStreamConfig
+    needs_shot_length = False
+    loaded_type = LoadedVdaStream
 
 
 ENGINE = VdaStreamEngine()
