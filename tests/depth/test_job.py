@@ -14,6 +14,7 @@ from core.depth import DepthJob, run_depth
 from core.depth.depth_pass import DepthPass
 from core.errors import DepthshotError
 
+from tests.helpers import stop_after_frames
 from tests.robust import dead_pid
 
 from .videos import scene_frames, write_video
@@ -200,14 +201,9 @@ def test_interrupted_job_with_shots_resumes_to_the_same_files(cut_video, vits_we
     """Shot detection on, interrupted inside the second shot, run again: the same files as an uninterrupted run."""
     src, _ = cut_video
     ref = run_depth(job(src, tmp_path / "ref", vits_weights))
-
-    def stop_in_second_shot(p) -> None:
-        if p.stage == "depth" and p.frames_done >= 45:
-            raise KeyboardInterrupt
-
     target = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        run_depth(job(src, target, vits_weights), on_progress=stop_in_second_shot)
+        run_depth(job(src, target, vits_weights), on_progress=stop_after_frames(45))
     assert not (target / "depth_pass.json").exists() and (target / ".work" / "shots.json").is_file()
     run_depth(job(src, target, vits_weights))
     files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())

@@ -109,9 +109,9 @@ def test_missing_path_and_unknown_model() -> None:
 
 def test_first_download_shows_the_licence(monkeypatch, vits_files, tmp_path) -> None:
     """The hub is faked (no network here): not cached, so the loader downloads, and logs the licence before."""
-    import huggingface_hub
-    from huggingface_hub import constants
     from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from tests.helpers import fake_hub
 
     repo, name = "depth-anything/Video-Depth-Anything-Large", "video_depth_anything_vitl.pth"
     snapshot = tmp_path / "snapshot"
@@ -125,19 +125,8 @@ def test_first_download_shows_the_licence(monkeypatch, vits_files, tmp_path) -> 
         (snapshot / name).symlink_to(vits_files["pth"])
         return str(snapshot)
 
-    class Log(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            events.append(("log", record.getMessage()))
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    handler = Log(logging.WARNING)
-    logging.getLogger("core.models.hub").addHandler(handler)
-    try:
+    with fake_hub(monkeypatch, fake_download, events):
         assert weights.resolve_weights("vda-l") == snapshot / name
-    finally:
-        logging.getLogger("core.models.hub").removeHandler(handler)
     assert [e[:4] for e in events if e[0] == "call"] == [("call", repo, (name,), True), ("call", repo, (name,), False)]
     kinds = [e[0] for e in events]
     assert kinds == ["call", "log", "call"]  # the licence is shown before the download starts

@@ -117,11 +117,9 @@ def test_missing_weights_offline_is_a_clean_error(tmp_path, monkeypatch):
 
 def test_download_shows_the_licence_first(tmp_path, monkeypatch):
     """Not cached and online (the hub is faked): the RAIL++-M licence is logged before the download starts."""
-    import logging
-
-    import huggingface_hub
-    from huggingface_hub import constants
     from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from tests.helpers import fake_hub
 
     events = []
 
@@ -136,19 +134,8 @@ def test_download_shows_the_licence_first(tmp_path, monkeypatch):
         (tmp_path / "tokenizer").mkdir(exist_ok=True)
         return str(tmp_path)
 
-    class Log(logging.Handler):
-        def emit(self, record):
-            events.append(("log", record.getMessage()))
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    handler = Log(logging.WARNING)
-    logging.getLogger("core.models.hub").addHandler(handler)
-    try:
+    with fake_hub(monkeypatch, fake_download, events):
         assert resolve_checkpoint(None, fp16=True) == tmp_path
-    finally:
-        logging.getLogger("core.models.hub").removeHandler(handler)
     assert [e[0] for e in events] == ["cached?", "log", "download"]
     assert "RAIL++-M" in events[1][1] and "prs-eth/rollingdepth-v1-0" in events[1][1]
     assert (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").exists()  # the fp16 variant was asked for
@@ -235,19 +222,15 @@ def test_engine_interrupted_in_the_second_shot_resumes_to_the_same_files(model, 
     more, for the second shot only) and every file equals an uninterrupted run's."""
     import core.depth.rollingdepth as rd
     from core.depth.job import run_depth
+    from tests.helpers import stop_after_frames
 
     src, _ = cut_clip
     weights = _save_checkpoint(model, tmp_path / "ckpt")
     monkeypatch.setitem(PRESETS, "fast", FAST_TEST)
     ref = run_depth(_rd_job(src, tmp_path / "ref", weights))
-
-    def stop_in_second_shot(p) -> None:
-        if p.stage == "depth" and p.frames_done >= 45:
-            raise KeyboardInterrupt
-
     target = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        run_depth(_rd_job(src, target, weights), on_progress=stop_in_second_shot)
+        run_depth(_rd_job(src, target, weights), on_progress=stop_after_frames(45))
     assert not (target / "depth_pass.json").exists()
 
     calls = []
