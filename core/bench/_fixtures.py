@@ -102,3 +102,17 @@ def model_argv(args: argparse.Namespace, weights: Path) -> list[str]:
     """The options of ``add_model_arguments`` as command-line words for a child process (``weights`` resolved)."""
     return ["--model", args.model, "--weights", str(weights), "--input-size", str(args.input_size),
             "--device", args.device, "--precision", args.precision, "--threads", str(args.threads)]
+
+
+def run_child(cmd: list[str], threads: int) -> dict[str, Any] | None:
+    """Run a benchmark's child process (``OMP_NUM_THREADS=threads``) and return the JSON object its last stdout
+    line holds; None after printing the child's last error line when it failed."""
+    import json
+    import subprocess
+
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+                         check=False)
+    if res.returncode != 0:
+        print(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"run failed ({res.returncode})")
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 # the fixtures' synthetic weights: one helper for every benchmark (paths from --fixtures, never the package's)
-from core.bench._fixtures import add_model_arguments, model_argv, model_weights, synthetic_weights  # noqa: E402
+from core.bench._fixtures import add_model_arguments, model_argv, model_weights, run_child, synthetic_weights  # noqa: E402
 
 __all__ = ["synthetic_video", "synthetic_weights"]
 
@@ -80,12 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             video = synthetic_video(tmp / f"v{n}.mp4", n, width, height)
             cmd = [sys.executable, "-m", "core.bench", "engine", "--child", "--frames", str(n), "--video", str(video),
                    "--out", str(tmp / f"pass{n}"), *model_argv(args, weights)] + (["--no-reuse"] if args.no_reuse else [])
-            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-            res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-            if res.returncode != 0:
-                print(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"run failed ({res.returncode})")
+            r = run_child(cmd, args.threads)
+            if r is None:
                 return 1
-            r = json.loads(res.stdout.strip().splitlines()[-1])
             vram = f"{r['vram_mib']:.0f}" if r["vram_mib"] is not None else "-"
             print(f"{n:>7} {r['wall_s']:>8.1f} {n / r['wall_s']:>9.1f} {r['peak_rss_mib']:>13.0f} {vram:>14}", flush=True)
             shutil.rmtree(tmp / f"pass{n}", ignore_errors=True)

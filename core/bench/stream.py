@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bench._fixtures import add_model_arguments, model_argv, model_weights
+from core.bench._fixtures import add_model_arguments, model_argv, model_weights, run_child
 from core.bench.engine import synthetic_video
 
 ENGINES = ("vda", "vda-stream")
@@ -92,12 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for engine in ENGINES:
                 cmd = [sys.executable, "-m", "core.bench", "stream", "--child", "--engine", engine, "--video",
                        str(video), *model_argv(args, weights)]
-                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-                res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-                if res.returncode != 0:
-                    print(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"run failed ({res.returncode})")
+                r = run_child(cmd, args.threads)
+                if r is None:
                     return 1
-                r = json.loads(res.stdout.strip().splitlines()[-1])
                 print(f"{engine:>10} {r['frames']:>7} {r['frames'] / r['wall_s']:>9.1f} {r['p50_ms']:>8.1f} "
                       f"{r['p99_ms']:>8.1f} {r['peak_rss_mib']:>13.0f}", flush=True)
             video.unlink()
