@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import logging
 import math
 import sys
@@ -43,6 +44,12 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         print(f"error: no space left on device ({exc}); make room and run the same command again: it resumes",
               file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def input_source(text: str) -> Path | str:
+    """A command's input as argparse gives it: a URL (``scheme://...``) stays text (``Path`` would fold its ``//``
+    into one ``/``), anything else is a path (``-`` included: the live sources read it as stdin)."""
+    return text if "://" in text else Path(text)
 
 
 class ArgumentParser(argparse.ArgumentParser):

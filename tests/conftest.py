@@ -43,3 +43,23 @@ def vits_weights(make_weights: ModuleType, tmp_path_factory: pytest.TempPathFact
     path = tmp_path_factory.mktemp("weights") / "vits_synthetic.pth"
     torch.save(make_weights.make_state_dict(str(VDA_FIXTURES / "layout_vits.json")), path)
     return path
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving ``tmp_path`` (a URL source as FFmpeg's http protocol reads it)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+

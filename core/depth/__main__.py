@@ -9,14 +9,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import ArgumentParser, run_main, setup_logging
+from core.cli import ArgumentParser, input_source, run_main, setup_logging
 from core.errors import DepthshotError
 from core.depth.job import DepthJob, Progress, add_engine_arguments, run_depth
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = ArgumentParser(prog="python -m core.depth", description=__doc__)
-    p.add_argument("input", type=Path, help="video file; with --engine vda-stream also a live source: - (stdin), "
+    p.add_argument("input", type=input_source, help="video file; with --engine vda-stream also a live source: - (stdin), "
                    "a pipe, a v4l2 device, a URL (or a growing file with --live)")
     p.add_argument("-o", "--output", type=Path, required=True, help="depth pass folder to write")
     add_engine_arguments(p)

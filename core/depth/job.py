@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from core.atomic import write_text
-from core.cli import check_number, check_window
+from core.cli import check_number, check_window, input_source
 from core.depth.depth_pass import LOCK_FILE, MANIFEST, DepthPass, DepthPassWriter, PassInfo
 from core.depth.engines import ENGINE_OPTIONS, ENGINES, PRECISIONS, Engine, ShotInput, get_engine, make_config
 from core.depth.shots import ShotScan, detect_cuts, scan_size
@@ -52,7 +52,7 @@ class DepthJob:
     refused (``DepthshotError``) instead of being ignored. See each engine's config for their meaning.
     """
 
-    input: Path
+    input: Path | str  # a URL stays text
     output: Path
     engine: str = "vda"  # a name in core.depth.engines.ENGINES
     model: str | None = None  # vda: checkpoint id (default vda-l)
@@ -75,11 +75,11 @@ class DepthJob:
         return {k: getattr(self, k) for k in ENGINE_OPTIONS}
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, input: Path, output: Path, **fields: Any) -> DepthJob:
+    def from_args(cls, args: argparse.Namespace, input: Path | str, output: Path, **fields: Any) -> DepthJob:
         """The job for ``input`` -> ``output`` from options added by ``add_engine_arguments``; ``fields`` set the
         rest (e.g. ``start``/``end``, which each command defines itself)."""
         chosen = {k: getattr(args, k) for k in _ENGINE_ARGS if getattr(args, k, None) is not None}
-        return cls(input=Path(input), output=Path(output), **{**chosen, **fields})
+        return cls(input=input_source(str(input)), output=Path(output), **{**chosen, **fields})
 
 
 def add_engine_arguments(

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import ArgumentParser, StageBars, check_number, check_window, run_main, setup_logging
+from core.cli import ArgumentParser, StageBars, check_number, check_window, input_source, run_main, setup_logging
 from core.depth.engines import get_engine, make_config
 from core.depth.job import DepthJob, add_engine_arguments
 from core.errors import DepthshotError
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m core.stereo",
         description="Turn a video into stereo 3D (SBS, top-bottom, anaglyph, VR180) from its depth.",
     )
-    p.add_argument("input", type=Path, help="input video (with --live: also - for stdin, a pipe, a device, a URL)")
+    p.add_argument("input", type=input_source, help="input video (with --live: also - for stdin, a pipe, a device, a URL)")
     p.add_argument("-o", "--output", type=Path, help="output video (.mp4/.mkv/.mov); default: INPUT + player tags")
     p.add_argument("--depth", type=Path, help="existing depth pass folder (default: run the depth engine)")
     p.add_argument("--layout", choices=LAYOUTS, default="sbs_full", help="frame packing (default sbs_full)")
@@ -102,6 +102,8 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
             raise DepthshotError(f"--timeout must be > 0 s, got {args.timeout}")
         if args.engine not in ("vda", "vda-stream"):
             raise DepthshotError(f"--live runs the streaming engine (vda-stream), not {args.engine}")
+    elif isinstance(args.input, str):
+        raise DepthshotError(f"{args.input}: a URL is a live source: add --live")
     elif args.input.is_dir():
         raise DepthshotError(f"{args.input}: is a folder, not a video file")
     elif not args.input.is_file():

@@ -60,7 +60,7 @@ class StereoJob:
     run resumes from (s).
     """
 
-    input: Path
+    input: Path | str  # a URL (live) stays text
     output: Path | None = None
     depth: Path | None = None
     layout: str = "sbs_full"

@@ -214,7 +214,9 @@ class LiveSource:
         fmt = self.input_format
         if self.source == STDIO:
             self._reader = _TimedReader(sys.stdin.buffer.fileno(), name, self.timeout)
-        elif "://" not in self.source and not Path(self.source).exists():
+        elif "://" in self.source:
+            pass  # a URL: FFmpeg's own protocols read it (timeout given to av.open below)
+        elif not Path(self.source).exists():
             raise VideoPathError(f"{self.source}: no such file, pipe or device")
         elif stat.S_ISFIFO(os.stat(self.source).st_mode):
             fd = os.open(self.source, os.O_RDONLY)  # blocks until a writer opens the pipe

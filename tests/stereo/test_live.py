@@ -139,3 +139,19 @@ def test_depth_pass_from_a_pipe_equals_the_file_run(stream, vits_weights, tmp_pa
     assert a.info.timestamps == pytest.approx(b.info.timestamps)
     for i in (0, 11, N - 1):
         np.testing.assert_array_equal(a.read(i), b.read(i))
+
+
+def test_url_source_to_playable_stereo_file(http_folder, vits_weights):
+    """A URL that PyAV opens (a real local HTTP server), as a user points the command at a network stream."""
+    folder, base = http_folder
+    data, _ = encode_stream(noise_frames(N, W, H, seed=3), "mpegts")
+    (folder / "cam.ts").write_bytes(data)
+    out = folder / "cam_LRF_Full_SBS.mkv"
+    run = subprocess.run([sys.executable, "-m", "core.stereo", f"{base}/cam.ts", "--live", "-o", out,
+                          *map(str, engine(vits_weights))], cwd=REPO, env=ENV, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    found = LATENCY.search(run.stderr)
+    assert found and int(found[1]) == N and found[4] == "ended", run.stderr
+    frames = [f.image for f in read_frames(out)]
+    assert len(frames) == N and frames[0].shape == (H, 2 * W, 3)

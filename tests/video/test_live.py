@@ -177,3 +177,25 @@ def test_live_writer_output_is_playable_while_written_and_after_close(tmp_path, 
         writer.write(f)
     writer.close()
     assert sum(1 for _ in read_frames(path)) == 12
+
+
+def test_url_source_delivers_every_frame_in_order(http_folder):
+    folder, base = http_folder
+    frames = noise_frames(24, W, H)
+    data, _ = encode_stream(frames, "mpegts")
+    (folder / "live.ts").write_bytes(data)
+    assert is_live(f"{base}/live.ts")
+    with LiveSource(f"{base}/live.ts", timeout=5) as src:
+        got = list(src.frames())
+    assert [f.index for f in got] == list(range(24)) and got[0].image.shape == (H, W, 3)
+    err = lambda i, j: float(abs(got[i].image.astype(int) - frames[j]).mean())  # noqa: E731
+    assert err(7, 7) < 0.8 * err(7, 15)
+
+
+def test_url_that_is_not_there_is_refused_in_one_line(http_folder):
+    from core.video.errors import VideoError
+
+    _, base = http_folder
+    with pytest.raises(VideoError) as info:
+        LiveSource(f"{base}/missing.ts", timeout=5).open()
+    assert "missing.ts" in str(info.value) and "\n" not in str(info.value)
