@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from core.bench._forkrun import ForkRunner
 from core.bench.soak import COMMANDS, REPO, _env, command_argv, make_inputs, soak_command, tree_digest
 from tests.robust import one_error_line
 
@@ -23,6 +24,14 @@ from tests.robust import one_error_line
 @pytest.fixture(scope="module")
 def soak_inputs(tmp_path_factory, vits_weights) -> dict[str, Path]:
     return make_inputs(tmp_path_factory.mktemp("soak"), vits_weights)
+
+
+@pytest.fixture(scope="module")
+def runner():
+    """The fork server the kill tests start their runs from (kills land in the work, not in the imports)."""
+    r = ForkRunner(env=_env(), cwd=REPO)
+    yield r
+    r.close()
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +64,10 @@ def _start(argv: list[str]) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("name, kills", [("depth", 1), ("stereo", 2), ("pointcloud", 2)])
-def test_kill_anywhere_then_rerun_is_identical(soak_inputs, work, name, kills):
+def test_kill_anywhere_then_rerun_is_identical(soak_inputs, work, runner, name, kills):
     seed = int(os.environ.get("DEPTHSHOT_KILL_SEED", time.time_ns() % 10**6))
-    result = soak_command(name, command_argv(name, soak_inputs), work / f"soak_{name}", kills, random.Random(seed))
+    result = soak_command(name, command_argv(name, soak_inputs), work / f"soak_{name}", kills, random.Random(seed),
+                          runner)
     assert result.identical == kills, f"seed {seed}: {result.failures}"
 
 
