@@ -194,6 +194,10 @@ def _rows() -> list[Row]:
         worker({**base, "colour": "red"}, "unknown job fields"),
         worker({**base, "input": "{missing}"}, "no such file"),
         worker({**base, "device": "tpu"}, "unknown device"),
+        # found while the job gets under way (stdin closes right after the request: the error, not "stopped")
+        worker({**base, "weights": "{weights}"}, "cannot read weights"),
+        worker({**base, "weights": "{missing}"}, "weights file not found"),
+        worker({**base, "start": 100}, "past the end"),
     ]
     rows += [
         Row("core.depth.import_depth", ("{folder}", "-o", "{out}/i"), expect="no depth frames"),
