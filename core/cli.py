@@ -52,6 +52,17 @@ def input_source(text: str) -> Path | str:
     return text if "://" in text else Path(text)
 
 
+def add_decode_errors_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--ignore-decode-errors`` (``args.ignore_decode_errors``), for every command that decodes a video: without
+    it, a video whose decode errors damage more than ``core.video.reader.DAMAGED_FRACTION`` of its frames is
+    refused."""
+    from core.video.reader import DAMAGED_FRACTION
+
+    parser.add_argument("--ignore-decode-errors", action="store_true",
+                        help=f"convert a video whose decode errors damage more than {DAMAGED_FRACTION * 100:g}%% of "
+                             "its frames")
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse`` with the commands' error convention: a bad command line is one ``error: ...`` line on stderr
     and exit status 2 (through ``run_main``), not a usage block."""

@@ -7,7 +7,10 @@ frame_count, fps, eta_s), then ``done`` (pass, reused) or ``error`` (message, ki
 
 End of stdin (the add-on's cancel, or the add-on went away) or SIGTERM stops the job; after end of stdin the worker
 is gone within ``STOP_GRACE_S`` even when the main thread is inside a long model call (every file the engine writes
-is atomic, so stopping anywhere is safe). Running the same job again resumes it.
+is atomic, so stopping anywhere is safe). Running the same job again resumes it. A job that cannot run (bad input,
+missing or broken weights, a start past the end: found while it is validated and its engine loads) is answered with
+its error even when stdin closes right after the request: the stop waits for the job to be under way, for at most
+the same grace (an error found later than that answers "stopped").
 """
 
 from __future__ import annotations
@@ -108,8 +111,9 @@ def _check_weights(job) -> None:
 _IMPORT_FIELDS = ("src", "output", "scale", "kind", "fps", "video", "intrinsics", "max_frames", "fill")
 
 
-def _run_import(fields: dict[str, Any], protocol: ProtocolWriter) -> Path:
-    """The import task: ``core.depth.import_depth`` into ``fields["output"]``, reporting frames imported."""
+def _run_import(fields: dict[str, Any], protocol: ProtocolWriter, state: "_JobState") -> Path:
+    """The import task: ``core.depth.import_depth`` into ``fields["output"]``, reporting frames imported (the
+    first report marks it under way in ``state``)."""
     from core.depth.import_depth import import_depth
 
     unknown = sorted(set(fields) - set(_IMPORT_FIELDS))
@@ -120,18 +124,38 @@ def _run_import(fields: dict[str, Any], protocol: ProtocolWriter) -> Path:
     options = {k: v for k, v in fields.items() if k not in ("src", "output") and v is not None}
 
     def on_progress(stage: str, done: int, total: int | None) -> None:
+        state.under_way.set()
         protocol.send("progress", stage="import", frames_done=done, frame_count=total, fps=None, eta_s=None)
 
     import_depth(fields["src"], fields["output"], **options, on_progress=on_progress)
     return Path(fields["output"])
 
 
-def _stop_when_stdin_closes(stdin: IO[str], protocol: ProtocolWriter) -> None:
-    """Wait for end of stdin, interrupt the job, and end the process if it has not ended ``STOP_GRACE_S`` later."""
+@dataclasses.dataclass
+class _JobState:
+    """How far the job got, for the stop: ``under_way`` once the library reports its first progress (the job is
+    validated, its engine loaded, its output claimed); ``failed`` once it raised."""
+
+    under_way: threading.Event = dataclasses.field(default_factory=threading.Event)
+    failed: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def fail(self) -> None:
+        self.failed.set()
+        self.under_way.set()
+
+
+def _stop_when_stdin_closes(stdin: IO[str], protocol: ProtocolWriter, state: _JobState) -> None:
+    """Wait for end of stdin, then for the job to be under way (a job that fails before is reported as such), at
+    most ``STOP_GRACE_S``; interrupt it, and end the process if it has not ended ``STOP_GRACE_S`` after end of
+    stdin."""
     for _ in stdin:
         pass
+    deadline = time.monotonic() + STOP_GRACE_S
+    state.under_way.wait(STOP_GRACE_S)
+    if state.failed.is_set():
+        return  # the main thread reports the job's error and exits
     _thread.interrupt_main()
-    time.sleep(STOP_GRACE_S)
+    time.sleep(max(0.0, deadline - time.monotonic()))
     protocol.send("error", message=STOPPED_MESSAGE, kind="stopped")
     logging.shutdown()
     os._exit(EXIT_STOPPED)
@@ -147,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     protocol = ProtocolWriter(os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8"))
     sys.stdout = sys.stderr  # nothing but protocol lines on the real stdout
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    state = _JobState()
     try:
         task, fields = parse_request(sys.stdin.readline())
         job = make_job(fields) if task == "depth" else None
@@ -154,10 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if job is not None:
             from core.depth.job import check_job
 
-            check_job(job)  # a bad job is reported as such even when stdin closes right after the request
-        threading.Thread(target=_stop_when_stdin_closes, args=(sys.stdin, protocol), daemon=True).start()
+            check_job(job)  # the options and the input (and the imports) before the stop is watched for
+        threading.Thread(target=_stop_when_stdin_closes, args=(sys.stdin, protocol, state), daemon=True).start()
         if task == "import":
-            protocol.send("done", **{"pass": str(_run_import(fields, protocol)), "reused": False})
+            protocol.send("done", **{"pass": str(_run_import(fields, protocol, state)), "reused": False})
             return 0
         protocol.send("progress", stage="load", frames_done=0, frame_count=None, fps=None, eta_s=None)
         _check_weights(job)
@@ -166,26 +191,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         reused = (Path(job.output) / "depth_pass.json").is_file()
 
         def on_progress(p) -> None:
+            state.under_way.set()
             protocol.send(
                 "progress", stage=p.stage, frames_done=p.frames_done, frame_count=p.frame_count or None,
                 fps=p.fps if p.fps > 0 else None, eta_s=p.eta_s,
             )
 
         path = run_depth(job, on_progress=on_progress)
-    except _WeightsError as exc:
-        protocol.send("error", message=str(exc), kind="weights")
-        raise
-    except DepthshotError as exc:
-        protocol.send("error", message=str(exc), kind="input")
-        raise
     except KeyboardInterrupt:
         protocol.send("error", message=STOPPED_MESSAGE, kind="stopped")
         raise
     except Exception as exc:
-        protocol.send("error", message=f"{type(exc).__name__}: {exc}", kind="internal")
+        state.fail()
+        protocol.send("error", **_error_fields(exc))
         raise
     protocol.send("done", **{"pass": str(path), "reused": reused})
     return 0
+
+
+def _error_fields(exc: Exception) -> dict[str, str]:
+    """The final ``error`` message's fields for an exception of the job."""
+    if isinstance(exc, _WeightsError):
+        return {"message": str(exc), "kind": "weights"}
+    if isinstance(exc, DepthshotError):
+        return {"message": str(exc), "kind": "input"}
+    return {"message": f"{type(exc).__name__}: {exc}", "kind": "internal"}
 
 
 if __name__ == "__main__":

@@ -46,23 +46,18 @@ def snapshot(*roots: Path) -> dict[str, str]:
 
 
 class Commands:
-    """Runs command lines through one ``tests/forkrun.py`` process (a fork per command line: the libraries are
-    imported once, each command still runs as ``python -m`` runs it, in a process of its own)."""
+    """Runs command lines through one fork server (``core.bench._forkrun``: a fork per command line; the libraries
+    are imported once, each command still runs as ``python -m`` runs it, in a process of its own)."""
 
     def __init__(self) -> None:
-        self._proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "forkrun.py")], cwd=REPO, env=ENV,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        from core.bench._forkrun import ForkRunner
+
+        self._runner = ForkRunner(env=ENV, cwd=REPO)
 
     def __call__(self, module: str, *args: object, stdin: str | None = None) -> subprocess.CompletedProcess:
-        import json
-
-        request = {"module": module, "argv": [str(a) for a in args], "stdin": stdin, "cwd": str(REPO)}
-        self._proc.stdin.write(json.dumps(request) + "\n")
-        self._proc.stdin.flush()
-        answer = json.loads(self._proc.stdout.readline())
-        return subprocess.CompletedProcess([module, *request["argv"]], answer["rc"], answer["stdout"],
-                                           answer["stderr"])
+        argv = [str(a) for a in args]
+        r = self._runner.run(module, argv, stdin=stdin)
+        return subprocess.CompletedProcess([module, *argv], r.returncode, r.stdout, r.stderr)
 
     def close(self) -> None:
-        self._proc.stdin.close()
-        self._proc.wait(timeout=60)
+        self._runner.close()

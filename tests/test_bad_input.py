@@ -3,7 +3,7 @@
 Each row is one command line. A refused job must: exit 2; print exactly one ``error: ...`` line on stderr (the
 last line, no traceback; rows that got as far as the engine may log before it); leave every input byte-identical;
 leave nothing new where its output would go. A new command or option joins the sweep by adding a row.
-The command lines run through ``tests/forkrun.py`` (one process per command line, forked from one that has
+The command lines run through ``core.bench._forkrun`` (one process per command line, forked from one that has
 imported the libraries), so the table costs fractions of a second per row.
 """
 
@@ -194,6 +194,10 @@ def _rows() -> list[Row]:
         worker({**base, "colour": "red"}, "unknown job fields"),
         worker({**base, "input": "{missing}"}, "no such file"),
         worker({**base, "device": "tpu"}, "unknown device"),
+        # found while the job gets under way (stdin closes right after the request: the error, not "stopped")
+        worker({**base, "weights": "{weights}"}, "cannot read weights"),
+        worker({**base, "weights": "{missing}"}, "weights file not found"),
+        worker({**base, "start": 100}, "past the end"),
     ]
     rows += [
         Row("core.depth.import_depth", ("{folder}", "-o", "{out}/i"), expect="no depth frames"),

@@ -16,13 +16,22 @@ from pathlib import Path
 
 import pytest
 
+from core.bench._forkrun import ForkRunner
 from core.bench.soak import COMMANDS, REPO, _env, command_argv, make_inputs, soak_command, tree_digest
-from tests.robust import one_error_line
+from tests.robust import one_error_line, snapshot
 
 
 @pytest.fixture(scope="module")
 def soak_inputs(tmp_path_factory, vits_weights) -> dict[str, Path]:
     return make_inputs(tmp_path_factory.mktemp("soak"), vits_weights)
+
+
+@pytest.fixture(scope="module")
+def runner():
+    """The fork server the kill tests start their runs from (kills land in the work, not in the imports)."""
+    r = ForkRunner(env=_env(), cwd=REPO)
+    yield r
+    r.close()
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +64,10 @@ def _start(argv: list[str]) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("name, kills", [("depth", 1), ("stereo", 2), ("pointcloud", 2)])
-def test_kill_anywhere_then_rerun_is_identical(soak_inputs, work, name, kills):
+def test_kill_anywhere_then_rerun_is_identical(soak_inputs, work, runner, name, kills):
     seed = int(os.environ.get("DEPTHSHOT_KILL_SEED", time.time_ns() % 10**6))
-    result = soak_command(name, command_argv(name, soak_inputs), work / f"soak_{name}", kills, random.Random(seed))
+    result = soak_command(name, command_argv(name, soak_inputs), work / f"soak_{name}", kills, random.Random(seed),
+                          runner)
     assert result.identical == kills, f"seed {seed}: {result.failures}"
 
 
@@ -105,6 +115,25 @@ def test_full_disk_is_one_line_and_the_same_command_resumes(soak_inputs, work, r
         assert tree_digest(out) == references[name]
     finally:
         subprocess.run(["umount", str(out)], capture_output=True)
+
+
+@pytest.mark.parametrize("name, n", [("depth", 40), ("stereo", 10), ("stereo", 21), ("pointcloud", 18)])
+def test_disk_full_at_the_nth_write_is_one_line_and_the_same_command_resumes(soak_inputs, work, references, runner,
+                                                                              name, n):
+    """Where no tmpfs can be mounted: the disk fills at the command's n-th file (``tests.enospc``; depth writes 79,
+    stereo 21, the last its join, point clouds 36), then has room again."""
+    out = work / f"enospc_{name}_{n}"
+    out.mkdir()
+    argv = command_argv(name, soak_inputs)(out)
+    before = snapshot(soak_inputs["clip"], soak_inputs["pass"])
+    full = runner.run("tests.enospc", [str(n), *argv])
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr
+    line = one_error_line(full.stderr.splitlines()[-1])
+    assert "no space left" in line and "resumes" in line
+    again = runner.run(argv[0], argv[1:])
+    assert again.returncode == 0, again.stderr
+    assert tree_digest(out) == references[name]
+    assert snapshot(soak_inputs["clip"], soak_inputs["pass"]) == before
 
 
 def test_depth_resumed_at_the_start_of_its_second_shot(tmp_path, vits_weights):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core import worker_protocol as protocol
 from tests.depth.videos import scene_frames, write_video
+from tests.robust import snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,6 +47,24 @@ def test_missing_weights_offline_are_reported_as_such(tmp_path):
     assert got[0]["protocol"] == protocol.PROTOCOL_VERSION and got[1]["stage"] == "load"
     assert got[2]["kind"] == "weights" and "HF_HUB_OFFLINE" in got[2]["message"]
     assert proc.returncode == protocol.EXIT_ERROR and not (tmp_path / "p").exists()
+
+
+def test_a_job_that_fails_while_its_weights_load_gets_its_error_though_stdin_closed_right_after_the_request(
+        tmp_path):
+    video = write_video(tmp_path / "v.mp4", scene_frames(4, 64, 48, seed=1))
+    weights = tmp_path / "vits.pth"
+    weights.write_bytes(b"PK\x03\x04 half a checkpoint")
+    before = snapshot(tmp_path)
+    proc = start_worker(tmp_path)
+    job = {"input": str(video), "output": str(tmp_path / "p"), "model": "vda-s", "weights": str(weights),
+           "input_size": 28, "device": "cpu"}
+    out, err = proc.communicate(protocol.start_request(job), timeout=120)  # stdin closes right after the request
+    assert proc.returncode == protocol.EXIT_ERROR, err
+    got = messages(out)
+    assert [m.type for m in got] == ["start", "progress", "error"] and got[2]["kind"] == "input"
+    assert "cannot read weights file" in got[2]["message"]
+    assert err.strip().splitlines()[-1] == f"error: {got[2]['message']}" and "Traceback" not in err
+    assert snapshot(tmp_path) == before  # the input untouched, no output folder
 
 
 def test_closing_stdin_stops_the_worker_within_the_grace_even_when_it_is_busy(tmp_path, vits_weights):

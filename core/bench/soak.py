@@ -2,11 +2,14 @@
 instants, rerun each, and count the reruns whose output equals an uninterrupted run's, byte for byte.
 
 Each command runs on a tiny synthetic clip (VDA-S with the fixtures' synthetic weights, unless ``--weights``),
-first once uninterrupted (the reference, which also gives its duration ``T``), then ``--kills`` times: start,
-``SIGKILL`` after a uniformly random delay in ``[0, T)`` (so kills land during start-up, decoding, inference,
-frame writes, renames, segment encodes and the final join alike), run the same command again to the end, and
-compare every file of the output (hidden files included: nothing of the interrupted run may be left).
-The tests run the same function with a few kills per command.
+first once uninterrupted as a user runs it (``python -m``: the reference output), then once more forked from a
+process that has already imported the libraries (``core.bench._forkrun``; it must give the same bytes, and its
+duration ``T`` is the command's work without the imports), then ``--kills`` times: fork, ``SIGKILL`` after a
+uniformly random delay in ``[0, T)`` (so kills land during validation, decoding, inference, frame writes,
+renames, segment encodes and the final join alike, not in the seconds of ``import torch``), run the same command
+again to the end, and compare every file of the output (hidden files included: nothing of the interrupted run
+may be left). What the killed run left (a temporary file being written, and which) is recorded per kill: the
+distribution of the kill instants over the run's stages. The tests run the same function with a few kills.
 """
 
 from __future__ import annotations
@@ -16,15 +19,20 @@ import hashlib
 import logging
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from core.atomic import is_partial
+from core.bench._forkrun import ForkRunner
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +43,19 @@ REPO = Path(__file__).resolve().parents[2]
 class SoakResult:
     """What the kills of one command gave: ``identical`` of ``kills`` reruns matched the reference;
     ``landed`` kills hit a running process (the others came after it had finished); ``failures`` describe
-    the reruns that failed or differed."""
+    the reruns that failed or differed; ``stages`` counts what the killed runs left (see ``kill_stage``);
+    ``fractions`` are the kill delays as fractions of ``work_s``, the forked uninterrupted run's duration."""
 
     command: str
     kills: int = 0
     landed: int = 0
     identical: int = 0
     reference_s: float = 0.0
+    work_s: float = 0.0
+    rerun_s: float = 0.0
     failures: list[str] = field(default_factory=list)
+    stages: Counter = field(default_factory=Counter)
+    fractions: list[float] = field(default_factory=list)
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -54,6 +67,20 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
+def kill_stage(out: Path, expected: dict[str, str]) -> str:
+    """What a killed run left in ``out``: "nothing yet"; "finished" (the reference's files); "writing P" for
+    each temporary file of an atomic write (P: its path with digits as N and the writer's PID dropped: the kill
+    came mid-write or between a write and its rename); else "between writes"."""
+    got = tree_digest(out) if out.exists() else {}
+    partial = sorted({re.sub(r"\d+", "N", re.sub(r"\.partial-\d+", ".partial", rel))
+                      for rel in got if any(is_partial(part) for part in Path(rel).parts)})
+    if partial:
+        return "writing " + ", ".join(partial)
+    if not got:
+        return "nothing yet"
+    return "finished" if got == expected else "between writes"
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
 
@@ -63,12 +90,17 @@ def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+def _last_line(stderr: str) -> str:
+    return (stderr.strip().splitlines() or [""])[-1]
+
+
 def soak_command(
-    name: str, argv_for: "callable[[Path], list[str]]", workdir: Path, kills: int, rng: random.Random,
-    timeout: float = 600,
+    name: str, argv_for: Callable[[Path], list[str]], workdir: Path, kills: int, rng: random.Random,
+    runner: ForkRunner, timeout: float = 600,
 ) -> SoakResult:
     """Kill ``python -m ARGV`` (``argv_for(out_folder)``) ``kills`` times at random instants, rerun each and
-    compare with an uninterrupted run into ``workdir/ref``. Output folders are siblings (same relative paths)."""
+    compare with an uninterrupted run into ``workdir/ref``. Output folders are siblings (same relative paths).
+    The killed runs and the reruns are forked by ``runner``."""
     result = SoakResult(name)
     ref = workdir / "ref"
     ref.mkdir(parents=True)
@@ -78,31 +110,48 @@ def soak_command(
     if done.returncode != 0:
         raise RuntimeError(f"{name}: the uninterrupted run failed: {done.stderr[-2000:]}")
     expected = tree_digest(ref)
+    forked = workdir / "forked"
+    forked.mkdir()
+    t0 = time.monotonic()
+    module, *args = argv_for(forked)
+    done = runner.run(module, args)
+    result.work_s = time.monotonic() - t0
+    if done.returncode != 0 or tree_digest(forked) != expected:
+        raise RuntimeError(f"{name}: a forked uninterrupted run differs from the fresh one: {done.stderr[-2000:]}")
+    shutil.rmtree(forked)
+    rerun_s = 0.0
     for k in range(kills):
         out = workdir / f"kill{k}"
         out.mkdir()
-        delay = rng.uniform(0.0, result.reference_s)
-        proc = subprocess.Popen([sys.executable, "-m", *argv_for(out)], cwd=REPO, env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            result.landed += 1
+        fraction = rng.random()
+        module, *args = argv_for(out)
+        pid = runner.start(module, args)
+        time.sleep(fraction * result.work_s)
+        os.kill(pid, signal.SIGKILL)  # a child that already ended is a zombie until waited for: no effect
+        killed = runner.wait(pid)
         result.kills += 1
-        again = _run(argv_for(out), timeout)
+        if killed.returncode == -signal.SIGKILL:
+            result.landed += 1
+            result.fractions.append(fraction)
+            result.stages[kill_stage(out, expected)] += 1
+        else:
+            result.stages["after the end"] += 1
+        t0 = time.monotonic()
+        again = runner.run(module, args)
+        rerun_s += time.monotonic() - t0
+        when = f"kill at {fraction * result.work_s:.2f}s ({fraction:.0%})"
         if again.returncode != 0:
-            last = (again.stderr.strip().splitlines() or [""])[-1]
-            result.failures.append(f"kill at {delay:.2f}s: rerun exit {again.returncode}: {last}")
+            result.failures.append(f"{when}: rerun exit {again.returncode}: {_last_line(again.stderr)}")
         else:
             got = tree_digest(out)
             if got == expected:
                 result.identical += 1
             else:
                 differ = sorted(p for p in set(got) | set(expected) if got.get(p) != expected.get(p))
-                result.failures.append(f"kill at {delay:.2f}s: rerun differs in {differ[:5]}")
+                result.failures.append(f"{when}: rerun differs in {differ[:5]}")
+                shutil.copytree(out, workdir / f"failed{k}")  # kept for a look (the soak's folder is temporary)
         shutil.rmtree(out, ignore_errors=True)
+    result.rerun_s = rerun_s / max(kills, 1)
     return result
 
 
@@ -151,13 +200,36 @@ def command_argv(name: str, inputs: dict[str, Path]):
 
 
 def soak(kills: int, seed: int, commands: Sequence[str] = COMMANDS, weights: Path | None = None,
-         workdir: Path | None = None) -> list[SoakResult]:
-    """Run the soak for ``commands``; returns one result per command."""
+         workdir: Path | None = None, keep: Path | None = None) -> list[SoakResult]:
+    """Run the soak for ``commands``; returns one result per command. ``keep``: work in this folder (kept,
+    with the outputs of failed reruns) instead of a temporary one."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        folder = Path(tmp)
+        folder = Path(keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         inputs = make_inputs(folder, weights)
         rng = random.Random(seed)
-        return [soak_command(name, command_argv(name, inputs), folder / name, kills, rng) for name in commands]
+        runner = ForkRunner(env=_env(), cwd=REPO)
+        try:
+            results = []
+            for name in commands:
+                results.append(soak_command(name, command_argv(name, inputs), folder / name, kills, rng, runner))
+                report(results[-1])
+            return results
+        finally:
+            runner.close()
+
+
+def report(r: SoakResult) -> None:
+    """Print one command's figures: identical reruns, timings, the kill instants' stages and spread."""
+    print(f"{r.command}: {r.identical}/{r.kills} reruns identical to the uninterrupted run ({r.landed} kills "
+          f"landed mid-run; uninterrupted run {r.reference_s:.1f}s fresh, {r.work_s:.1f}s forked; "
+          f"rerun {r.rerun_s:.1f}s on average)", flush=True)
+    deciles = Counter(min(int(f * 10), 9) for f in r.fractions)
+    print("  kill instants by tenth of the run: " + " ".join(str(deciles[d]) for d in range(10)))
+    for stage, n in sorted(r.stages.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:4d}  {stage}")
+    for f in r.failures:
+        print(f"  FAILED {f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,12 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="random seed of the kill instants")
     p.add_argument("--commands", nargs="+", choices=COMMANDS, default=list(COMMANDS))
     p.add_argument("--weights", type=Path, help="VDA-S checkpoint (default: the fixtures' synthetic weights)")
+    p.add_argument("--keep", type=Path, help="work in this folder and keep it (outputs of failed reruns)")
     args = p.parse_args(argv)
-    failed = 0
-    for r in soak(args.kills, args.seed, args.commands, args.weights):
-        print(f"{r.command}: {r.identical}/{r.kills} reruns identical to the uninterrupted run "
-              f"({r.landed} kills landed mid-run; uninterrupted run {r.reference_s:.1f}s)")
-        for f in r.failures:
-            print(f"  {f}")
-        failed += len(r.failures)
-    return 1 if failed else 0
+    t0 = time.monotonic()
+    results = soak(args.kills, args.seed, args.commands, args.weights, keep=args.keep)
+    print(f"soak: {time.monotonic() - t0:.0f}s in all, seed {args.seed}")
+    return 1 if any(r.failures for r in results) else 0

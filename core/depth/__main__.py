@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import ArgumentParser, input_source, run_main, setup_logging
+from core.cli import ArgumentParser, add_decode_errors_argument, input_source, run_main, setup_logging
 from core.errors import DepthshotError
 from core.depth.job import DepthJob, Progress, add_engine_arguments, run_depth
 
@@ -24,8 +24,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--end", type=float, help="time to stop at (s, exclusive)")
     p.add_argument("--preview", nargs="?", const="depth", choices=("depth", "side-by-side"),
                    help="also write a colourised OUTDIR/preview.mp4 (side-by-side: RGB | depth)")
-    p.add_argument("--ignore-decode-errors", action="store_true",
-                   help="convert a video whose decode errors damage more than 1%% of its frames")
+    add_decode_errors_argument(p)
     p.add_argument("--live", action="store_true",
                    help="read INPUT as a live stream (implied for -, pipes, devices and URLs; for a growing file)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S",

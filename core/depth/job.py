@@ -235,7 +235,9 @@ class _SequentialFrames:
 def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = None) -> Path:
     """Compute the depth pass of ``job.input`` into ``job.output`` (a folder); return the folder.
 
-    Started again with the same job after an interruption, it continues where it stopped.
+    Started again with the same job after an interruption, it continues where it stopped. ``on_progress`` hears
+    first (the frames done by earlier runs) once the job is under way: validated, its engine loaded, its output
+    claimed; a job that cannot run raises before that.
     """
     from core.video import prefetch, probe, read_frames
 
@@ -273,8 +275,10 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
         meter = _Meter(info.frame_count, writer.resume_point(), on_progress)
         meters.append(meter)
         size = None if (width, height) == (info.width, info.height) else (width, height)
+        scanning = job.shots or engine.needs_shot_length
+        meter.report(meter.done, "scan" if scanning else "depth")  # under way: what fails from here is the work
 
-        if job.shots or engine.needs_shot_length:
+        if scanning:
             scan = _scan(job, writer, width, height, detect=job.shots, meter=meter)
             meter.frame_count = scan.frame_count
             bounds: list[tuple[int, int | None]] = list(scan.bounds())

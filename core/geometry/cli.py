@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.atomic import sweep_partials
-from core.cli import ArgumentParser, setup_logging
+from core.cli import ArgumentParser, add_decode_errors_argument, setup_logging
 from core.depth.depth_pass import LOCK_FILE, DepthPass
 from core.depth.job import DepthJob, add_engine_arguments, ensure_pass
 from core.errors import DepthshotError, disk_full_reported
@@ -63,6 +63,7 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
                      help="also use pixels the pass's validity mask flags as filled or unreliable (confidence 0)")
     dep = add_engine_arguments(p, "depth (when INPUT is a video)")
     dep.add_argument("--pass-dir", type=Path, help="where to write the depth pass (default OUT/depth_pass)")
+    add_decode_errors_argument(dep)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -77,7 +78,8 @@ def open_input(args: argparse.Namespace) -> DepthPass:
     if src.is_dir():
         raise DepthshotError(f"{src}: a folder but not a depth pass (no depth_pass.json)")
     probe(src)  # not a video: a clear error before the engine starts
-    return ensure_pass(src, DepthJob.from_args(args, src, args.pass_dir or args.output / "depth_pass"))
+    return ensure_pass(src, DepthJob.from_args(args, src, args.pass_dir or args.output / "depth_pass",
+                                               ignore_decode_errors=args.ignore_decode_errors))
 
 
 def camera_options(args: argparse.Namespace) -> CameraOptions:

@@ -12,7 +12,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.cli import ArgumentParser, StageBars, check_number, check_window, input_source, run_main, setup_logging
+from core.cli import (
+    ArgumentParser,
+    StageBars,
+    add_decode_errors_argument,
+    check_number,
+    check_window,
+    input_source,
+    run_main,
+    setup_logging,
+)
 from core.depth.engines import get_engine, make_config
 from core.depth.job import DepthJob, add_engine_arguments
 from core.errors import DepthshotError
@@ -74,8 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto", help="auto, cpu or cuda: the warp's and the engine's device")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing OUTPUT that depthshot did not make (its own is replaced or reused)")
-    p.add_argument("--ignore-decode-errors", action="store_true",
-                   help="convert a video whose decode errors damage more than 1%% of its frames")
+    add_decode_errors_argument(p)
     g = p.add_argument_group("live (streaming depth engine, frame in -> stereo frame out)")
     g.add_argument("--live", action="store_true",
                    help="read INPUT as a live stream (stdin '-', pipe, growing file, v4l2 device, URL) and write the "

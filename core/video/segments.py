@@ -145,6 +145,7 @@ class SegmentedWriter(_OutputFile):
             if record == self._record:
                 log.info("%s already holds this job's finished video", self.path)
                 self.complete = True
+                shutil.rmtree(self.work_dir, ignore_errors=True)  # a finishing run killed before it removed it
                 return
             if not self.overwrite and not (record or "").startswith("depthshot job "):
                 raise VideoPathError(f"{self.path}: exists and was not made by depthshot (--overwrite replaces it)")

@@ -95,6 +95,21 @@ def test_interrupted_run_resumes_to_the_same_file(source, tmp_path):
     assert all(av.sidedata.sidedata.Type.STEREO3D in sides[i] for i in range(0, N, 6))
 
 
+def test_a_run_killed_while_removing_its_work_folder_is_finished_by_the_next(source, tmp_path):
+    settings = EncodeSettings(preset="ultrafast")
+    dst = tmp_path / "out.mp4"
+    _encode(source, dst, settings)
+    done = dst.read_bytes()
+    work = tmp_path / ".out.mp4.work"  # what a kill -9 during the final removal of the work folder leaves
+    work.mkdir()
+    (work / "job.json").write_text("{}")
+    (work / "segment_00002.mov").write_bytes(b"a finished segment")
+    info = probe(source)
+    with SegmentedWriter(dst, info.width, info.height, info.rate, settings, source=source, segment_frames=6) as out:
+        assert out.complete
+    assert dst.read_bytes() == done and sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
 def _resume_point(src: Path, dst: Path, settings: EncodeSettings, **kwargs) -> int:
     info = probe(src)
     writer = SegmentedWriter(dst, info.width, info.height, info.rate, settings, source=src, segment_frames=6, **kwargs)
