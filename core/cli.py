@@ -127,6 +127,11 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
                    help="GPUs per depth task, may be fractional (default 1 where the cluster has GPUs, else 0)")
     g.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N",
                    help="CPUs per task (default 1; CPU tasks run that many torch threads)")
+    g.add_argument("--ray-chunk-frames", type=int, default=1000, metavar="N",
+                   help="split a shot longer than N frames into overlapping chunks computed in parallel and "
+                        "aligned by scale/shift (an approximation; default 1000)")
+    g.add_argument("--no-split-shots", dest="split_shots", action="store_false",
+                   help="one task per shot however long: the pass is byte-identical to the single-process run")
 
 
 def ray_options(args: argparse.Namespace) -> Any:
@@ -136,7 +141,8 @@ def ray_options(args: argparse.Namespace) -> Any:
     from core.cluster import RayOptions
 
     return RayOptions(address=args.ray or None, gpus_per_task=args.ray_gpus_per_task,
-                      cpus_per_task=args.ray_cpus_per_task)
+                      cpus_per_task=args.ray_cpus_per_task, split_shots=args.split_shots,
+                      chunk_frames=args.ray_chunk_frames)
 
 
 def run_inputs(inputs: Sequence[Any], run_one: Callable[[Any], Any], *, name: Callable[[Any], str] = str,

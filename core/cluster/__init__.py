@@ -33,12 +33,18 @@ class RayOptions:
     ``address``: None starts a local Ray instance on this machine (its GPUs, else its CPUs); else the address of a
     running cluster (``ray start --head`` prints it; ``auto`` finds the one on this node).
     ``gpus_per_task``: GPUs per depth task (may be fractional); None = 1 when the cluster has GPUs, else 0 (CPU tasks).
-    ``cpus_per_task``: CPUs per task (for CPU tasks also the torch threads of the task).
+    ``cpus_per_task``: CPUs per task (Ray sets a CPU task's ``OMP_NUM_THREADS``, hence its torch threads, to it).
+    ``split_shots``: split a shot longer than ``chunk_frames`` into chunks that overlap by ``chunk_overlap`` frames,
+    computed in parallel and aligned to each other (``core.depth.chunks``: an approximation of the sequential
+    result); off, every shot is one task and the pass is byte-identical to the single-process run.
     """
 
     address: str | None = None
     gpus_per_task: float | None = None
     cpus_per_task: float = 1.0
+    split_shots: bool = True
+    chunk_frames: int = 1000
+    chunk_overlap: int = 16
 
     def task_gpus(self, ray: ModuleType) -> float:
         """GPUs each task asks for on the connected cluster."""
@@ -62,6 +68,9 @@ def check_options(options: RayOptions) -> None:
         raise DepthshotError(f"--ray-gpus-per-task must be >= 0, got {options.gpus_per_task:g}")
     if not options.cpus_per_task > 0:
         raise DepthshotError(f"--ray-cpus-per-task must be > 0, got {options.cpus_per_task:g}")
+    if options.chunk_overlap < 2 or options.chunk_frames <= 2 * options.chunk_overlap:
+        raise DepthshotError(f"--ray-chunk-frames must be more than twice the overlap of {options.chunk_overlap} "
+                             f"frames, got {options.chunk_frames}")
 
 
 def connect(options: RayOptions) -> ModuleType:

@@ -2,10 +2,14 @@
 
 ``run_depth_ray(job, options)`` is ``core.depth.job.run_depth`` with ``RayShots`` as its executor: the driver
 validates, scans for cuts (once, cheap, low resolution; the scan also records every frame's pts), then submits
-each shot still to do as a task. A task seeks to its shot's first frame, runs the engine's own ``run_shot`` into
-a ``ShotStage`` (raw frames, lossless, in ``PASS/.work/cluster/shot_NNNNNN/`` on the shared filesystem) and
-returns; the driver reads the finished shots back in order and writes them through ``DepthPassWriter`` exactly as
-the single-process job does, so the pass is byte-identical (same engine, same device, same torch threads).
+each shot still to do as a task. A task seeks to its shot's first frame, runs the engine's own ``run_shot`` into a
+``ShotStage`` (raw frames, lossless, in ``PASS/.work/cluster/shot_NNNNNN/`` on the shared filesystem) and returns;
+the driver reads the finished shots back in order and writes them through ``DepthPassWriter`` exactly as the
+single-process job does, so the pass is byte-identical (same engine, same device, same torch threads).
+
+Long shots: one longer than ``options.chunk_frames`` is computed as overlapping chunks, one task each, joined on the
+driver by ``core.depth.chunks.ChunkJoin`` (an approximation of the sequential result); ``split_shots=False`` keeps
+every shot one task.
 
 Faults: a task whose worker dies is retried by Ray (``max_retries``), and resumes inside its shot from the
 engine's saved window state in its stage folder; a killed driver run again finds the shots the writer recorded
@@ -27,6 +31,7 @@ import numpy as np
 
 from core.atomic import finished_files, sweep_partials, write_text
 from core.cluster import RayOptions, check_shared_paths, connect
+from core.depth.chunks import Chunk, ChunkJoin, split_shot
 from core.depth.depth_pass import WORK_DIR, DepthPassWriter, read_staged_frame, stage_frame
 from core.depth.engines import Engine, ShotInput, get_engine, make_config
 from core.depth.job import DepthJob, Meter, PendingShots, Progress, max_damaged, run_depth
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 STAGE_DIR = "cluster"  # under the pass's .work/
 _DONE = "done.json"
 _TASK = "task.json"
+_PLAN = "plan.json"
 _MAX_RETRIES = 3
 _POLL_S = 0.5  # how often the driver looks at the stages of running tasks (progress)
 
@@ -192,66 +198,101 @@ class RayShots:
             return dataclasses.replace(job, device="cuda" if self._gpu else "cpu")
         return job
 
-    def _get(self, ref: Any) -> Any:
-        """``ray.get`` that raises a task's ``DepthshotError`` as itself (one line), not as a remote traceback."""
+    def _get(self, ref: Any, what: str) -> Any:
+        """``ray.get``; a task's ``DepthshotError`` is raised as itself, any other failure of ``what`` (an error in
+        the task, a worker or node that died more often than Ray retries) as one ``DepthshotError`` line (the
+        remote traceback is logged at debug level, ``-v``)."""
+        errors = self.ray.exceptions
         try:
             return self.ray.get(ref)
-        except self.ray.exceptions.RayTaskError as exc:
+        except errors.RayTaskError as exc:
             if isinstance(exc.cause, DepthshotError):
                 raise exc.cause from None
-            raise
+            log.debug("%s failed on Ray", what, exc_info=True)
+            cause = exc.cause if exc.cause is not None else exc
+            raise DepthshotError(f"{what} failed on a Ray worker: {type(cause).__name__}: "
+                                 f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}") from None
+        except errors.RayError as exc:
+            log.debug("%s failed on Ray", what, exc_info=True)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise DepthshotError(f"{what} failed on Ray: {type(exc).__name__}: {first}") from None
 
     def resolve(self, engine: Engine, config: Any, job: DepthJob) -> tuple[str, dict[str, Any]]:
         check_shared_paths(self.ray, [job.input], [job.output])
         self._job = self._device_job(job)
-        return self._get(self._remote(resolve_task).remote(self._job))
+        return self._get(self._remote(resolve_task).remote(self._job), f"{job.input}: resolving the device")
 
     def load(self, engine: Engine, config: Any, device: str) -> dict[str, Any]:
-        self._device = device
-        return self._get(self._remote(load_task).remote(self._job, device))
+        self._device, job = device, self._job
+        return self._get(self._remote(load_task).remote(self._job, device), f"{job.input}: loading the engine")
 
     def run(self, pending: PendingShots, writer: DepthPassWriter, meter: Meter) -> None:
-        job, device = self._device_job(pending.job), self._device
+        job, device, opts = self._device_job(pending.job), self._device, self.options
         times = pending.timestamps
         task = self._remote(shot_task)
-        base = meter.done  # frames the writer already holds
-        todo = list(pending.bounds)
-        running: dict[Any, tuple[int, int | None]] = {}
-        finished: dict[int, tuple[int, int]] = {}
-        staged_done = 0  # frames of shots finished but not yet fed
+        self._check_plan(writer)
+        limit = opts.chunk_frames if opts.split_shots else None
+        units = [c for start, end in pending.bounds for c in split_shot(start, end, limit, opts.chunk_overlap)]
+        join = ChunkJoin(opts.chunk_overlap, metric=writer.info.kind == "metric_depth")
+        todo, order = list(units), list(units)
+        running: dict[Any, Chunk] = {}
+        finished: dict[int, Chunk] = {}
+        fed = meter.done  # frames the writer already holds
+        new = {c.start: c.end - c.start - (0 if c.first else opts.chunk_overlap) for c in units}  # frames each adds
         while todo or running or finished:
             while todo and len(running) + len(finished) < self.max_in_flight:
-                start, end = todo.pop(0)
-                done = ShotStage.finished(stage_folder(job.output, start))
-                if done is not None:  # staged by a run of this job that was stopped before feeding it
-                    finished[start] = done
-                    staged_done += done[1] - done[0]
+                chunk = todo.pop(0)
+                if ShotStage.finished(stage_folder(job.output, chunk.start)) is not None:
+                    finished[chunk.start] = chunk  # staged by a run of this job stopped before feeding it
                     continue
-                window = times[max(0, start - 1) : end] if times is not None else []
-                running[task.remote(job, device, pending.size, start, end, window)] = (start, end)
+                window = times[max(0, chunk.start - 1) : chunk.end] if times is not None else []
+                ref = task.remote(job, device, pending.size, chunk.start, chunk.end, window)
+                running[ref] = chunk
             ready, _ = self.ray.wait(list(running), num_returns=1, timeout=_POLL_S)
             for ref in ready:
-                running.pop(ref)
-                start, end = self._get(ref)
-                finished[start] = (start, end)
-                staged_done += end - start
-            while pending.bounds and finished and min(finished) == pending.bounds[0][0]:
-                start, end = finished.pop(pending.bounds.pop(0)[0])
-                self._feed(writer, start, end)
-                staged_done -= end - start
-                base += end - start
-            in_stage = sum(len(finished_files(stage_folder(job.output, s), "*.npy")) for s, _ in running.values())
-            meter.report(min(base + staged_done + in_stage, meter.frame_count or base + staged_done + in_stage))
+                chunk = running.pop(ref)
+                self._get(ref, f"{job.input}: frames {chunk.start}-{chunk.end - 1}")
+                finished[chunk.start] = chunk
+            while order and order[0].start in finished:
+                chunk = finished.pop(order.pop(0).start)
+                self._feed(writer, join, chunk)
+                fed += new[chunk.start]
+            staged = sum(new[s] for s in finished)
+            in_stage = sum(len(finished_files(stage_folder(job.output, c.start), "*.npy")) for c in running.values())
+            meter.report(min(fed + staged + in_stage, meter.frame_count or fed + staged + in_stage))
 
-    def _feed(self, writer: DepthPassWriter, start: int, end: int) -> None:
-        """Write one finished stage through the pass writer, in order; drop the stage once the shot is recorded."""
-        folder = stage_folder(writer.root, start)
-        writer.begin_shot(start)
-        for i in range(start, end):
-            depth, pts, mask = read_staged_frame(folder / f"{i:06d}.npy")
+    def _check_plan(self, writer: DepthPassWriter) -> None:
+        """Record how shots are split (``.work/cluster/plan.json``); a resumed run that splits otherwise would mix
+        two approximations in one pass: ``DepthshotError``."""
+        opts = self.options
+        plan = ({"split_shots": True, "chunk_frames": opts.chunk_frames, "chunk_overlap": opts.chunk_overlap}
+                if opts.split_shots else {"split_shots": False})
+        path = writer.work_dir / STAGE_DIR / _PLAN
+        if path.is_file() and json.loads(path.read_text()) != plan:
+            was = json.loads(path.read_text())
+            how = f"--ray-chunk-frames {was['chunk_frames']}" if was["split_shots"] else "--no-split-shots"
+            raise DepthshotError(f"{writer.root}: this unfinished pass was started with {how}: run it again with the "
+                                 "same option or remove the folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, json.dumps(plan))
+
+    def _feed(self, writer: DepthPassWriter, join: ChunkJoin, chunk: Chunk) -> None:
+        """Write one finished chunk through the pass writer, in order (a whole shot: its frames as staged); once
+        its shot's last chunk is recorded, drop the shot's stages."""
+        folder = stage_folder(writer.root, chunk.start)
+        if chunk.first:
+            writer.begin_shot(chunk.start)
+        for i, depth, pts, mask in join.frames(chunk, lambda i: read_staged_frame(folder / f"{i:06d}.npy")):
             writer.write(i, depth, pts, mask)
-        writer.end_shot()
-        writer.then(lambda: shutil.rmtree(folder, ignore_errors=True))
+        if chunk.last:
+            writer.end_shot()
+            folders = [stage_folder(writer.root, s) for s in self._chunk_starts(chunk)]
+            writer.then(lambda: [shutil.rmtree(f, ignore_errors=True) for f in folders])
+
+    def _chunk_starts(self, chunk: Chunk) -> list[int]:
+        opts = self.options
+        limit = opts.chunk_frames if opts.split_shots else None
+        return [c.start for c in split_shot(chunk.shot_start, chunk.shot_end, limit, opts.chunk_overlap)]
 
 
 def run_depth_ray(job: DepthJob, options: RayOptions,
