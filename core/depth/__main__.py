@@ -89,10 +89,13 @@ class JobProgress:
             self._bar = tqdm(unit="frame", dynamic_ncols=True, initial=p.frames_done)
         done = sum(j.frames_done for j in self._jobs.values())
         total = sum(j.frame_count for j in self._jobs.values())
-        self._bar.set_description(p.stage if len(self._jobs) == 1 else f"{len(self._jobs)} inputs")
+        desc = p.stage if len(self._jobs) == 1 else f"{len(self._jobs)} inputs"
         if total and self._bar.total != total:
             self._bar.total = total
-        self._bar.update(done - self._bar.n)
+        if desc != self._bar.desc:
+            self._bar.set_description(desc, refresh=False)
+        if done != self._bar.n:
+            self._bar.update(done - self._bar.n)
 
     def _json(self, key: str, p: Progress) -> None:
         now = time.monotonic()
