@@ -133,3 +133,55 @@ class StageBars:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and the task resources (see ``core.cluster``); ``ray_options(args)`` reads them."""
+    g = parser.add_argument_group("scale-out (Ray; pip install 'depthshot[ray]')")
+    g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the work as Ray tasks: without ADDRESS on a local Ray instance (this machine's GPUs, "
+                        "else CPUs), with it on the running cluster there (ray start --head prints it; auto)")
+    g.add_argument("--ray-gpus-per-task", type=float, metavar="N",
+                   help="GPUs per depth task, may be fractional (default 1 where the cluster has GPUs, else 0)")
+    g.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N",
+                   help="CPUs per task (default 1; CPU tasks run that many torch threads)")
+    g.add_argument("--ray-chunk-frames", type=int, default=1000, metavar="N",
+                   help="split a shot longer than N frames into overlapping chunks computed in parallel and "
+                        "aligned by scale/shift (an approximation; default 1000)")
+    g.add_argument("--no-split-shots", dest="split_shots", action="store_false",
+                   help="one task per shot however long: the pass is byte-identical to the single-process run")
+
+
+def ray_options(args: argparse.Namespace) -> Any:
+    """The ``core.cluster.RayOptions`` the command line chose, None without ``--ray``."""
+    if args.ray is None:
+        return None
+    from core.cluster import RayOptions
+
+    return RayOptions(address=args.ray or None, gpus_per_task=args.ray_gpus_per_task,
+                      cpus_per_task=args.ray_cpus_per_task, split_shots=args.split_shots,
+                      chunk_frames=args.ray_chunk_frames)
+
+
+def run_inputs(inputs: Sequence[Any], run_one: Callable[[Any], Any], *, name: Callable[[Any], str] = str,
+               parallel: int = 1) -> int:
+    """Run ``run_one(input)`` for every input (``parallel`` at a time, in threads); an input that fails with a
+    ``DepthshotError`` is reported as one ``error: NAME: ...`` line (``name(input)``) and does not stop the others.
+    Returns the exit status: 0 when all succeeded, ``EXIT_USER_ERROR`` when any failed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item: Any) -> bool:
+        try:
+            run_one(item)
+            return True
+        except DepthshotError as exc:
+            text, who = str(exc), name(item)
+            print(f"error: {text if who in text else f'{who}: {text}'}", file=sys.stderr)
+            return False
+
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        results = list(pool.map(one, inputs))
+    failed = results.count(False)
+    if failed and len(inputs) > 1:
+        print(f"{failed} of {len(inputs)} inputs failed", file=sys.stderr)
+    return EXIT_USER_ERROR if failed else 0

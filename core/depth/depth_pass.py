@@ -590,14 +590,10 @@ class DepthPassWriter:
 
     # -- disk work (the disk thread and the PNG pool) -------------------------------------------------------------
     def _stage(self, i: int, depth: np.ndarray, pts: float) -> None:
-        with atomic_path(self._raw_dir / f"{i:06d}.npy") as tmp, open(tmp, "wb") as f:
-            np.lib.format.write_array(f, depth, allow_pickle=False)
-            np.lib.format.write_array(f, np.array(pts, np.float64), allow_pickle=False)
+        stage_frame(self._raw_dir / f"{i:06d}.npy", depth, pts)
 
     def _read_staged(self, i: int) -> tuple[np.ndarray, float]:
-        with open(self._raw_dir / f"{i:06d}.npy", "rb") as f:
-            depth = np.lib.format.read_array(f, allow_pickle=False)
-            pts = float(np.lib.format.read_array(f, allow_pickle=False))
+        depth, pts, _ = read_staged_frame(self._raw_dir / f"{i:06d}.npy")
         return depth, pts
 
     def _record_shot(self, state: dict[str, Any], shot: Shot) -> None:
@@ -618,6 +614,26 @@ class DepthPassWriter:
             self._png_jobs = [job for job in self._png_jobs if not job.done()]
         for job in done:
             job.result()
+
+
+def stage_frame(path: Path, depth: np.ndarray, pts: float, mask: np.ndarray | None = None) -> None:
+    """Write one raw frame losslessly and atomically: ``depth`` (float32/float16 [H, W]), ``pts`` (s) and, when
+    given, its uint8 [H, W] validity ``mask``, as consecutive ``.npy`` arrays (the staging format of a pass)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.lib.format.write_array(f, depth, allow_pickle=False)
+        np.lib.format.write_array(f, np.array(pts, np.float64), allow_pickle=False)
+        if mask is not None:
+            np.lib.format.write_array(f, np.asarray(mask, np.uint8), allow_pickle=False)
+
+
+def read_staged_frame(path: Path) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """``(depth, pts, mask or None)`` of a frame written by ``stage_frame``."""
+    with open(path, "rb") as f:
+        depth = np.lib.format.read_array(f, allow_pickle=False)
+        pts = float(np.lib.format.read_array(f, allow_pickle=False))
+        more = f.tell() < os.fstat(f.fileno()).st_size
+        mask = np.lib.format.read_array(f, allow_pickle=False) if more else None
+    return depth, pts, mask
 
 
 def _call(fn: Callable[[], Any]) -> None:

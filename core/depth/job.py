@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,9 +32,13 @@ from core.devices import resolve_device
 from core.errors import DepthshotError, disk_full_reported
 from core.lock import claim_output, output_lock
 
+if TYPE_CHECKING:
+    from core.video import VideoInfo
+
 log = logging.getLogger(__name__)
 
-__all__ = ["ENGINES", "PRECISIONS", "DepthJob", "Progress", "add_engine_arguments", "ensure_pass", "run_depth"]
+__all__ = ["ENGINES", "PRECISIONS", "DepthJob", "LocalShots", "PendingShots", "Progress", "ShotExecutor",
+           "add_engine_arguments", "ensure_pass", "run_depth"]
 
 _SHOTS_FILE = "shots.json"
 # the DepthJob fields add_engine_arguments defines
@@ -161,7 +165,7 @@ def check_job(job: DepthJob) -> None:
     _check(job)
 
 
-class _Meter:
+class Meter:
     """Frames/s and ETA of this run, reported through ``on_progress``."""
 
     def __init__(self, frame_count: int, done: int, on_progress: Callable[[Progress], None] | None) -> None:
@@ -178,32 +182,36 @@ class _Meter:
         self.on_progress(Progress(done, self.frame_count, fps, eta, stage))
 
 
-def _scan(job: DepthJob, writer: DepthPassWriter, width: int, height: int, detect: bool, meter: _Meter) -> ShotScan:
-    """Frame count and cuts, from ``.work/shots.json`` when a previous run already scanned."""
+def scan_shots(job: DepthJob, writer: DepthPassWriter, width: int, height: int, detect: bool,
+               meter: Meter) -> ShotScan:
+    """Frame count, cuts and frame times, from ``.work/shots.json`` when a previous run already scanned."""
     from core.video import read_frames
 
     path = writer.work_dir / _SHOTS_FILE
     if path.is_file():
         data = json.loads(path.read_text())
-        return ShotScan(data["frame_count"], data["cuts"])
+        return ShotScan(data["frame_count"], data["cuts"], data.get("timestamps"))
     frames = read_frames(job.input, start=job.start, end=job.end, size=scan_size(width, height),
-                         max_damaged=_max_damaged(job))
+                         max_damaged=max_damaged(job))
+    times: list[float] = []
 
     def images() -> Iterator[np.ndarray]:
         for i, f in enumerate(frames):
             if i % 64 == 0:
                 meter.report(0, "scan")
+            times.append(f.pts)
             yield f.image
 
     if detect:
         scan = detect_cuts(images())
     else:
         scan = ShotScan(sum(1 for _ in images()), [])
-    write_text(path, json.dumps({"frame_count": scan.frame_count, "cuts": scan.cuts}))
+    scan = dataclasses.replace(scan, timestamps=times)
+    write_text(path, json.dumps({"frame_count": scan.frame_count, "cuts": scan.cuts, "timestamps": times}))
     return scan
 
 
-def _max_damaged(job: DepthJob) -> float | None:
+def max_damaged(job: DepthJob) -> float | None:
     """``read_frames``' limit on frames damaged by decode errors for this job."""
     from core.video.reader import DAMAGED_FRACTION
 
@@ -232,34 +240,102 @@ class _SequentialFrames:
                 yield frame
 
 
-def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = None) -> Path:
-    """Compute the depth pass of ``job.input`` into ``job.output`` (a folder); return the folder.
+def plan_depth(job: DepthJob, *, check_device: bool = True) -> tuple[Engine, Any, VideoInfo, int, int]:
+    """Validate ``job`` and probe its input before anything is created: the engine, its config, the video's info
+    and the ``(width, height)`` depth is computed at. ``check_device=False`` leaves the device to the machine that
+    will run the engine (a cluster worker)."""
+    from core.video import probe
 
-    Started again with the same job after an interruption, it continues where it stopped. ``on_progress`` hears
-    first (the frames done by earlier runs) once the job is under way: validated, its engine loaded, its output
-    claimed; a job that cannot run raises before that.
-    """
-    from core.video import prefetch, probe, read_frames
-
-    engine, config = _check(job)
+    engine, config = _check(job if check_device else dataclasses.replace(job, device=None))
     info = probe(job.input)
     check_window(job.start, job.end, info.duration)
     if job.start is not None and info.duration and job.start >= info.duration:
         raise DepthshotError(f"--start {job.start:g} s is past the end of {job.input} ({info.duration:.2f} s)")
     width, height = processing_size(info.width, info.height, job.max_res)
-    device = resolve_device(job.device)
-    model = {**engine.fingerprint(config, device), "shot_detection": job.shots, "start": job.start, "end": job.end}
-    finished = _finished_pass(job, model, width, height)
+    return engine, config, info, width, height
+
+
+@dataclass(frozen=True)
+class PendingShots:
+    """The shots of a job still to compute, handed to a ``ShotExecutor``."""
+
+    job: DepthJob
+    size: tuple[int, int] | None  # (w, h) to decode at; None = the video's size
+    bounds: list[tuple[int, int | None]]  # pass frame ranges [start, end) in order (end None: to the video's end)
+    timestamps: list[float] | None  # pts (s) of every pass frame, from the scan (None when there was no scan)
+
+
+class ShotExecutor(Protocol):
+    """Where the shots of a job are computed: ``LocalShots`` (this process, the default) or a cluster
+    (``core.cluster``). ``run_depth`` does everything else (checks, resume, the one pass writer, the manifest)."""
+
+    needs_scan: bool  # True: the executor needs every shot's bounds and frame times before it starts
+
+    def resolve(self, engine: Engine, config: Any, job: DepthJob) -> tuple[str, dict[str, Any]]:
+        """The device the engine will run on and the engine's fingerprint there."""
+        ...
+
+    def load(self, engine: Engine, config: Any, device: str) -> dict[str, Any]:
+        """Get the engine ready; the manifest entries known after loading (``LoadedEngine.record``)."""
+        ...
+
+    def run(self, pending: PendingShots, writer: DepthPassWriter, meter: Meter) -> None:
+        """Compute the pending shots into ``writer`` in order (``begin_shot`` .. ``end_shot`` each), reporting
+        frames done through ``meter``."""
+        ...
+
+
+class LocalShots:
+    """The single-process executor: the engine in this process, the video decoded once, shot after shot."""
+
+    needs_scan = False
+
+    def __init__(self) -> None:
+        self.loaded = None
+
+    def resolve(self, engine: Engine, config: Any, job: DepthJob) -> tuple[str, dict[str, Any]]:
+        device = resolve_device(job.device)
+        return device, engine.fingerprint(config, device)
+
+    def load(self, engine: Engine, config: Any, device: str) -> dict[str, Any]:
+        self.loaded = engine.load(config, device)
+        return self.loaded.record
+
+    def run(self, pending: PendingShots, writer: DepthPassWriter, meter: Meter) -> None:
+        from core.video import prefetch, read_frames
+
+        job = pending.job
+        decoded = prefetch(read_frames(job.input, start=job.start, end=job.end, size=pending.size,
+                                       max_damaged=max_damaged(job)), maxsize=_DECODE_AHEAD)
+        frames = _SequentialFrames(decoded)  # decoded in its own thread, ahead of the engine
+        for start, end in pending.bounds:
+            self.loaded.run_shot(frames.shot(start, end), writer, lambda i: meter.report(i + 1))
+
+
+def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = None,
+              executor: ShotExecutor | None = None) -> Path:
+    """Compute the depth pass of ``job.input`` into ``job.output`` (a folder); return the folder.
+
+    Started again with the same job after an interruption, it continues where it stopped. ``executor``: where the
+    shots are computed (default ``LocalShots``: this process); every executor gives the same files. ``on_progress``
+    hears first (the frames done by earlier runs) once the job is under way: validated, its engine loaded, its
+    output claimed; a job that cannot run raises before that.
+    """
+    executor = executor or LocalShots()
+    engine, config, info, width, height = plan_depth(job, check_device=isinstance(executor, LocalShots))
+    device, fingerprint = executor.resolve(engine, config, job)
+    model = {**fingerprint, "shot_detection": job.shots, "start": job.start, "end": job.end}
+    finished = finished_pass(job, model, width, height)
     if finished is not None:  # the same job ran to the end before: at most the preview is left to do
         log.info("%s already holds this job's finished depth pass", job.output)
         with output_lock(Path(job.output) / LOCK_FILE, job.output):
-            _write_preview(job, finished, _Meter(len(finished), len(finished), on_progress))
+            write_preview_when_asked(job, finished, Meter(len(finished), len(finished), on_progress))
         return Path(job.output)
-    loaded = engine.load(config, device)
-    model.update({**loaded.record, "device": device})
+    record = executor.load(engine, config, device)
+    model.update({**record, "device": device})
     pass_info = PassInfo(source=str(job.input), fps=float(info.fps), width=width, height=height,
                          kind=engine.kind(config), model=model)
-    meters: list[_Meter] = []
+    meters: list[Meter] = []
 
     def needed() -> int:  # bytes still to write: a float32 EXR while staged plus the 16-bit PNG, per frame left
         left = info.frame_count - (meters[0].done if meters else 0)
@@ -268,32 +344,30 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     with claim_output(job.output, Path(job.output) / LOCK_FILE, created=[job.output]), \
             disk_full_reported(job.output, needed):
         if (Path(job.output) / MANIFEST).is_file():  # another run of this job finished while we got ready
-            finished = _finished_pass(job, model, width, height)
-            _write_preview(job, finished, _Meter(len(finished), len(finished), on_progress))
+            finished = finished_pass(job, model, width, height)
+            write_preview_when_asked(job, finished, Meter(len(finished), len(finished), on_progress))
             return Path(job.output)
         writer = DepthPassWriter(job.output, pass_info, resume=True)
-        meter = _Meter(info.frame_count, writer.resume_point(), on_progress)
+        meter = Meter(info.frame_count, writer.resume_point(), on_progress)
         meters.append(meter)
         size = None if (width, height) == (info.width, info.height) else (width, height)
-        scanning = job.shots or engine.needs_shot_length
+        scanning = job.shots or engine.needs_shot_length or executor.needs_scan
         meter.report(meter.done, "scan" if scanning else "depth")  # under way: what fails from here is the work
 
+        timestamps = None
         if scanning:
-            scan = _scan(job, writer, width, height, detect=job.shots, meter=meter)
-            meter.frame_count = scan.frame_count
+            scan = scan_shots(job, writer, width, height, detect=job.shots, meter=meter)
+            if executor.needs_scan and scan.timestamps is None:  # scanned by a depthshot that kept no times
+                (writer.work_dir / _SHOTS_FILE).unlink()
+                scan = scan_shots(job, writer, width, height, detect=job.shots, meter=meter)
+            meter.frame_count, timestamps = scan.frame_count, scan.timestamps
             bounds: list[tuple[int, int | None]] = list(scan.bounds())
         else:
             bounds = [(0, None)]  # one shot: no need to know its length in advance
         done = writer.info.shots[-1].end if writer.info.shots else 0  # shots finished by an earlier run
-        decoded = prefetch(read_frames(job.input, start=job.start, end=job.end, size=size,
-                                       max_damaged=_max_damaged(job)), maxsize=_DECODE_AHEAD)
-        frames = _SequentialFrames(decoded)  # decoded in its own thread, ahead of the engine
-        for start, end in bounds:
-            if start < done:
-                continue
-            loaded.run_shot(frames.shot(start, end), writer, lambda i: meter.report(i + 1))
+        executor.run(PendingShots(job, size, [b for b in bounds if b[0] >= done], timestamps), writer, meter)
         depth_pass = writer.close()
-        _write_preview(job, depth_pass, meter)
+        write_preview_when_asked(job, depth_pass, meter)
     return Path(job.output)
 
 
@@ -308,7 +382,7 @@ def ensure_pass(video: Path, job: DepthJob, on_progress: Callable[[Progress], No
     return DepthPass.open(run_depth(job, on_progress))
 
 
-def _finished_pass(job: DepthJob, model: dict[str, Any], width: int, height: int) -> DepthPass | None:
+def finished_pass(job: DepthJob, model: dict[str, Any], width: int, height: int) -> DepthPass | None:
     """The finished pass already in ``job.output`` when this job made it, None when there is none.
 
     ``model``: the manifest's model entry this job would write (the engine's fingerprint and the job's window).
@@ -330,7 +404,7 @@ def _finished_pass(job: DepthJob, model: dict[str, Any], width: int, height: int
     return dp
 
 
-def _write_preview(job: DepthJob, depth_pass: DepthPass, meter: _Meter) -> None:
+def write_preview_when_asked(job: DepthJob, depth_pass: DepthPass, meter: Meter) -> None:
     """Write PASS/preview.mp4 when the job asks for one and it is not there yet; report the job done."""
     preview = Path(job.output) / "preview.mp4"
     if job.preview and not preview.exists():

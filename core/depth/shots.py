@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ShotScan:
-    """Result of a pass over the video: the number of frames and the first frame of every shot but the first."""
+    """Result of a pass over the video: the number of frames, the first frame of every shot but the first and
+    (from a job's scan) every frame's pts in seconds."""
 
     frame_count: int
     cuts: list[int]
+    timestamps: list[float] | None = None
 
     def bounds(self) -> list[tuple[int, int]]:
         """Shots as ``(start, end)`` frame ranges, end exclusive."""

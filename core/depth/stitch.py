@@ -39,7 +39,9 @@ def fit_scale_shift(pred: np.ndarray, target: np.ndarray) -> tuple[np.float32, n
     return (a11 * b0 - a01 * b1) / det, (-a01 * b0 + a00 * b1) / det
 
 
-def _scaled(raw: np.ndarray, scale: np.float32, shift: np.float32) -> np.ndarray:
+def apply_scale_shift(raw: np.ndarray, scale: np.float32, shift: np.float32) -> np.ndarray:
+    """``scale * raw + shift`` clamped at 0 (a new array, float32 for float32 input): how an aligned window's maps
+    are made."""
     out = raw * scale + shift
     out[out < 0] = 0
     return out
@@ -76,11 +78,11 @@ class Stitcher:
                 scale, shift = fit_scale_shift(pred, np.concatenate(list(self._ref)))
             self.scale_shift = (float(scale), float(shift))
             blended = [
-                self._pending[i] * (1 - w) + _scaled(raw[ALIGN_FRAMES + i], scale, shift) * w
+                self._pending[i] * (1 - w) + apply_scale_shift(raw[ALIGN_FRAMES + i], scale, shift) * w
                 for i, w in enumerate(_BLEND_WEIGHTS)
             ]
-            new = _scaled(raw[OVERLAP:], scale, shift)
-            self._ref = np.stack([self._ref[0], _scaled(raw[12], scale, shift)])
+            new = apply_scale_shift(raw[OVERLAP:], scale, shift)
+            self._ref = np.stack([self._ref[0], apply_scale_shift(raw[12], scale, shift)])
             done = np.concatenate([np.stack(blended), new[: -BLEND]])
             self._pending = new[-BLEND:].copy()
         self.windows += 1
