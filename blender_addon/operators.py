@@ -255,7 +255,7 @@ class DEPTHSHOT_OT_cancel(bpy.types.Operator):
 @contextmanager
 def _removed_if_failing():
     """Whatever Blender data the block creates is removed again if it raises: nothing is left half-made."""
-    kinds = ("collections", "objects", "meshes", "materials", "cameras", "images", "node_groups")
+    kinds = ("collections", "objects", "meshes", "materials", "cameras", "images", "node_groups", "actions")
     before = {kind: set(getattr(bpy.data, kind)) for kind in kinds}
     try:
         yield
@@ -299,6 +299,11 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
             return {"CANCELLED"}
         mapping = camera_model.DepthMapping(settings.near, settings.far / settings.near, settings.fov,
                                             settings.metric_scale)
+        world_space = settings.world_space and manifest.poses is not None
+        reason = scene_build.poses_check(manifest, mapping) if world_space else None
+        if reason is not None:
+            self.report({"ERROR"}, reason)
+            return {"CANCELLED"}
         with _removed_if_failing():
             objects = scene_build.build_scene(
                 context.scene,
@@ -310,8 +315,15 @@ class DEPTHSHOT_OT_build_scene(bpy.types.Operator):
                 resolution=(settings.grid_x, settings.grid_y),
                 mapping=mapping,
                 edge_angle=settings.edge_angle,
+                world_space=world_space,
             )
-        self.report({"INFO"}, f"built {', '.join(o.name for o in objects)}")
+        message = f"built {', '.join(o.name for o in objects)}"
+        if world_space:
+            flagged = manifest.poses.flagged
+            message += f"; camera keyed from {len(manifest.poses.valid)} poses" + (
+                f" ({len(flagged)} flagged frames hold their shot's last valid pose, first: {flagged[0]})"
+                if flagged else "")
+        self.report({"WARNING"} if world_space and manifest.poses.flagged else {"INFO"}, message)
         return {"FINISHED"}
 
 

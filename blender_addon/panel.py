@@ -47,6 +47,7 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         box.prop(settings, "build_mesh")
         box.prop(settings, "build_points")
         box.prop(settings, "build_stereo")
+        box.prop(settings, "world_space")
         row = box.row(align=True)
         row.prop(settings, "grid_x")
         row.prop(settings, "grid_y")

@@ -48,6 +48,12 @@ class DepthshotSettings(bpy.types.PropertyGroup):
     build_mesh: bpy.props.BoolProperty(name="Displaced Mesh", default=True)
     build_points: bpy.props.BoolProperty(name="Point Cloud", default=False)
     build_stereo: bpy.props.BoolProperty(name="Stereo Rig", default=True)
+    world_space: bpy.props.BoolProperty(
+        name="World Space (Poses)",
+        description="When the pass records camera poses: key the camera per frame from them, so the geometry sits "
+                    "in the shot's world",
+        default=True,
+    )
     grid_x: bpy.props.IntProperty(name="Grid X", default=192, min=2, max=4096)
     grid_y: bpy.props.IntProperty(name="Grid Y", default=108, min=2, max=4096)
     edge_angle: bpy.props.FloatProperty(

@@ -139,7 +139,7 @@ def sync_footage(scene: bpy.types.Scene) -> None:
 FOOTAGE_NODE = "Depthshot Footage"
 FOOTAGE_KEY = "depthshot_footage_of"  # on a footage material: the name of its movie strip
 RIG_KEY = "depthshot_strip"  # on the rig's collection: the name of the movie strip it was built for
-ROLE_KEY = "depthshot_role"  # on each rig object: "camera", "mesh" or "points"
+ROLE_KEY = "depthshot_role"  # on each rig object: "camera", "mesh", "points", "world" or "fused"
 _RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}
 
 
@@ -275,6 +275,97 @@ def build_check(source: bpy.types.Strip, manifest: PassManifest) -> str | None:
     return None
 
 
+def poses_check(manifest: PassManifest, mapping: camera_model.DepthMapping) -> str | None:
+    """The one-line reason the pass's poses cannot place this rig's geometry, or None: relative poses are measured
+    in the depth mapping they were estimated with, so its Far/Near ratio must be the panel's (Near only scales)."""
+    poses = manifest.poses
+    if poses is None or poses.ratio is None or math.isclose(poses.ratio, mapping.ratio, rel_tol=1e-6):
+        return None
+    return (f"the pass's camera poses were made for Far/Near = {poses.ratio:g}, the panel has {mapping.ratio:g}: "
+            f"set Far to {mapping.near * poses.ratio:g} (or untick World Space)")
+
+
+def pose_scale(manifest: PassManifest, mapping: camera_model.DepthMapping) -> float:
+    """Factor from the poses' translation units to the rig's metres: ``Near / near`` of the poses for relative
+    depth (the mapping is linear in near), the Metric Scale for metric depth."""
+    poses = manifest.poses
+    if manifest.kind == "metric_depth" or poses is None or poses.near is None:
+        return mapping.metric_scale
+    return mapping.near / poses.near
+
+
+def _world_root(rig: bpy.types.Collection, source: bpy.types.Strip, camera: bpy.types.Object) -> bpy.types.Object:
+    """The rig's world (an empty: the shot's world origin, where the first camera of an estimated shot sits); made
+    where the camera stood, so a rig the user moved stays there."""
+    root = rig_object(rig, "world")
+    if root is None:
+        root = bpy.data.objects.new(f"{source.name} world", None)
+        root[ROLE_KEY] = "world"
+        root.empty_display_type = "ARROWS"
+        rig.objects.link(root)
+        root.location = camera.location.copy()  # the camera has no parent yet
+    return root
+
+
+def _clear_animation(obj: bpy.types.Object) -> None:
+    """Remove ``obj``'s animation and its action when nothing else uses it."""
+    action = obj.animation_data.action if obj.animation_data else None
+    obj.animation_data_clear()
+    if action is not None and action.users == 0:
+        bpy.data.actions.remove(action)
+
+
+def key_camera(camera: bpy.types.Object, matrices: list, first_frame: int, scale: float,
+               shot_ends: list[int] = ()) -> None:
+    """Key ``camera``'s local transform at scene frames ``first_frame + k`` to ``matrices[k]`` (16 numbers,
+    row-major, Blender camera axes), translations times ``scale``; linear between frames, constant over a cut
+    (``shot_ends``: the first frame index of each next shot). Earlier keys are replaced."""
+    from bpy_extras import anim_utils
+    from mathutils import Matrix
+
+    _clear_animation(camera)
+    camera.rotation_mode = "QUATERNION"
+    locations, rotations, previous = [], [], None
+    for values in matrices:
+        m = Matrix([values[r * 4:(r + 1) * 4] for r in range(4)])
+        q = m.to_quaternion().normalized()
+        if previous is not None and previous.dot(q) < 0:  # the nearer of q and -q: no half turn between keys
+            q.negate()
+        previous = q
+        locations.append(m.translation * scale)
+        rotations.append(q)
+    camera.location, camera.rotation_quaternion = locations[0], rotations[0]
+    camera.keyframe_insert("location", frame=first_frame)
+    camera.keyframe_insert("rotation_quaternion", frame=first_frame)
+    data = camera.animation_data
+    data.action.name = f"{camera.name} poses"
+    channels = anim_utils.action_get_channelbag_for_slot(data.action, data.action_slot)
+    cuts = {first_frame + e - 1 for e in shot_ends}
+    for curve in channels.fcurves:
+        series = locations if curve.data_path == "location" else rotations
+        points = curve.keyframe_points
+        points.add(len(series) - 1)
+        points.foreach_set("co", [c for k, v in enumerate(series) for c in (first_frame + k, v[curve.array_index])])
+        for point in points:
+            point.interpolation = "CONSTANT" if round(point.co[0]) in cuts else "LINEAR"
+        curve.update()
+
+
+def _unkey_camera(rig: bpy.types.Collection, camera: bpy.types.Object) -> None:
+    """Back to a static camera-space rig: no keys, no world empty; the camera where the world's origin was."""
+    root = rig_object(rig, "world")
+    if root is None and camera.animation_data is None:
+        return
+    _clear_animation(camera)
+    location = (root or camera).location.copy()
+    camera.parent = None
+    camera.rotation_mode = "XYZ"
+    camera.rotation_euler = (math.pi / 2.0, 0.0, 0.0)
+    camera.location = location
+    if root is not None:
+        bpy.data.objects.remove(root)
+
+
 def build_scene(
     scene: bpy.types.Scene,
     source: bpy.types.Strip,
@@ -286,13 +377,17 @@ def build_scene(
     resolution: tuple[int, int],
     mapping: camera_model.DepthMapping = camera_model.DepthMapping(),
     edge_angle: float = camera_model.DEFAULT_EDGE_ANGLE_DEG,
+    world_space: bool = True,
 ) -> list[bpy.types.Object]:
     """Build (or update in place) ``source``'s rig: a camera plus the chosen results; returns the objects touched.
 
     One rig per strip: the collection "Depthshot <strip>" with "<strip> camera", "<strip> mesh", "<strip> points".
     A new rig is placed beside the scene's visible geometry so nothing hides its view; a rig the user moved stays.
+    With ``world_space`` and camera poses in the pass, the camera is keyed per frame from them under the empty
+    "<strip> world" (flagged frames hold the shot's last valid pose) and the geometry, parented to the camera, sits
+    in the shot's world at every frame; else the camera is static and the geometry in its space.
     The scene's camera, resolution and multiview output change only for ``stereo``. Results not chosen are left as
-    they are. Check ``build_check`` first.
+    they are. Check ``build_check`` (and ``poses_check`` for world space) first.
     """
     rig = find_rig(scene, source)
     new_rig = rig is None
@@ -312,8 +407,21 @@ def build_scene(
         half_width = mapping.farthest(manifest.kind, _shots(manifest)) * math.tan(camera.data.angle_x / 2.0)
         margin = mapping.nearest(manifest.kind, _shots(manifest))
         camera.location = camera_model.rig_location(_occupied(scene, rig), half_width, margin=margin)
-    material = _footage_material(source, manifest.frame_count)
     built = [camera]
+    if world_space and manifest.poses is not None:
+        root = _world_root(rig, source, camera)
+        camera.parent = root
+        camera.matrix_parent_inverse.identity()
+        shot_ends = [s.end for s in manifest.shots[:-1]]
+        key_camera(camera, manifest.poses.held(), round(source.frame_final_start), pose_scale(manifest, mapping),
+                   shot_ends)
+        camera["depthshot_flagged_frames"] = manifest.poses.flagged
+        built.insert(0, root)
+    else:
+        _unkey_camera(rig, camera)
+        if "depthshot_flagged_frames" in camera:
+            del camera["depthshot_flagged_frames"]
+    material = _footage_material(source, manifest.frame_count)
     for role, wanted in (("mesh", mesh), ("points", points)):
         if wanted:
             built.append(_depth_object(rig, role, camera, manifest, source, material, resolution=resolution,

@@ -1,0 +1,185 @@
+"""Build 3D with camera poses: a synthetic moving-camera pass with exact poses (a static wall, the camera moving
++x and turning), recorded in the manifest by the core's own ``record_in_pass``."""
+
+import math
+
+import bpy
+import numpy as np
+import pytest
+
+from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
+from core.geometry import camera as core_camera
+from core.geometry.poses import Trajectory, blender_matrix_world, record_in_pass
+
+from .conftest import FPS, GRID, H, N, W, strip_ready_to_build
+
+WALL_Z = 4.0  # the wall: the plane z = 4 m of the world (OpenCV axes of frame 0's camera)
+STEP_X = 0.1  # the camera moves +x by this much per frame (metres) ...
+YAW = 0.05  # ... and turns about its y axis by this much per frame (radians)
+FLAGGED = 3  # tracking "failed" on this frame
+
+
+def true_pose(k: int) -> np.ndarray:
+    """World-from-camera of frame k (OpenCV axes), float64 [4, 4]."""
+    c, s = math.cos(YAW * k), math.sin(YAW * k)
+    pose = np.eye(4)
+    pose[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
+    pose[0, 3] = STEP_X * k
+    return pose
+
+
+def wall_depth(k: int) -> np.ndarray:
+    """Exact metric depth [H, W] of the wall seen from frame k's camera."""
+    intr = core_camera.Intrinsics.from_fov(W, H)
+    u, v = np.meshgrid(np.arange(W), np.arange(H))
+    rays = np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, np.ones((H, W))], -1)  # z = 1
+    pose = true_pose(k)
+    world_z = rays @ pose[2, :3]
+    return ((WALL_Z - pose[2, 3]) / world_z).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def posed_pass(clip, tmp_path_factory):
+    """A metric pass of the clip's ``N`` frames (one shot) with the true poses; frame ``FLAGGED`` marked invalid
+    and given a wrong pose (as odometry's prediction would be)."""
+    path = tmp_path_factory.mktemp("posed") / "clip.depth"
+    writer = DepthPassWriter(path, PassInfo(source=str(clip), fps=FPS, width=W, height=H, kind="metric_depth"))
+    writer.begin_shot(0)
+    for k in range(N):
+        writer.write(k, wall_depth(k), k / FPS)
+    writer.end_shot()
+    dp = writer.close()
+    poses = np.stack([true_pose(k) for k in range(N)])
+    poses[FLAGGED, 0, 3] += 5.0
+    valid = np.arange(N) != FLAGGED
+    record_in_pass(dp, Trajectory(poses, valid, source="test"), "metres")
+    return path
+
+
+def matrix(obj) -> np.ndarray:
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    return np.array(evaluated.matrix_world)
+
+
+def world_vertices(obj) -> np.ndarray:
+    """The evaluated mesh's vertices in world space, Blender grid order (x-major, bottom row first)."""
+    from .test_scene import evaluated_positions
+
+    local = evaluated_positions(obj).astype(np.float64)
+    m = matrix(obj)
+    return local @ m[:3, :3].T + m[:3, 3]
+
+
+def grid_pixels() -> np.ndarray:
+    """(col, row) of each grid vertex, in Blender's grid order."""
+    cols = np.round(np.linspace(0, W - 1, GRID[0]))
+    rows = np.round(np.linspace(0, H - 1, GRID[1]))[::-1]  # bottom row first
+    return np.array([(c, r) for c in cols for r in rows])
+
+
+@pytest.fixture
+def posed(scene, clip, posed_pass, addon):
+    strip = strip_ready_to_build(scene, clip, posed_pass)
+    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+    return scene, strip
+
+
+def test_camera_is_keyed_from_the_poses_in_blender_axes(posed, addon):
+    scene, strip = posed
+    rig = addon.scene_build.find_rig(scene, strip)
+    camera, root = (addon.scene_build.rig_object(rig, r) for r in ("camera", "world"))
+    assert camera.parent == root and tuple(root.location) == (0.0, 0.0, 0.0)  # the empty scene: at the origin
+    for k in (0, 1, 4, 5):
+        scene.frame_set(1 + k)  # the strip starts at scene frame 1
+        np.testing.assert_allclose(matrix(camera), blender_matrix_world(true_pose(k)), atol=1e-5)
+    # directions: moving +x in the (OpenCV) world moves +x in Blender; the camera looks down its -Z, which is
+    # Blender's +Y (OpenCV forward) at frame 0; the wall is in front of it
+    scene.frame_set(1)
+    m0 = matrix(camera)
+    scene.frame_set(3)
+    m2 = matrix(camera)
+    assert m2[0, 3] - m0[0, 3] == pytest.approx(2 * STEP_X, abs=1e-5) and abs(m2[1, 3] - m0[1, 3]) < 1e-5
+    np.testing.assert_allclose(-m0[:3, 2], (0, 1, 0), atol=1e-6)
+    # the flagged frame holds the last valid pose
+    scene.frame_set(1 + FLAGGED)
+    np.testing.assert_allclose(matrix(camera), blender_matrix_world(true_pose(FLAGGED - 1)), atol=1e-5)
+    assert list(camera["depthshot_flagged_frames"]) == [FLAGGED]
+
+
+def test_geometry_is_the_static_wall_in_world_space_and_projects_to_its_pixel(posed, addon):
+    scene, strip = posed
+    from bpy_extras.object_utils import world_to_camera_view
+
+    mesh, camera = scene.objects["clip mesh"], scene.objects["clip camera"]
+    pixels = grid_pixels()
+    for k in (0, 2, 5):
+        scene.frame_set(1 + k)
+        world = world_vertices(mesh)
+        assert len(world) == GRID[0] * GRID[1]
+        # the wall is the plane Blender y = 4 at every frame (OpenCV world z = 4 -> Blender y): the frames line up
+        np.testing.assert_allclose(world[:, 1], WALL_Z, atol=2e-3 * WALL_Z)
+        cam = camera.evaluated_get(bpy.context.evaluated_depsgraph_get())
+        from mathutils import Vector
+
+        uvz = np.array([tuple(world_to_camera_view(scene, cam, Vector(p))) for p in world])
+        col, row = uvz[:, 0] * W - 0.5, (1.0 - uvz[:, 1]) * H - 0.5
+        np.testing.assert_allclose(np.stack([col, row], 1), pixels, atol=0.02)
+    # with the camera moving +x, the wall's left edge seen at frame 5 is right of frame 0's
+    scene.frame_set(1)
+    left0 = world_vertices(mesh)[:, 0].min()
+    scene.frame_set(6)
+    assert world_vertices(mesh)[:, 0].min() > left0 + 0.3
+
+
+def test_rebuild_is_idempotent_and_world_space_can_be_turned_off(posed, addon):
+    scene, strip = posed
+    kinds = ("collections", "objects", "meshes", "cameras", "actions", "node_groups", "materials")
+    before = {k: len(getattr(bpy.data, k)) for k in kinds}
+    camera = scene.objects["clip camera"]
+    scene.frame_set(5)
+    m = matrix(camera)
+    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+    assert {k: len(getattr(bpy.data, k)) for k in kinds} == before
+    scene.frame_set(4)
+    scene.frame_set(5)
+    np.testing.assert_allclose(matrix(camera), m, atol=1e-7)
+    from bpy_extras import anim_utils
+
+    data = camera.animation_data
+    curves = anim_utils.action_get_channelbag_for_slot(data.action, data.action_slot).fcurves
+    assert sorted(len(c.keyframe_points) for c in curves) == [N] * 7  # location xyz, quaternion wxyz
+
+    scene.depthshot.world_space = False  # back to a static camera-space rig: no keys, no world empty
+    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+    assert camera.animation_data is None and camera.parent is None and "clip world" not in scene.objects
+    assert len(bpy.data.actions) == before["actions"] - 1
+    scene.frame_set(3)
+    np.testing.assert_allclose(matrix(camera), blender_matrix_world(np.eye(4)), atol=1e-6)
+
+
+def test_relative_poses_scale_with_near_and_need_the_same_ratio(clip, tmp_path, scene, addon):
+    """Relative poses are in the mapping they were made with: Near scales their translation, another Far/Near
+    ratio is refused in one line."""
+    path = tmp_path / "rel.depth"
+    writer = DepthPassWriter(path, PassInfo(source=str(clip), fps=FPS, width=W, height=H,
+                                            kind="relative_inverse_depth"))
+    writer.begin_shot(0)
+    for k in range(N):
+        writer.write(k, 1.0 / wall_depth(k), k / FPS)
+    writer.end_shot()
+    dp = writer.close()
+    from core.geometry.poses import pose_units
+
+    record_in_pass(dp, Trajectory(np.stack([true_pose(k) for k in range(N)]), np.ones(N, bool)),
+                   pose_units(dp, core_camera.DepthRange(near=2.0, ratio=10.0)))
+    assert addon.pass_manifest.read_manifest(path).poses.near == 2.0
+    strip_ready_to_build(scene, clip, path)
+    scene.depthshot.near, scene.depthshot.far = 1.0, 10.0
+    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+    scene.frame_set(1 + 4)
+    camera = scene.objects["clip camera"]
+    assert matrix(camera)[0, 3] == pytest.approx(4 * STEP_X / 2.0, abs=1e-5)  # near 1 instead of 2: half
+    scene.depthshot.far = 20.0
+    with pytest.raises(RuntimeError, match=r"made for Far/Near = 10, the panel has 20: set Far to 10"):
+        bpy.ops.depthshot.build_scene()
+    assert DepthPass.open(path).info.poses is not None  # the pass is only read
