@@ -43,8 +43,10 @@ def worker_cwd() -> Path:
     return Path(bpy.utils.extension_path_user(__package__, create=True))
 
 
-def depth_job(context: bpy.types.Context, strip: bpy.types.Strip) -> dict:
-    """The worker's job for ``strip`` with the panel's settings (``jobs`` describes the fields)."""
+def depth_job(context: bpy.types.Context, strip: bpy.types.Strip, engine: str | None = None,
+              input_size: int | None = None) -> dict:
+    """The worker's job for ``strip`` with the panel's settings (``jobs`` describes the fields); ``engine`` and
+    ``input_size`` replace the default engine and the panel's Input Size."""
     settings = context.sequencer_scene.depthshot
     prefs = context.preferences.addons[__package__].preferences
     start, end = strip_time_range(strip)
@@ -52,7 +54,7 @@ def depth_job(context: bpy.types.Context, strip: bpy.types.Strip) -> dict:
         "input": bpy.path.abspath(strip.filepath),
         "model": settings.model,
         "weights": bpy.path.abspath(settings.weights) if settings.weights else None,
-        "input_size": settings.input_size,
+        "input_size": settings.input_size if input_size is None else input_size,
         "precision": settings.precision,
         "shots": settings.shots,
         "max_res": settings.max_res or None,
@@ -61,6 +63,8 @@ def depth_job(context: bpy.types.Context, strip: bpy.types.Strip) -> dict:
     }
     if prefs.device != "auto":
         job["device"] = prefs.device
+    if engine is not None:
+        job["engine"] = engine
     job["output"] = str(passes_folder() / jobs.pass_name(strip.name, job))
     return job
 
@@ -69,8 +73,9 @@ class StartError(Exception):
     """The depth job cannot start; the message is one line for the user."""
 
 
-def start_depth_run(context: bpy.types.Context) -> DepthRun:
-    """Check the active movie strip's job and start its worker; ``StartError`` (nothing started) if it cannot."""
+def start_worker(context: bpy.types.Context, job: dict, task: str = "depth", on_done=None) -> DepthRun:
+    """Start the worker on ``job`` of ``task`` for the active movie strip; ``StartError`` (nothing started) if it
+    cannot. ``on_done(scene, strip, manifest)``: see ``DepthRun``."""
     scene, strip = context.sequencer_scene, active_movie_strip(context)
     if strip is None:
         raise StartError("select a movie strip")
@@ -79,15 +84,41 @@ def start_depth_run(context: bpy.types.Context) -> DepthRun:
     python = preferences.worker_python(context, __package__)
     if python is None:
         raise StartError("set a Worker Python in the Depthshot preferences (or create its environment)")
-    job = depth_job(context, strip)
+    try:
+        worker = WorkerProcess(python, job, cwd=worker_cwd(), env=worker_env(bpy.app.online_access), task=task)
+    except OSError as exc:
+        raise StartError(f"cannot start the worker {python}: {exc.strerror}") from None
+    return DepthRun(scene, strip.name, worker, on_done=on_done)
+
+
+def preview_job(context: bpy.types.Context, strip: bpy.types.Strip) -> dict:
+    """The Preview Depth job: the streaming engine (``vda-stream``) at the panel's Preview Size over the frames
+    around the playhead (Preview Frames of them, within the strip's visible part; 0: the whole visible part)."""
+    settings = context.sequencer_scene.depthshot
+    job = depth_job(context, strip, engine="vda-stream", input_size=settings.preview_size)
+    count = settings.preview_frames
+    if count > 0:
+        scene = strip.id_data
+        fps = strip.fps if strip.fps > 0 else scene.render.fps / scene.render.fps_base
+        lo, hi = round(strip.frame_final_start), round(strip.frame_final_end)
+        first = min(max(lo, scene.frame_current - count // 2), max(lo, hi - count))
+        job["start"], job["end"] = jobs.strip_time_range(strip.frame_start, first, min(hi, first + count), fps)
+        job["output"] = str(passes_folder() / jobs.pass_name(strip.name, {k: v for k, v in job.items()
+                                                                          if k != "output"}))
+    return job
+
+
+def start_depth_run(context: bpy.types.Context, preview: bool = False) -> DepthRun:
+    """Check the active movie strip's depth job (``preview``: Preview Depth's) and start its worker;
+    ``StartError`` (nothing started) if it cannot."""
+    strip = active_movie_strip(context)
+    if strip is None:
+        raise StartError("select a movie strip")
+    job = preview_job(context, strip) if preview else depth_job(context, strip)
     reason = jobs.check_job(job, context.preferences.addons[__package__].preferences.device)
     if reason is not None:
         raise StartError(reason)
-    try:
-        worker = WorkerProcess(python, job, cwd=worker_cwd(), env=worker_env(bpy.app.online_access))
-    except OSError as exc:
-        raise StartError(f"cannot start the worker {python}: {exc.strerror}") from None
-    return DepthRun(scene, strip.name, worker)
+    return start_worker(context, job)
 
 
 class _WorkerOperator:
@@ -165,23 +196,14 @@ def external_depth_source(path: Path) -> Path:
 
 def start_import_run(context: bpy.types.Context, src: Path, scale: float, kind: str) -> DepthRun:
     """Start the worker importing external depth ``src`` for the active movie strip (``core.depth.import_depth``)."""
-    scene, strip = context.sequencer_scene, active_movie_strip(context)
-    if RUNS.running(scene.session_uid):
-        raise StartError("a depth job of this scene is already running")
+    strip = active_movie_strip(context)
     if not src.exists():
         raise StartError(f"no such file or folder: {src}")
-    python = preferences.worker_python(context, __package__)
-    if python is None:
-        raise StartError("set a Worker Python in the Depthshot preferences (or create its environment)")
     job = {"src": str(src), "scale": scale, "kind": kind, "video": bpy.path.abspath(strip.filepath)}
     job["output"] = str(passes_folder() / f"{jobs.pass_name(strip.name, {**job, 'model': 'import'})}")
     if not jobs.writable_folder(Path(job["output"])):
         raise StartError(f"cannot write the depth pass into {Path(job['output']).parent}")
-    try:
-        worker = WorkerProcess(python, job, cwd=worker_cwd(), env=worker_env(bpy.app.online_access), task="import")
-    except OSError as exc:
-        raise StartError(f"cannot start the worker {python}: {exc.strerror}") from None
-    return DepthRun(scene, strip.name, worker)
+    return start_worker(context, job, task="import")
 
 
 class DEPTHSHOT_OT_load_depth_pass(_WorkerOperator, bpy.types.Operator):

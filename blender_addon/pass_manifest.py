@@ -106,6 +106,7 @@ class PassManifest:
     intrinsics: dict | None
     frame_pattern: str = DEFAULT_FRAME_PATTERN
     poses: PassPoses | None = None  # camera poses per frame, when the pass records them
+    start_s: float | None = None  # source time of frame 0 when the pass was computed from a time window (seconds)
 
     def frame_path(self, index: int) -> Path:
         """The 16-bit PNG of frame ``index`` (0-based)."""
@@ -126,6 +127,11 @@ class PassManifest:
             for i in range(shot.start, min(shot.end, self.frame_count)):
                 ranges[i] = (shot.lo, shot.hi)
         return ranges
+
+
+def _start_seconds(model: dict) -> float | None:
+    start = model.get("start")
+    return float(start) if isinstance(start, (int, float)) and not isinstance(start, bool) else None
 
 
 def read_manifest(path: str | Path) -> PassManifest:
@@ -160,6 +166,7 @@ def read_manifest(path: str | Path) -> PassManifest:
             shots=shots,
             intrinsics=data.get("intrinsics"),
             frame_pattern=pattern,
+            start_s=_start_seconds(data.get("model") or {}),
             poses=read_poses(data["poses"], int(data["frame_count"]), str(data["kind"])) if data.get("poses") else None,
         )
     except (ValueError, KeyError, TypeError, IndexError) as exc:

@@ -30,6 +30,14 @@ class DepthshotSettings(bpy.types.PropertyGroup):
         default="auto",
     )
     input_size: bpy.props.IntProperty(name="Input Size", default=518, min=28, max=2048, step=14)
+    preview_size: bpy.props.IntProperty(
+        name="Preview Size", description="Preview Depth: the streaming engine's input size (a multiple of 14)",
+        default=252, min=28, max=2048, step=14,
+    )
+    preview_frames: bpy.props.IntProperty(
+        name="Preview Frames", description="Preview Depth: this many frames around the playhead (0: the whole strip)",
+        default=48, min=0, soft_max=1000,
+    )
     shots: bpy.props.BoolProperty(name="Shot Detection", description="Process each shot on its own", default=True)
     max_res: bpy.props.IntProperty(
         name="Max Resolution", description="Estimate at most this many pixels on the long side (0: the video's size)",

@@ -30,6 +30,14 @@ def depth_strip_name(source: bpy.types.Strip) -> str:
     return f"{source.name} depth"
 
 
+def pass_lead(source: bpy.types.Strip, manifest: PassManifest) -> int:
+    """Source frames from the strip's first source frame to the pass's frame 0: the pass's start time (a pass
+    of a time window, e.g. a preview around the playhead), else the strip's visible start when the pass has none."""
+    if manifest.start_s is not None and manifest.fps > 0:
+        return round(manifest.start_s * manifest.fps)
+    return round(source.frame_final_start - source.frame_start)
+
+
 def add_depth_strip(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: PassManifest) -> bpy.types.Strip:
     """The pass's PNG sequence as a muted image strip in the first free channel above ``source``, frame-aligned.
 
@@ -39,7 +47,7 @@ def add_depth_strip(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: P
     strips = scene.sequence_editor.strips
     name = depth_strip_name(source)
     old = strips.get(name)
-    frame_start = source.frame_final_start
+    frame_start = round(source.frame_start) + pass_lead(source, manifest)
     end = frame_start + manifest.frame_count
     if old is not None:
         channel = old.channel
@@ -234,7 +242,7 @@ def _depth_object(
         modifier,
         {
             "Depth": _depth_image(manifest),
-            "First Frame": source.frame_final_start,
+            "First Frame": round(source.frame_start) + pass_lead(source, manifest),
             "Frame Count": manifest.frame_count,
             "Width": manifest.width,
             "Height": manifest.height,
@@ -254,8 +262,8 @@ def _depth_object(
             "Max Edge Angle": edge_angle,
         },
     )
-    # pass frame 0 is source frame (final_start - frame_start) at estimate time: keep that offset from frame_start
-    lead = round(source.frame_final_start - source.frame_start)
+    # pass frame 0 is source frame ``lead``: keep that offset from frame_start
+    lead = pass_lead(source, manifest)
     for name, prop, add in (("First Frame", "frame_start", lead), ("Strip Start", "frame_final_start", 0),
                             ("Strip End", "frame_final_end", 0)):
         drive(obj, geometry_nodes.input_path(modifier, name), source, prop, add)
@@ -413,8 +421,8 @@ def build_scene(
         camera.parent = root
         camera.matrix_parent_inverse.identity()
         shot_ends = [s.end for s in manifest.shots[:-1]]
-        key_camera(camera, manifest.poses.held(), round(source.frame_final_start), pose_scale(manifest, mapping),
-                   shot_ends)
+        key_camera(camera, manifest.poses.held(), round(source.frame_start) + pass_lead(source, manifest),
+                   pose_scale(manifest, mapping), shot_ends)
         camera["depthshot_flagged_frames"] = manifest.poses.flagged
         built.insert(0, root)
     else:

@@ -91,11 +91,13 @@ class _WeightsError(DepthshotError):
 
 
 def _check_weights(job) -> None:
-    """Find the vda checkpoint before anything else, so a missing model is reported as such."""
+    """Find the vda (or vda-stream) checkpoint before anything else, so a missing model is reported as such."""
     from core.depth.engines import get_engine, make_config
+    from core.depth.engines.vda import VdaEngine
 
-    config = make_config(get_engine(job.engine), job.engine_options())
-    if job.engine != "vda":
+    engine = get_engine(job.engine)
+    config = make_config(engine, job.engine_options())
+    if not isinstance(engine, VdaEngine):
         return
     from core.models.weights import resolve_weights
 
@@ -124,6 +126,67 @@ def _run_import(fields: dict[str, Any], protocol: ProtocolWriter) -> Path:
 
     import_depth(fields["src"], fields["output"], **options, on_progress=on_progress)
     return Path(fields["output"])
+
+
+# the poses and mesh tasks: job field -> (type, command-line flag of core.poses / core.mesh); pass and output required
+_GEOMETRY_FLAGS: dict[str, tuple[type, str]] = {
+    "import": (str, "--import"), "poses": (str, "--poses"), "voxel": (float, "--tsdf"),
+    "near": (float, "--near"), "ratio": (float, "--near-far-ratio"), "fov": (float, "--fov"),
+}
+_TASK_FIELDS = {"poses": ("import", "near", "ratio", "fov"), "mesh": ("voxel", "poses", "near", "ratio", "fov")}
+
+
+def geometry_argv(task: str, fields: dict[str, Any]) -> list[str]:
+    """The command line of ``core.poses`` (task ``poses``) or ``core.mesh --tsdf`` (task ``mesh``) for the job
+    ``fields``; DepthshotError (one line) for unknown, missing or mistyped fields."""
+    allowed = ("pass", "output", *_TASK_FIELDS[task])
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise DepthshotError(f"unknown {task} fields: {', '.join(unknown)}")
+    required = ("pass", "output", "voxel") if task == "mesh" else ("pass", "output")
+    missing = [k for k in required if fields.get(k) is None]
+    if missing:
+        raise DepthshotError(f"a {task} task needs {', '.join(missing)}")
+    argv = []
+    for key in allowed:
+        value = fields.get(key)
+        if value is None:
+            continue
+        kind = _GEOMETRY_FLAGS[key][0] if key in _GEOMETRY_FLAGS else str
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else str):
+            raise DepthshotError(f"{task} field {key} must be a {'number' if kind is float else 'string'}, "
+                                 f"got {value!r}")
+        if key not in ("pass", "output"):
+            argv += [_GEOMETRY_FLAGS[key][1], str(value)]
+    argv = [fields["pass"], "-o", fields["output"], *argv]
+    return argv + ["--format", "ply"] if task == "mesh" else argv
+
+
+def _run_poses(fields: dict[str, Any], protocol: ProtocolWriter) -> Path:
+    """The poses task: ``python -m core.poses`` (estimate, or ``import`` a pose file), reporting frames done."""
+    from core import poses
+
+    args = poses.parse_args(geometry_argv("poses", fields))
+    protocol.send("progress", stage="poses", frames_done=0, frame_count=None, fps=None, eta_s=None)
+    t0 = time.monotonic()
+
+    def on_frame(done: int, total: int) -> None:
+        fps = done / max(time.monotonic() - t0, 1e-9)
+        protocol.send("progress", stage="poses", frames_done=done, frame_count=total, fps=fps,
+                      eta_s=(total - done) / fps)
+
+    poses.run(args, on_frame)
+    return Path(fields["pass"])
+
+
+def _run_mesh(fields: dict[str, Any], protocol: ProtocolWriter) -> Path:
+    """The mesh task: ``python -m core.mesh PASS --tsdf VOXEL --format ply`` into ``output``."""
+    from core import mesh
+
+    argv = geometry_argv("mesh", fields)
+    protocol.send("progress", stage="mesh", frames_done=0, frame_count=None, fps=None, eta_s=None)
+    mesh.main(argv)
+    return Path(fields["pass"])
 
 
 def _stop_when_stdin_closes(stdin: IO[str], protocol: ProtocolWriter) -> None:
@@ -156,8 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             check_job(job)  # a bad job is reported as such even when stdin closes right after the request
         threading.Thread(target=_stop_when_stdin_closes, args=(sys.stdin, protocol), daemon=True).start()
-        if task == "import":
-            protocol.send("done", **{"pass": str(_run_import(fields, protocol)), "reused": False})
+        if task in ("import", "poses", "mesh"):
+            run = {"import": _run_import, "poses": _run_poses, "mesh": _run_mesh}[task]
+            protocol.send("done", **{"pass": str(run(fields, protocol)), "reused": False})
             return 0
         protocol.send("progress", stage="load", frames_done=0, frame_count=None, fps=None, eta_s=None)
         _check_weights(job)
