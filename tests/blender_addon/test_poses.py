@@ -9,7 +9,7 @@ import pytest
 
 from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
 from core.geometry import camera as core_camera
-from core.geometry.poses import Trajectory, blender_matrix_world, record_in_pass
+from core.geometry.poses import Trajectory, record_in_pass
 
 from .conftest import FPS, GRID, H, N, W, strip_ready_to_build
 
@@ -26,6 +26,18 @@ def true_pose(k: int) -> np.ndarray:
     pose[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
     pose[0, 3] = STEP_X * k
     return pose
+
+
+# written here from the axes alone, not with core.geometry.poses: the shot's OpenCV world (x right, y down, z
+# forward) in Blender's z-up world is x -> x, y -> -z, z -> +y; a Blender camera's local axes are OpenCV's with y and
+# z flipped (it looks down its -z, y up)
+CV_WORLD_TO_BLENDER = np.array([[1.0, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]])
+BLENDER_CAMERA_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+def blender_camera(pose: np.ndarray) -> np.ndarray:
+    """The Blender camera object's matrix_world for the world-from-camera ``pose`` (OpenCV axes)."""
+    return CV_WORLD_TO_BLENDER @ pose @ BLENDER_CAMERA_TO_CV
 
 
 def wall_depth(k: int) -> np.ndarray:
@@ -91,7 +103,18 @@ def test_camera_is_keyed_from_the_poses_in_blender_axes(posed, addon):
     assert camera.parent == root and tuple(root.location) == (0.0, 0.0, 0.0)  # the empty scene: at the origin
     for k in (0, 1, 4, 5):
         scene.frame_set(1 + k)  # the strip starts at scene frame 1
-        np.testing.assert_allclose(matrix(camera), blender_matrix_world(true_pose(k)), atol=1e-5)
+        np.testing.assert_allclose(matrix(camera), blender_camera(true_pose(k)), atol=1e-5)
+    # the numbers themselves: frame 0 is Blender's upright camera looking down +Y (rotation_euler (90°, 0, 0));
+    # at frame 5 it has moved 0.5 m along +X and turned 0.25 rad about the vertical (OpenCV +y is down, so
+    # turning towards OpenCV +x is a turn to the right, about Blender -Z)
+    scene.frame_set(1)
+    np.testing.assert_allclose(matrix(camera), [[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]],
+                               atol=1e-6)
+    scene.frame_set(6)
+    c, s = math.cos(5 * YAW), math.sin(5 * YAW)
+    np.testing.assert_allclose(matrix(camera), [[c, 0, -s, 5 * STEP_X], [-s, 0, -c, 0], [0, 1, 0, 0], [0, 0, 0, 1]],
+                               atol=1e-5)
+    assert matrix(camera)[0, 2] < 0  # looking down -Z of the camera: the view direction has turned towards +X
     # directions: moving +x in the (OpenCV) world moves +x in Blender; the camera looks down its -Z, which is
     # Blender's +Y (OpenCV forward) at frame 0; the wall is in front of it
     scene.frame_set(1)
@@ -102,7 +125,7 @@ def test_camera_is_keyed_from_the_poses_in_blender_axes(posed, addon):
     np.testing.assert_allclose(-m0[:3, 2], (0, 1, 0), atol=1e-6)
     # the flagged frame holds the last valid pose
     scene.frame_set(1 + FLAGGED)
-    np.testing.assert_allclose(matrix(camera), blender_matrix_world(true_pose(FLAGGED - 1)), atol=1e-5)
+    np.testing.assert_allclose(matrix(camera), blender_camera(true_pose(FLAGGED - 1)), atol=1e-5)
     assert list(camera["depthshot_flagged_frames"]) == [FLAGGED]
 
 
@@ -154,7 +177,7 @@ def test_rebuild_is_idempotent_and_world_space_can_be_turned_off(posed, addon):
     assert camera.animation_data is None and camera.parent is None and "clip world" not in scene.objects
     assert len(bpy.data.actions) == before["actions"] - 1
     scene.frame_set(3)
-    np.testing.assert_allclose(matrix(camera), blender_matrix_world(np.eye(4)), atol=1e-6)
+    np.testing.assert_allclose(matrix(camera), blender_camera(np.eye(4)), atol=1e-6)
 
 
 def test_relative_poses_scale_with_near_and_need_the_same_ratio(clip, tmp_path, scene, addon):
