@@ -98,6 +98,22 @@ def drive(owner: bpy.types.ID, path: str, source: bpy.types.Strip, strip_propert
     driver.expression = f"v + {add}" if add else "v"
 
 
+def _footage_image(source: bpy.types.Strip) -> bpy.types.Image:
+    """The strip's movie as an image (one per file, shared by the footage material and the background plate)."""
+    movie = bpy.data.images.load(source.filepath, check_existing=True)  # the strip's own (relative) path
+    movie.source = "MOVIE"
+    return movie
+
+
+def _place_movie(user: bpy.types.ImageUser, source: bpy.types.Strip) -> None:
+    """Movie frame #1 (source frame 0) at the strip's ``frame_start``; image users are not animatable, so
+    ``sync_footage`` keeps it there when the strip moves."""
+    user.frame_offset = 0
+    user.frame_duration = max(1, source.frame_duration)
+    user.use_auto_refresh = True
+    user.frame_start = round(source.frame_start)
+
+
 def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Material:
     """Emission material showing the movie frame of the current scene frame through the grid's UVs; one per strip,
     rebuilt in place."""
@@ -105,21 +121,14 @@ def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Ma
     material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
     tree = material.node_tree
     tree.nodes.clear()
-    movie = bpy.data.images.load(source.filepath, check_existing=True)  # the strip's own (relative) path
-    movie.source = "MOVIE"
     uv = tree.nodes.new("ShaderNodeAttribute")
     uv.attribute_name = geometry_nodes.UV_ATTRIBUTE
     tex = tree.nodes.new("ShaderNodeTexImage")
     tex.name = FOOTAGE_NODE
-    tex.image = movie
+    tex.image = _footage_image(source)
     tex.interpolation = "Closest"
     tex.extension = "EXTEND"
-    # movie frame #1 (source frame 0) at the strip's frame_start; image_user is not animatable, so
-    # sync_footage keeps it there when the strip moves
-    tex.image_user.frame_offset = 0
-    tex.image_user.frame_duration = max(1, source.frame_duration)
-    tex.image_user.use_auto_refresh = True
-    tex.image_user.frame_start = round(source.frame_start)
+    _place_movie(tex.image_user, source)
     material[FOOTAGE_KEY] = source.name
     emit = tree.nodes.new("ShaderNodeEmission")
     out = tree.nodes.new("ShaderNodeOutputMaterial")
@@ -129,23 +138,43 @@ def _footage_material(source: bpy.types.Strip, frame_count: int) -> bpy.types.Ma
     return material
 
 
+def _background_plate(data: bpy.types.Camera, source: bpy.types.Strip) -> None:
+    """The footage as the camera's background image (the plate seen through the camera view), frame-aligned with
+    the strip like the footage texture; one, replaced in place."""
+    data.background_images.clear()
+    plate = data.background_images.new()
+    plate.source = "IMAGE"
+    plate.image = _footage_image(source)
+    plate.frame_method = "FIT"  # the camera has the footage's aspect
+    _place_movie(plate.image_user, source)
+    data.show_background_images = True
+    data[FOOTAGE_KEY] = source.name
+
+
 def sync_footage(scene: bpy.types.Scene) -> None:
-    """Put each footage texture's first movie frame at its strip's ``frame_start`` (after the strip was moved)."""
+    """Put each footage texture's and background plate's first movie frame at its strip's ``frame_start`` (after
+    the strip was moved)."""
     editor = scene.sequence_editor
     if editor is None:
         return
+    users = []
     for material in bpy.data.materials:
-        name = material.get(FOOTAGE_KEY)
-        strip = editor.strips_all.get(name) if name else None
-        node = material.node_tree.nodes.get(FOOTAGE_NODE) if strip is not None and material.node_tree else None
-        if node is not None and node.image_user.frame_start != round(strip.frame_start):
-            node.image_user.frame_start = round(strip.frame_start)
+        node = material.node_tree.nodes.get(FOOTAGE_NODE) if material.get(FOOTAGE_KEY) and material.node_tree else None
+        if node is not None:
+            users.append((material[FOOTAGE_KEY], node.image_user))
+    for camera in bpy.data.cameras:
+        if camera.get(FOOTAGE_KEY):
+            users += [(camera[FOOTAGE_KEY], plate.image_user) for plate in camera.background_images]
+    for name, user in users:
+        strip = editor.strips_all.get(name)
+        if strip is not None and user.frame_start != round(strip.frame_start):
+            user.frame_start = round(strip.frame_start)
 
 
 # -- the rig: one collection per movie strip, found again by its custom property ------------------------------------
 
 FOOTAGE_NODE = "Depthshot Footage"
-FOOTAGE_KEY = "depthshot_footage_of"  # on a footage material: the name of its movie strip
+FOOTAGE_KEY = "depthshot_footage_of"  # on a footage material or a plate's camera: the name of its movie strip
 RIG_KEY = "depthshot_strip"  # on the rig's collection: the name of the movie strip it was built for
 ROLE_KEY = "depthshot_role"  # on each rig object: "camera", "mesh", "points", "world" or "fused"
 _RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}
@@ -411,6 +440,7 @@ def build_scene(
         camera.rotation_euler = (math.pi / 2.0, 0.0, 0.0)  # look along +Y, z up
         rig.objects.link(camera)
     _update_camera(camera.data, manifest, mapping)
+    _background_plate(camera.data, source)
     if new_rig:
         half_width = mapping.farthest(manifest.kind, _shots(manifest)) * math.tan(camera.data.angle_x / 2.0)
         margin = mapping.nearest(manifest.kind, _shots(manifest))

@@ -147,6 +147,10 @@ def test_geometry_is_the_static_wall_in_world_space_and_projects_to_its_pixel(po
         uvz = np.array([tuple(world_to_camera_view(scene, cam, Vector(p))) for p in world])
         col, row = uvz[:, 0] * W - 0.5, (1.0 - uvz[:, 1]) * H - 0.5
         np.testing.assert_allclose(np.stack([col, row], 1), pixels, atol=0.02)
+    # the background plate behind them is the strip's movie, its frame 0 at the strip's first frame
+    plates = camera.data.background_images
+    assert camera.data.show_background_images and len(plates) == 1
+    assert plates[0].image.filepath == strip.filepath and plates[0].image_user.frame_start == 1
     # with the camera moving +x, the wall's left edge seen at frame 5 is right of frame 0's
     scene.frame_set(1)
     left0 = world_vertices(mesh)[:, 0].min()
