@@ -131,7 +131,10 @@ class DepthRun:
         source = scene.sequence_editor.strips.get(self.strip_name) if scene and scene.sequence_editor else None
         if source is None:
             return self._fail(f"the strip {self.strip_name!r} was removed; the pass is {manifest.path}")
-        text = self.on_done(scene, source, manifest)
+        try:
+            text = self.on_done(scene, source, manifest)
+        except PassError as exc:  # what the finished pass was for cannot be done (one line)
+            return self._fail(str(exc))
         status.progress = 100.0
         status.text = text + (" (reused)" if state.reused else "")
         return Outcome("finished", f"depth pass: {manifest.path}")

@@ -48,6 +48,7 @@ class PassPoses:
     shots: tuple[tuple[int, int], ...] = ()  # (start, end) per shot: each its own world; () = one shot
     near: float | None = None
     ratio: float | None = None
+    file: str | None = None  # the trajectory file the poses were written to (or imported from), when recorded
 
     @property
     def flagged(self) -> list[int]:
@@ -88,8 +89,9 @@ def read_poses(record: dict, frame_count: int, kind: str) -> PassPoses:
         n, r = _UNITS_NEAR.search(units), _UNITS_RATIO.search(units)
         near, ratio = (float(n.group(1)), float(r.group(1))) if n and r else (1.0, 10.0)  # core's defaults
     shots = tuple((int(x["start"]), min(int(x["end"]), frame_count)) for x in record.get("shots") or ())
+    file = record.get("file")
     return PassPoses(matrices, tuple(bool(f["valid"]) for f in frames), str(record.get("source", "")), shots,
-                     near, ratio)
+                     near, ratio, str(file) if file else None)
 
 
 @dataclass(frozen=True)

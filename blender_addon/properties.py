@@ -62,6 +62,10 @@ class DepthshotSettings(bpy.types.PropertyGroup):
                     "in the shot's world",
         default=True,
     )
+    fused_voxel: bpy.props.FloatProperty(
+        name="Fused Voxel", description="Fused Mesh: the TSDF voxel size, in scene metres", default=0.02, min=1e-4,
+        soft_max=1.0, precision=3,
+    )
     grid_x: bpy.props.IntProperty(name="Grid X", default=192, min=2, max=4096)
     grid_y: bpy.props.IntProperty(name="Grid Y", default=108, min=2, max=4096)
     edge_angle: bpy.props.FloatProperty(

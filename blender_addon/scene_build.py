@@ -352,12 +352,19 @@ def _clear_animation(obj: bpy.types.Object) -> None:
         bpy.data.actions.remove(action)
 
 
+def _fcurves(obj: bpy.types.Object):
+    """The F-curves of ``obj``'s action (its slot's channel bag)."""
+    from bpy_extras import anim_utils
+
+    data = obj.animation_data
+    return anim_utils.action_get_channelbag_for_slot(data.action, data.action_slot).fcurves
+
+
 def key_camera(camera: bpy.types.Object, matrices: list, first_frame: int, scale: float,
                shot_ends: list[int] = ()) -> None:
     """Key ``camera``'s local transform at scene frames ``first_frame + k`` to ``matrices[k]`` (16 numbers,
     row-major, Blender camera axes), translations times ``scale``; linear between frames, constant over a cut
     (``shot_ends``: the first frame index of each next shot). Earlier keys are replaced."""
-    from bpy_extras import anim_utils
     from mathutils import Matrix
 
     _clear_animation(camera)
@@ -374,11 +381,9 @@ def key_camera(camera: bpy.types.Object, matrices: list, first_frame: int, scale
     camera.location, camera.rotation_quaternion = locations[0], rotations[0]
     camera.keyframe_insert("location", frame=first_frame)
     camera.keyframe_insert("rotation_quaternion", frame=first_frame)
-    data = camera.animation_data
-    data.action.name = f"{camera.name} poses"
-    channels = anim_utils.action_get_channelbag_for_slot(data.action, data.action_slot)
+    camera.animation_data.action.name = f"{camera.name} poses"
     cuts = {first_frame + e - 1 for e in shot_ends}
-    for curve in channels.fcurves:
+    for curve in _fcurves(camera):
         series = locations if curve.data_path == "location" else rotations
         points = curve.keyframe_points
         points.add(len(series) - 1)
@@ -483,3 +488,110 @@ def setup_stereo_output(scene: bpy.types.Scene) -> None:
     settings.stereo_3d_format.display_mode = "SIDEBYSIDE"
     settings.stereo_3d_format.use_sidebyside_crosseyed = False
     settings.stereo_3d_format.use_squeezed_frame = False
+
+
+# -- the fused (TSDF) mesh of each shot: one static object per shot in the rig's world ------------------------------
+
+FUSED_SHOT_KEY = "depthshot_shot"  # on a fused object: the index of its shot
+FUSED_COLOUR = "Col"  # the colour attribute Blender's PLY importer makes of the vertex colours
+
+
+class SceneError(Exception):
+    """Blender data a builder needs is not there; the message is one line for the user."""
+
+
+def fused_paths(folder: Path, manifest: PassManifest) -> dict[int, Path]:
+    """The fused meshes ``python -m core.mesh --tsdf`` wrote into ``folder`` (``shot_000.ply`` ...), by shot index
+    (a shot without a tracked frame has none)."""
+    paths = {i: folder / f"shot_{i:03d}.ply" for i in range(len(manifest.shots))}
+    return {i: p for i, p in paths.items() if p.is_file()}
+
+
+def _fused_material(source: bpy.types.Strip) -> bpy.types.Material:
+    """Emission of the mesh's vertex colours (the fused footage), like the footage material; one per strip."""
+    name = f"{source.name} fused colour"
+    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
+    tree = material.node_tree
+    tree.nodes.clear()
+    colour = tree.nodes.new("ShaderNodeAttribute")
+    colour.attribute_name = FUSED_COLOUR
+    emit = tree.nodes.new("ShaderNodeEmission")
+    out = tree.nodes.new("ShaderNodeOutputMaterial")
+    tree.links.new(colour.outputs["Color"], emit.inputs["Color"])
+    tree.links.new(emit.outputs[0], out.inputs["Surface"])
+    return material
+
+
+def _import_ply(path: Path) -> bpy.types.Mesh:
+    """The mesh of the PLY file ``path`` as Blender's PLY importer reads it (no axis change); the importer's
+    object is removed again."""
+    before = set(bpy.data.objects)
+    result = bpy.ops.wm.ply_import(filepath=str(path), forward_axis="Y", up_axis="Z")
+    made = [o for o in bpy.data.objects if o not in before]
+    if result != {"FINISHED"} or len(made) != 1 or made[0].type != "MESH":
+        for obj in made:
+            bpy.data.objects.remove(obj)
+        raise SceneError(f"Blender's PLY importer could not read {path}")
+    mesh = made[0].data
+    bpy.data.objects.remove(made[0])
+    return mesh
+
+
+def _key_shot_visibility(obj: bpy.types.Object, first: int, start: int, end: int) -> None:
+    """Show ``obj`` only over scene frames ``[first + start, first + end)`` (its shot: another shot is another
+    world), constant keys on ``hide_viewport`` and ``hide_render``."""
+    _clear_animation(obj)
+    keys = [(first + start, False), (first + end, True)]
+    if start > 0:
+        keys.insert(0, (first, True))
+    for prop in ("hide_viewport", "hide_render"):
+        for frame, hidden in keys:
+            setattr(obj, prop, hidden)
+            obj.keyframe_insert(prop, frame=frame)
+    for curve in _fcurves(obj):
+        for point in curve.keyframe_points:
+            point.interpolation = "CONSTANT"
+
+
+def add_fused_meshes(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: PassManifest, folder: Path,
+                     mapping: camera_model.DepthMapping) -> list[bpy.types.Object]:
+    """Import the fused mesh of each shot from ``folder`` into ``source``'s world-space rig as one static object
+    per shot ("<strip> fused", "<strip> fused 1", ...; replaced in place on a new import), parented to the rig's
+    world empty with the rotation from the meshes' glTF axes (y up) to Blender's z up and the poses' scale
+    (``pose_scale``), so it sits where the keyed camera sees the geometry. With several shots each is shown only
+    during its own shot. ``SceneError`` when there is no world-space rig or no mesh."""
+    from mathutils import Matrix
+
+    rig = find_rig(scene, source)
+    root = rig_object(rig, "world") if rig is not None else None
+    if root is None:
+        raise SceneError(f"{source.name!r} has no world-space rig: tick World Space (Poses) and press Build 3D")
+    paths = fused_paths(folder, manifest)
+    if not paths:
+        raise SceneError(f"no fused mesh in {folder}")
+    scale = pose_scale(manifest, mapping)
+    basis = Matrix.Diagonal((scale, scale, scale, 1.0)) @ Matrix.Rotation(math.pi / 2.0, 4, "X")
+    material = _fused_material(source)
+    first = round(source.frame_start) + pass_lead(source, manifest)
+    built = []
+    for shot, path in paths.items():
+        mesh = _import_ply(path)
+        mesh.name = f"{source.name} fused" + (f" {shot}" if shot else "")
+        mesh.materials.append(material)
+        obj = next((o for o in rig.objects if o.get(ROLE_KEY) == "fused" and o.get(FUSED_SHOT_KEY) == shot), None)
+        if obj is None:
+            obj = bpy.data.objects.new(mesh.name, mesh)
+            obj[ROLE_KEY], obj[FUSED_SHOT_KEY] = "fused", shot
+            rig.objects.link(obj)
+        else:
+            old, obj.data = obj.data, mesh
+            if old.users == 0:
+                bpy.data.meshes.remove(old)
+        obj.parent = root
+        obj.matrix_parent_inverse.identity()
+        obj.matrix_basis = basis
+        if len(manifest.shots) > 1:
+            s = manifest.shots[shot]
+            _key_shot_visibility(obj, first, s.start, s.end)
+        built.append(obj)
+    return built

@@ -2,6 +2,8 @@
 +x and turning), recorded in the manifest by the core's own ``record_in_pass``."""
 
 import math
+import shutil
+import sys
 
 import bpy
 import numpy as np
@@ -11,7 +13,7 @@ from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
 from core.geometry import camera as core_camera
 from core.geometry.poses import Trajectory, record_in_pass
 
-from .conftest import FPS, GRID, H, N, W, strip_ready_to_build
+from .conftest import FPS, GRID, H, N, W, prefs, strip_ready_to_build
 
 WALL_Z = 4.0  # the wall: the plane z = 4 m of the world (OpenCV axes of frame 0's camera)
 STEP_X = 0.1  # the camera moves +x by this much per frame (metres) ...
@@ -51,16 +53,25 @@ def wall_depth(k: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def posed_pass(clip, tmp_path_factory):
-    """A metric pass of the clip's ``N`` frames (one shot) with the true poses; frame ``FLAGGED`` marked invalid
-    and given a wrong pose (as odometry's prediction would be)."""
-    path = tmp_path_factory.mktemp("posed") / "clip.depth"
+def wall_pass(clip, tmp_path_factory):
+    """A metric pass of the clip's ``N`` frames (one shot): the wall seen from the moving camera, no poses."""
+    path = tmp_path_factory.mktemp("wall") / "clip.depth"
     writer = DepthPassWriter(path, PassInfo(source=str(clip), fps=FPS, width=W, height=H, kind="metric_depth"))
     writer.begin_shot(0)
     for k in range(N):
         writer.write(k, wall_depth(k), k / FPS)
     writer.end_shot()
-    dp = writer.close()
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def posed_pass(wall_pass, tmp_path_factory):
+    """``wall_pass`` with the true poses; frame ``FLAGGED`` marked invalid and given a wrong pose (as odometry's
+    prediction would be)."""
+    path = tmp_path_factory.mktemp("posed") / "clip.depth"
+    shutil.copytree(wall_pass, path)
+    dp = DepthPass.open(path)
     poses = np.stack([true_pose(k) for k in range(N)])
     poses[FLAGGED, 0, 3] += 5.0
     valid = np.arange(N) != FLAGGED
@@ -210,3 +221,68 @@ def test_relative_poses_scale_with_near_and_need_the_same_ratio(clip, tmp_path, 
     with pytest.raises(RuntimeError, match=r"made for Far/Near = 10, the panel has 20: set Far to 10"):
         bpy.ops.depthshot.build_scene()
     assert DepthPass.open(path).info.poses is not None  # the pass is only read
+
+
+def write_tum_by_hand(path, poses) -> None:
+    """A TUM trajectory of ``poses`` (rotations about y only): ``t tx ty tz qx qy qz qw``, written without core."""
+    lines = ["# timestamp tx ty tz qx qy qz qw"]
+    for k, pose in enumerate(poses):
+        angle = math.atan2(pose[0, 2], pose[0, 0])
+        lines.append(f"{k / FPS:.9f} {pose[0, 3]:.9f} {pose[1, 3]:.9f} {pose[2, 3]:.9f} "
+                     f"0 {math.sin(angle / 2):.12f} 0 {math.cos(angle / 2):.12f}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_poses_imported_by_the_worker_key_the_camera_and_the_fused_mesh_is_the_wall_in_world_space(
+        scene, clip, wall_pass, tmp_path, addon):
+    """Import Poses… and Fused Mesh through the real worker (tasks ``poses`` and ``mesh``): the camera follows the
+    imported trajectory, and the TSDF mesh of the shot, one static object in the rig's world, is the wall y = 4 over
+    the width all frames saw together."""
+    path = tmp_path / "clip.depth"
+    shutil.copytree(wall_pass, path)
+    tum = tmp_path / "solve.txt"
+    write_tum_by_hand(tum, [true_pose(k) for k in range(N)])
+    strip = strip_ready_to_build(scene, clip, path)
+    prefs().python_path = sys.executable
+    try:
+        with pytest.raises(RuntimeError, match="the pass records no camera poses: press Estimate Poses"):
+            bpy.ops.depthshot.fused_mesh()  # refused before anything starts
+        assert bpy.ops.depthshot.import_poses(filepath=str(tum)) == {"FINISHED"}
+        board = addon.run_state.RUNS.get(scene.session_uid)
+        assert board.text == f"camera poses: {N} frames, 0 flagged; press Build 3D"
+        poses = addon.pass_manifest.read_manifest(path).poses
+        assert poses.source == "solve.txt" and poses.file == str(tmp_path / "clip.depth-poses.txt")
+        with pytest.raises(RuntimeError, match="build the rig in world space first"):
+            bpy.ops.depthshot.fused_mesh()
+        assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+        camera = scene.objects["clip camera"]
+        scene.frame_set(1 + 5)
+        np.testing.assert_allclose(matrix(camera), blender_camera(true_pose(5)), atol=1e-5)
+
+        voxel = 0.05
+        scene.depthshot.fused_voxel = voxel
+        assert bpy.ops.depthshot.fused_mesh() == {"FINISHED"}
+    finally:
+        prefs().python_path = ""
+    rig = addon.scene_build.find_rig(scene, strip)
+    fused = addon.scene_build.rig_object(rig, "fused")
+    assert fused.parent == addon.scene_build.rig_object(rig, "world") and fused.animation_data is None
+    assert board.text == f"fused mesh: 1 shot, {len(fused.data.vertices)} vertices"
+    m = matrix(fused)
+    world = np.array([v.co for v in fused.data.vertices]) @ m[:3, :3].T + m[:3, 3]
+    assert len(world) > 100
+    np.testing.assert_allclose(world[:, 1], WALL_Z, atol=1.5 * voxel)  # the wall: Blender y = 4 (OpenCV z)
+    assert abs(np.median(world[:, 1]) - WALL_Z) < 0.5 * voxel
+    # fused, not one frame: frame 0 sees the wall over x = -2.27 .. 2.27 (4 tan 30°); the camera moved +x and
+    # turned right, so later frames see it further right, the last up to x = 0.5 + 4 tan(30° + 0.25 rad) = 4.35,
+    # and the TSDF keeps only voxels several frames saw
+    half = WALL_Z * math.tan(math.radians(30))
+    assert half + 0.6 < world[:, 0].max() < 4.354 + voxel
+    assert -half - voxel < world[:, 0].min() < -half + 1.0
+    assert "Col" in fused.data.color_attributes and fused.data.materials[0].name == "clip fused colour"
+    # imported again in place: the same object, no second mesh
+    count = len(bpy.data.meshes)
+    addon.scene_build.add_fused_meshes(scene, strip, addon.pass_manifest.read_manifest(path),
+                                       next(tmp_path.glob("clip.depth-fused-*")),
+                                       addon.operators.panel_mapping(scene.depthshot))
+    assert addon.scene_build.rig_object(rig, "fused") == fused and len(bpy.data.meshes) == count
