@@ -541,9 +541,7 @@ def _key_shot_visibility(obj: bpy.types.Object, first: int, start: int, end: int
     """Show ``obj`` only over scene frames ``[first + start, first + end)`` (its shot: another shot is another
     world), constant keys on ``hide_viewport`` and ``hide_render``."""
     _clear_animation(obj)
-    keys = [(first + start, False), (first + end, True)]
-    if start > 0:
-        keys.insert(0, (first, True))
+    keys = [(first + start - 1, True), (first + start, False), (first + end, True)]
     for prop in ("hide_viewport", "hide_render"):
         for frame, hidden in keys:
             setattr(obj, prop, hidden)

@@ -286,3 +286,55 @@ def test_poses_imported_by_the_worker_key_the_camera_and_the_fused_mesh_is_the_w
                                        next(tmp_path.glob("clip.depth-fused-*")),
                                        addon.operators.panel_mapping(scene.depthshot))
     assert addon.scene_build.rig_object(rig, "fused") == fused and len(bpy.data.meshes) == count
+
+
+def test_estimate_poses_runs_odometry_in_the_worker_and_records_every_frame(scene, clip, wall_pass, tmp_path, addon):
+    """Estimate Poses through the real worker: every frame gets a pose (tracked or flagged), source "estimate",
+    frame 0 at the shot's origin; the relative mapping is the panel's."""
+    path = tmp_path / "clip.depth"
+    shutil.copytree(wall_pass, path)
+    strip_ready_to_build(scene, clip, path)
+    prefs().python_path = sys.executable
+    try:
+        assert bpy.ops.depthshot.estimate_poses() == {"FINISHED"}
+    finally:
+        prefs().python_path = ""
+    poses = addon.pass_manifest.read_manifest(path).poses
+    assert poses.source == "estimate" and len(poses.matrices) == N and poses.valid[0]
+    np.testing.assert_allclose(np.reshape(poses.matrices[0], (4, 4)), blender_camera(np.eye(4)), atol=1e-9)
+    board = addon.run_state.RUNS.get(scene.session_uid)
+    assert board.text == f"camera poses: {N} frames, {len(poses.flagged)} flagged; press Build 3D"
+
+
+def test_fused_meshes_of_two_shots_each_show_only_during_their_shot(scene, clip, depth_pass, tmp_path, addon):
+    """Each shot is its own world: its fused object is visible (viewport and render) only over its frames."""
+    import trimesh
+
+    path = tmp_path / "clip.depth"
+    shutil.copytree(depth_pass, path)  # two shots: frames 0-2 and 3-5
+    dp = DepthPass.open(path)
+    from core.geometry.poses import pose_units
+
+    record_in_pass(dp, Trajectory(np.stack([np.eye(4)] * N), np.ones(N, bool)),
+                   pose_units(dp, core_camera.DepthRange(near=1.0, ratio=10.0)))
+    folder = tmp_path / "fused"
+    folder.mkdir()
+    for shot in (0, 1):
+        tri = trimesh.Trimesh(vertices=[[0, 0, -1.0], [1, 0, -1], [0, 1, -1]], faces=[[0, 1, 2]],
+                              vertex_colors=[[200, 10, 10, 255]] * 3)
+        tri.export(folder / f"shot_{shot:03d}.ply")
+    strip = strip_ready_to_build(scene, clip, path)
+    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+    manifest = addon.pass_manifest.read_manifest(path)
+    objects = addon.scene_build.add_fused_meshes(scene, strip, manifest, folder,
+                                                 addon.operators.panel_mapping(scene.depthshot))
+    assert [o.name for o in objects] == ["clip fused", "clip fused 1"]
+    shown = {}
+    for frame in range(0, N + 2):  # the strip covers scene frames 1..6
+        scene.frame_set(frame)
+        shown[frame] = tuple(not o.hide_render and not o.hide_viewport for o in objects)
+    assert shown == {0: (False, False), 1: (True, False), 2: (True, False), 3: (True, False),
+                     4: (False, True), 5: (False, True), 6: (False, True), 7: (False, False)}
+    # a triangle 1 m in front of the shot's first camera (glTF -z) is 1 m along Blender +Y from the world empty
+    m = matrix(objects[0])
+    np.testing.assert_allclose(m[:3, :3] @ np.array([0, 0, -1.0]) + m[:3, 3], (0.0, 1.0, 0.0), atol=1e-6)
