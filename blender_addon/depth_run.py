@@ -9,12 +9,13 @@ run ends: the worker is stopped and the scene's run state is idle again. The run
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import bpy
 
 from . import scene_build
-from .pass_manifest import PassError, read_manifest
+from .pass_manifest import PassError, PassManifest, read_manifest
 from .scene_build import PASS_KEY
 from .run_state import RUNS, RunStatus
 from .worker_process import WorkerProcess, WorkerState
@@ -37,11 +38,24 @@ def scene_by_uid(uid: int) -> bpy.types.Scene | None:
     return next((s for s in bpy.data.scenes if s.session_uid == uid), None)
 
 
-class DepthRun:
-    """The depth job of the movie strip ``strip_name`` of ``scene``, run by ``worker``."""
+# what a finished run does with its pass: (scene, movie strip, manifest) -> the panel's "done" text
+OnDone = Callable[[bpy.types.Scene, bpy.types.Strip, PassManifest], str]
 
-    def __init__(self, scene: bpy.types.Scene, strip_name: str, worker: WorkerProcess):
+
+def attach_done(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: PassManifest) -> str:
+    """The default end of a run: attach the pass to the strip (its depth strip replaced)."""
+    scene_build.attach_pass(scene, source, manifest)
+    return f"done: {manifest.frame_count} frames"
+
+
+class DepthRun:
+    """The job of the movie strip ``strip_name`` of ``scene``, run by ``worker``; ``on_done`` uses the finished
+    pass (default: ``attach_done``)."""
+
+    def __init__(self, scene: bpy.types.Scene, strip_name: str, worker: WorkerProcess,
+                 on_done: OnDone | None = None):
         self.scene_uid, self.strip_name, self.worker = scene.session_uid, strip_name, worker
+        self.on_done = on_done or attach_done
         status = RUNS.get(self.scene_uid)
         status.worker, status.cancel_requested, status.progress = worker, False, 0.0
         status.text = worker.state.describe()
@@ -117,9 +131,12 @@ class DepthRun:
         source = scene.sequence_editor.strips.get(self.strip_name) if scene and scene.sequence_editor else None
         if source is None:
             return self._fail(f"the strip {self.strip_name!r} was removed; the pass is {manifest.path}")
-        scene_build.attach_pass(scene, source, manifest)
+        try:
+            text = self.on_done(scene, source, manifest)
+        except PassError as exc:  # what the finished pass was for cannot be done (one line)
+            return self._fail(str(exc))
         status.progress = 100.0
-        status.text = f"done: {manifest.frame_count} frames" + (" (reused)" if state.reused else "")
+        status.text = text + (" (reused)" if state.reused else "")
         return Outcome("finished", f"depth pass: {manifest.path}")
 
 

@@ -38,6 +38,10 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
             row = layout.row(align=True)
             row.operator(operators.DEPTHSHOT_OT_estimate_depth.bl_idname, icon="PLAY")
             row.operator(operators.DEPTHSHOT_OT_load_depth_pass.bl_idname, icon="FILEBROWSER")
+            row = layout.row(align=True)
+            row.operator(operators.DEPTHSHOT_OT_preview_depth.bl_idname, icon="HIDE_OFF")
+            row.prop(settings, "preview_size", text="Size")
+            row.prop(settings, "preview_frames", text="Frames")
             if run.text:
                 layout.label(text=run.text)
         attached = strip.get(scene_build.PASS_KEY) if strip else None
@@ -47,6 +51,10 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         box.prop(settings, "build_mesh")
         box.prop(settings, "build_points")
         box.prop(settings, "build_stereo")
+        box.prop(settings, "world_space")
+        row = box.row(align=True)
+        row.operator(operators.DEPTHSHOT_OT_estimate_poses.bl_idname, icon="CAMERA_DATA")
+        row.operator(operators.DEPTHSHOT_OT_import_poses.bl_idname, icon="FILEBROWSER")
         row = box.row(align=True)
         row.prop(settings, "grid_x")
         row.prop(settings, "grid_y")
@@ -58,6 +66,9 @@ class DEPTHSHOT_PT_panel(bpy.types.Panel):
         row.prop(settings, "metric_scale")
         row.prop(settings, "fov")
         box.operator(operators.DEPTHSHOT_OT_build_scene.bl_idname, icon="MESH_GRID")
+        row = box.row(align=True)
+        row.operator(operators.DEPTHSHOT_OT_fused_mesh.bl_idname, icon="MESH_DATA")
+        row.prop(settings, "fused_voxel", text="Voxel")
         box.operator(operators.DEPTHSHOT_OT_render_stereo.bl_idname, icon="CAMERA_STEREO")
         row = box.row(align=True)
         row.operator(operators.DEPTHSHOT_OT_export_geometry.bl_idname, text="Export PLY", icon="EXPORT").format = "PLY"

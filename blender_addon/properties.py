@@ -30,6 +30,14 @@ class DepthshotSettings(bpy.types.PropertyGroup):
         default="auto",
     )
     input_size: bpy.props.IntProperty(name="Input Size", default=518, min=28, max=2048, step=14)
+    preview_size: bpy.props.IntProperty(
+        name="Preview Size", description="Preview Depth: the streaming engine's input size (a multiple of 14)",
+        default=252, min=28, max=2048, step=14,
+    )
+    preview_frames: bpy.props.IntProperty(
+        name="Preview Frames", description="Preview Depth: this many frames around the playhead (0: the whole strip)",
+        default=48, min=0, soft_max=1000,
+    )
     shots: bpy.props.BoolProperty(name="Shot Detection", description="Process each shot on its own", default=True)
     max_res: bpy.props.IntProperty(
         name="Max Resolution", description="Estimate at most this many pixels on the long side (0: the video's size)",
@@ -48,6 +56,16 @@ class DepthshotSettings(bpy.types.PropertyGroup):
     build_mesh: bpy.props.BoolProperty(name="Displaced Mesh", default=True)
     build_points: bpy.props.BoolProperty(name="Point Cloud", default=False)
     build_stereo: bpy.props.BoolProperty(name="Stereo Rig", default=True)
+    world_space: bpy.props.BoolProperty(
+        name="World Space (Poses)",
+        description="When the pass records camera poses: key the camera per frame from them, so the geometry sits "
+                    "in the shot's world",
+        default=True,
+    )
+    fused_voxel: bpy.props.FloatProperty(
+        name="Fused Voxel", description="Fused Mesh: the TSDF voxel size, in scene metres", default=0.02, min=1e-4,
+        soft_max=1.0, precision=3,
+    )
     grid_x: bpy.props.IntProperty(name="Grid X", default=192, min=2, max=4096)
     grid_y: bpy.props.IntProperty(name="Grid Y", default=108, min=2, max=4096)
     edge_angle: bpy.props.FloatProperty(

@@ -27,6 +27,8 @@ STAGE_TEXT = {
     "scan": "finding shots",
     "depth": "depth",
     "import": "importing depth",
+    "poses": "camera poses",
+    "mesh": "fusing the mesh",
     "preview": "writing the preview",
     "done": "done",
 }

@@ -7,8 +7,12 @@ zip, without the core, and must never import torch). A test asserts the two file
 with a one-line reason instead of misreading fields.
 
 add-on -> worker, on stdin, one line: ``{"type": "start", "protocol": N, "task": T, "job": {...}}``: task
-``depth`` (the default) with the ``core.depth.DepthJob`` fields, or ``import`` with the keyword arguments of
-``core.depth.import_depth.import_depth`` plus ``src`` and ``output``. Closing stdin is the cancel request (SIGTERM does the same); the worker then stops
+``depth`` (the default) with the ``core.depth.DepthJob`` fields (``engine: "vda-stream"`` for a quick preview),
+``import`` with the keyword arguments of ``core.depth.import_depth.import_depth`` plus ``src`` and ``output``,
+``poses`` (``python -m core.poses``: ``pass``, ``output`` the TUM file, optional ``import`` a pose file, ``near``,
+``ratio``, ``fov``) or ``mesh`` (the fused TSDF mesh of ``python -m core.mesh --tsdf``: ``pass``, ``output`` the
+folder, ``voxel``, ``poses`` ("estimate" or a pose file), optional ``near``, ``ratio``, ``fov``; PLY files
+``shot_000.ply`` ...). Closing stdin is the cancel request (SIGTERM does the same); the worker then stops
 within ``STOP_GRACE_S`` seconds, and the same job started again resumes.
 
 worker -> add-on, on stdout (logs go to stderr): ``start``, any number of ``progress``, then exactly one of
@@ -22,7 +26,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3  # 3: tasks poses and mesh
 
 # worker exit status
 EXIT_DONE = 0
@@ -34,10 +38,10 @@ STOP_GRACE_S = 2.0  # after a cancel request the worker gives its job this long 
 # never waits for it: the panel shows "stopping" meanwhile
 CANCEL_GRACE_S = STOP_GRACE_S + 8.0
 
-TASKS = ("depth", "import")
+TASKS = ("depth", "import", "poses", "mesh")
 
-# progress stages, in the order a job goes through them ("import" only for the import task)
-STAGES = ("load", "scan", "depth", "import", "preview", "done")
+# progress stages, in the order a job goes through them ("import", "poses", "mesh": only in the task of that name)
+STAGES = ("load", "scan", "depth", "import", "poses", "mesh", "preview", "done")
 
 _NUMBER = (int, float)
 MESSAGES: dict[str, dict[str, tuple[type | None, ...]]] = {
@@ -49,6 +53,7 @@ MESSAGES: dict[str, dict[str, tuple[type | None, ...]]] = {
         "fps": (*_NUMBER, None),  # None before the first frame of this run
         "eta_s": (*_NUMBER, None),  # None while unknown
     },
+    # pass: the depth pass the task made or changed (poses: recorded in it; mesh: the pass the mesh is of);
     # reused: the output folder already held this very job's finished pass (nothing was computed)
     "done": {"pass": (str,), "reused": (bool,)},
     # kind: "input" (bad input or settings), "weights" (model missing: the message says how to get it),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,20 @@ from core.depth.depth_pass import DepthPass
 from core.errors import DepthshotError
 from core.geometry.cli import add_camera_arguments, camera_options
 from core.geometry.odometry import OdometryConfig
-from core.geometry.poses import load_pose_file, pose_units, record_in_pass, write_json_poses, write_tum
+from core.geometry.poses import (
+    Trajectory,
+    load_pose_file,
+    pose_units,
+    record_in_pass,
+    write_json_poses,
+    write_tum,
+)
 
 log = logging.getLogger(__name__)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line of ``python -m core.poses`` (also how the Blender worker's ``poses`` task states a job)."""
     p = argparse.ArgumentParser(prog="python -m core.poses", description=__doc__.split("\n\n")[0])
     p.add_argument("input", metavar="PASS", type=Path, help="a depth pass folder")
     p.add_argument("-o", "--output", required=True, type=Path, help="TUM trajectory file to write")
@@ -41,8 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="odometry image scale, 0.1..1 (default %(default)s: a quarter of the pixels)")
     add_camera_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = p.parse_args(argv)
-    setup_logging(args.verbose)
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace, on_frame: Callable[[int, int], None] | None = None) -> Trajectory:
+    """Estimate or import the poses ``args`` ask for, write them and record them in the pass; the trajectory.
+
+    ``on_frame(done, total)`` after each frame estimated (frames of the pass)."""
     camera = camera_options(args)
     if args.output.suffix.lower() == ".json":
         raise DepthshotError(f"{args.output}: -o writes a TUM text trajectory; use --json for JSON")
@@ -53,8 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from core.geometry.odometry import estimate_pass_poses  # Open3D odometry only when estimating
 
         config = OdometryConfig(scale=args.scale)
-        with tqdm(total=len(dp), unit="frame", desc="poses") as bar:
-            traj = estimate_pass_poses(dp, camera, config, on_frame=lambda: bar.update())
+        done = [0]
+
+        def frame_done() -> None:
+            done[0] += 1
+            if on_frame is not None:
+                on_frame(done[0], len(dp))
+
+        traj = estimate_pass_poses(dp, camera, config, on_frame=frame_done)
     units = pose_units(dp, camera.depth_range)
     write_tum(args.output, np.asarray(dp.info.timestamps), traj.poses, comment=f"depthshot poses of {dp.root} ({units})")
     if args.json is not None:
@@ -64,6 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = np.flatnonzero(~traj.valid)
     if len(failed):
         log.warning("tracking failed on %d frames (first: %s)", len(failed), ", ".join(map(str, failed[:10])))
+    return traj
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    with tqdm(unit="frame", desc="poses") as bar:
+        def on_frame(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        traj = run(args, on_frame)
+    failed = np.flatnonzero(~traj.valid)
     print(f"wrote {len(traj)} poses to {args.output}; median fitness {np.median(traj.fitness):.2f}, "
           f"{len(failed)} frames flagged")
     return 0

@@ -94,11 +94,13 @@ class _WeightsError(DepthshotError):
 
 
 def _check_weights(job) -> None:
-    """Find the vda checkpoint before anything else, so a missing model is reported as such."""
+    """Find the vda (or vda-stream) checkpoint before anything else, so a missing model is reported as such."""
     from core.depth.engines import get_engine, make_config
+    from core.depth.engines.vda import VdaEngine
 
-    config = make_config(get_engine(job.engine), job.engine_options())
-    if job.engine != "vda":
+    engine = get_engine(job.engine)
+    config = make_config(engine, job.engine_options())
+    if not isinstance(engine, VdaEngine):
         return
     from core.models.weights import resolve_weights
 
@@ -144,6 +146,69 @@ class _JobState:
         self.under_way.set()
 
 
+# the poses and mesh tasks: job field -> (type, command-line flag of core.poses / core.mesh); pass and output required
+_GEOMETRY_FLAGS: dict[str, tuple[type, str]] = {
+    "import": (str, "--import"), "poses": (str, "--poses"), "voxel": (float, "--tsdf"),
+    "near": (float, "--near"), "ratio": (float, "--near-far-ratio"), "fov": (float, "--fov"),
+}
+_TASK_FIELDS = {"poses": ("import", "near", "ratio", "fov"), "mesh": ("voxel", "poses", "near", "ratio", "fov")}
+
+
+def geometry_argv(task: str, fields: dict[str, Any]) -> list[str]:
+    """The command line of ``core.poses`` (task ``poses``) or ``core.mesh --tsdf`` (task ``mesh``) for the job
+    ``fields``; DepthshotError (one line) for unknown, missing or mistyped fields."""
+    allowed = ("pass", "output", *_TASK_FIELDS[task])
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise DepthshotError(f"unknown {task} fields: {', '.join(unknown)}")
+    required = ("pass", "output", "voxel") if task == "mesh" else ("pass", "output")
+    missing = [k for k in required if fields.get(k) is None]
+    if missing:
+        raise DepthshotError(f"a {task} task needs {', '.join(missing)}")
+    argv = []
+    for key in allowed:
+        value = fields.get(key)
+        if value is None:
+            continue
+        kind = _GEOMETRY_FLAGS[key][0] if key in _GEOMETRY_FLAGS else str
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else str):
+            raise DepthshotError(f"{task} field {key} must be a {'number' if kind is float else 'string'}, "
+                                 f"got {value!r}")
+        if key not in ("pass", "output"):
+            argv += [_GEOMETRY_FLAGS[key][1], str(value)]
+    argv = [fields["pass"], "-o", fields["output"], *argv]
+    return argv + ["--format", "ply"] if task == "mesh" else argv
+
+
+def _run_poses(fields: dict[str, Any], protocol: ProtocolWriter, state: _JobState) -> Path:
+    """The poses task: ``python -m core.poses`` (estimate, or ``import`` a pose file), reporting frames done."""
+    from core import poses
+
+    args = poses.parse_args(geometry_argv("poses", fields))
+    protocol.send("progress", stage="poses", frames_done=0, frame_count=None, fps=None, eta_s=None)
+    state.under_way.set()  # parsed: what fails from here is the work
+    t0 = time.monotonic()
+
+    def on_frame(done: int, total: int) -> None:
+        fps = done / max(time.monotonic() - t0, 1e-9)
+        protocol.send("progress", stage="poses", frames_done=done, frame_count=total, fps=fps,
+                      eta_s=(total - done) / fps)
+
+    poses.run(args, on_frame)
+    return Path(fields["pass"])
+
+
+def _run_mesh(fields: dict[str, Any], protocol: ProtocolWriter, state: _JobState) -> Path:
+    """The mesh task: ``python -m core.mesh PASS --tsdf VOXEL --format ply`` into ``output``."""
+    from core import mesh
+
+    argv = geometry_argv("mesh", fields)
+    protocol.send("progress", stage="mesh", frames_done=0, frame_count=None, fps=None, eta_s=None)
+    state.under_way.set()
+    mesh.main(argv)
+    return Path(fields["pass"])
+
+
 def _stop_when_stdin_closes(stdin: IO[str], protocol: ProtocolWriter, state: _JobState) -> None:
     """Wait for end of stdin, then for the job to be under way (a job that fails before is reported as such), at
     most ``STOP_GRACE_S``; interrupt it, and end the process if it has not ended ``STOP_GRACE_S`` after end of
@@ -181,8 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             check_job(job)  # the options and the input (and the imports) before the stop is watched for
         threading.Thread(target=_stop_when_stdin_closes, args=(sys.stdin, protocol, state), daemon=True).start()
-        if task == "import":
-            protocol.send("done", **{"pass": str(_run_import(fields, protocol, state)), "reused": False})
+        if task in ("import", "poses", "mesh"):
+            run = {"import": _run_import, "poses": _run_poses, "mesh": _run_mesh}[task]
+            protocol.send("done", **{"pass": str(run(fields, protocol, state)), "reused": False})
             return 0
         protocol.send("progress", stage="load", frames_done=0, frame_count=None, fps=None, eta_s=None)
         _check_weights(job)

@@ -295,3 +295,37 @@ def test_with_online_access_off_a_missing_model_says_how_to_get_it(movie, tmp_pa
     assert "HF_HUB_OFFLINE" in outcome.message and "\n" not in outcome.message
     assert outcome.message.endswith("set the panel's Weights to the checkpoint file, or turn Online Access on")
     assert not (tmp_path / "empty-hf-cache").exists() or not any((tmp_path / "empty-hf-cache").rglob("*.pth"))
+
+
+def test_preview_depth_streams_the_frames_around_the_playhead_like_the_cli(movie, vits_weights, addon, tmp_path):
+    """Preview Depth through the real worker: engine vda-stream at Preview Size over Preview Frames frames centred
+    on the playhead, attached and placed at those frames; its frames are the bytes ``python -m core.depth --engine
+    vda-stream`` writes for the same window."""
+    import subprocess
+
+    from .conftest import FPS
+
+    settings = real_settings(movie, vits_weights)
+    settings.input_size, settings.preview_size, settings.preview_frames = 518, 28, 3
+    scene = movie.id_data
+    scene.frame_current = 4  # the strip shows source frames 0..5 at scene frames 1..6: preview frames 3, 4, 5
+    run = addon.operators.start_depth_run(bpy.context, preview=True)
+    outcome = tick_until(run, lambda o: o.status != "running", timeout_s=REAL_WORKER_DEADLINE_S)
+    assert outcome.status == "finished", (outcome.message, run.worker.state.stderr_tail)
+    assert board(addon, scene).text == "done: 3 frames"
+    folder = run.worker.state.pass_path
+    manifest = json.loads((folder / "depth_pass.json").read_text())
+    assert manifest["model"]["engine"] == "vda-stream" and manifest["model"]["input_size"] == 28
+    assert manifest["frame_count"] == 3 and manifest["model"]["start"] == pytest.approx(2 / FPS)
+    depth = [s for s in scene.sequence_editor.strips if s.type == "IMAGE"]
+    assert len(depth) == 1 and (depth[0].frame_final_start, depth[0].frame_final_duration) == (3, 3)
+    assert bpy.path.abspath(movie["depthshot_pass"]) == str(folder)
+
+    reference = tmp_path / "reference.depth"
+    subprocess.run([sys.executable, "-m", "core.depth", bpy.path.abspath(movie.filepath), "-o", str(reference),
+                    "--engine", "vda-stream", "--model", "vda-s", "--weights", str(vits_weights), "--input-size",
+                    "28", "--start", repr(2 / FPS), "--end", repr(5 / FPS)], check=True, capture_output=True)
+    for i in range(3):
+        name = f"depth/{i:06d}.png"
+        assert (folder / name).read_bytes() == (reference / name).read_bytes()
+    assert not (reference / "depth/000003.png").exists()

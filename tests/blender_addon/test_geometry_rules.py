@@ -83,6 +83,9 @@ def test_geometry_follows_its_strip_when_moved_and_trimmed(scene, clip, depth_pa
     assert len(mesh_of(obj)[0]) > 0
     material = bpy.data.materials["clip footage"]
     assert material.node_tree.nodes["Depthshot Footage"].image_user.frame_start == strip.frame_start
+    plate = bpy.data.cameras["clip camera"].background_images[0]  # the camera's background plate follows too
+    assert plate.image == material.node_tree.nodes["Depthshot Footage"].image
+    assert plate.image_user.frame_start == strip.frame_start == 11
 
 
 BARS = {"far": (8, 12), "near": (48, 52)}  # white bars on black: one on the far half, one on the near half
