@@ -322,7 +322,7 @@ def test_preview_depth_streams_the_frames_around_the_playhead_like_the_cli(movie
     assert bpy.path.abspath(movie["depthshot_pass"]) == str(folder)
 
     reference = tmp_path / "reference.depth"
-    subprocess.run([sys.executable, "-m", "core.depth", bpy.path.abspath(movie.filepath), "-o", str(reference),
+    subprocess.run([WORKER_PYTHON, "-m", "core.depth", bpy.path.abspath(movie.filepath), "-o", str(reference),
                     "--engine", "vda-stream", "--model", "vda-s", "--weights", str(vits_weights), "--input-size",
                     "28", "--start", repr(2 / FPS), "--end", repr(5 / FPS)], check=True, capture_output=True)
     for i in range(3):

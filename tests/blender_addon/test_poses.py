@@ -3,7 +3,6 @@
 
 import math
 import shutil
-import sys
 
 import bpy
 import numpy as np
@@ -13,7 +12,7 @@ from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
 from core.geometry import camera as core_camera
 from core.geometry.poses import Trajectory, record_in_pass
 
-from .conftest import FPS, GRID, H, N, W, prefs, strip_ready_to_build
+from .conftest import FPS, GRID, H, N, W, WORKER_PYTHON, prefs, strip_ready_to_build
 
 WALL_Z = 4.0  # the wall: the plane z = 4 m of the world (OpenCV axes of frame 0's camera)
 STEP_X = 0.1  # the camera moves +x by this much per frame (metres) ...
@@ -243,7 +242,7 @@ def test_poses_imported_by_the_worker_key_the_camera_and_the_fused_mesh_is_the_w
     tum = tmp_path / "solve.txt"
     write_tum_by_hand(tum, [true_pose(k) for k in range(N)])
     strip = strip_ready_to_build(scene, clip, path)
-    prefs().python_path = sys.executable
+    prefs().python_path = WORKER_PYTHON
     try:
         with pytest.raises(RuntimeError, match="the pass records no camera poses: press Estimate Poses"):
             bpy.ops.depthshot.fused_mesh()  # refused before anything starts
@@ -294,7 +293,7 @@ def test_estimate_poses_runs_odometry_in_the_worker_and_records_every_frame(scen
     path = tmp_path / "clip.depth"
     shutil.copytree(wall_pass, path)
     strip_ready_to_build(scene, clip, path)
-    prefs().python_path = sys.executable
+    prefs().python_path = WORKER_PYTHON
     try:
         assert bpy.ops.depthshot.estimate_poses() == {"FINISHED"}
     finally:
