@@ -236,6 +236,19 @@ def _lut_mesh(name: str, manifest: PassManifest) -> bpy.types.Mesh:
     return mesh
 
 
+def _holding(rig, obj, name: str, mesh):
+    """``obj`` now holding ``mesh`` (``obj`` None: a new object ``name`` linked into the ``rig`` collection); the
+    mesh it held before is removed once nothing uses it."""
+    if obj is None:
+        obj = bpy.data.objects.new(name, mesh)
+        rig.objects.link(obj)
+    else:
+        old, obj.data = obj.data, mesh
+        if old.users == 0:
+            bpy.data.meshes.remove(old)
+    return obj
+
+
 def _depth_object(
     rig: bpy.types.Collection,
     role: str,
@@ -252,16 +265,8 @@ def _depth_object(
     mesh of this pass, parented to ``camera``. Its first frame and visible range are driven by the strip, so moving
     or trimming the strip moves the geometry in time (it is empty outside the strip)."""
     name = f"{source.name} {role}"
-    obj = rig_object(rig, role)
-    lut = _lut_mesh(f"{name} ranges", manifest)
-    if obj is None:
-        obj = bpy.data.objects.new(name, lut)
-        obj[ROLE_KEY] = role
-        rig.objects.link(obj)
-    else:
-        old, obj.data = obj.data, lut
-        if old.users == 0:
-            bpy.data.meshes.remove(old)
+    obj = _holding(rig, rig_object(rig, role), name, _lut_mesh(f"{name} ranges", manifest))
+    obj[ROLE_KEY] = role
     obj.parent = camera
     modifier = obj.modifiers.get("Depthshot") or obj.modifiers.new("Depthshot", "NODES")
     modifier.node_group = geometry_nodes.build_group()
@@ -577,14 +582,8 @@ def add_fused_meshes(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: 
         mesh.name = f"{source.name} fused" + (f" {shot}" if shot else "")
         mesh.materials.append(material)
         obj = next((o for o in rig.objects if o.get(ROLE_KEY) == "fused" and o.get(FUSED_SHOT_KEY) == shot), None)
-        if obj is None:
-            obj = bpy.data.objects.new(mesh.name, mesh)
-            obj[ROLE_KEY], obj[FUSED_SHOT_KEY] = "fused", shot
-            rig.objects.link(obj)
-        else:
-            old, obj.data = obj.data, mesh
-            if old.users == 0:
-                bpy.data.meshes.remove(old)
+        obj = _holding(rig, obj, mesh.name, mesh)
+        obj[ROLE_KEY], obj[FUSED_SHOT_KEY] = "fused", shot
         obj.parent = root
         obj.matrix_parent_inverse.identity()
         obj.matrix_basis = basis

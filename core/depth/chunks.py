@@ -50,7 +50,10 @@ def split_shot(start: int, end: int, max_frames: int | None, overlap: int) -> li
     if not 0 < 2 * overlap < max_frames:
         raise ValueError(f"chunks of {max_frames} frames cannot overlap by {overlap}")
     n = math.ceil((length - overlap) / (max_frames - overlap))
-    step = math.ceil((length - overlap) / n)  # <= max_frames - overlap
+    # chunk k starts ``step`` frames after chunk k-1: at most max_frames - overlap (no chunk is too long), and at
+    # least ``overlap``, so that the frames a chunk shares with the one before and with the one after are distinct
+    step = max(math.ceil((length - overlap) / n), overlap)
+    n = math.ceil((length - overlap) / step)
     starts = [start + k * step for k in range(n)]
     return [Chunk(s, min(s + step + overlap, end) if k < n - 1 else end, start, end) for k, s in enumerate(starts)]
 

@@ -19,6 +19,21 @@ def test_split_shot_covers_the_shot_with_the_overlap():
         split_shot(0, 100, 30, 16)
 
 
+@pytest.mark.parametrize("length, max_frames, overlap", [(60, 36, 16), (60, 40, 16), (61, 34, 16), (200, 40, 16)])
+def test_shared_frames_of_consecutive_chunks_are_distinct(length, max_frames, overlap):
+    """Chunk k shares ``overlap`` frames with chunk k-1 and others with chunk k+1, never the same ones (60 frames in
+    chunks of 36 once made the two overlaps meet in frame 30, and the join refused it)."""
+    chunks = split_shot(0, length, max_frames, overlap)
+    assert chunks[0].start == 0 and chunks[-1].end == length and all(c.end - c.start <= max_frames for c in chunks)
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.end - b.start == overlap
+    for a, c in zip(chunks, chunks[2:]):
+        assert a.end <= c.start  # the overlap with the chunk before ends where the one with the chunk after begins
+    d = truth(length)
+    out, _ = join(chunks, lambda c, i: d[i] * (1 + c.start / 100), overlap)
+    assert [f[0] for f in out] == list(range(length))
+
+
 def truth(n: int, h: int = 6, w: int = 5) -> np.ndarray:
     rng = np.random.default_rng(0)
     return (1.0 + rng.random((n, h, w)) + np.linspace(0, 1, n)[:, None, None]).astype(np.float32)
