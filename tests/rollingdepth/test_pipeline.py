@@ -242,3 +242,28 @@ def test_engine_interrupted_in_the_second_shot_resumes_to_the_same_files(model, 
     assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
     for f in files:
         assert (ref / f).read_bytes() == (target / f).read_bytes(), f
+
+
+def test_streamed_merge_equals_the_in_memory_merge_of_the_decoded_snippets(model):
+    """``merged_frames`` (what the engine runs: decodes each frame's latents as it merges) gives, frame by frame,
+    what ``merge_frames`` (the merge the co-alignment fixture checks against the reference) gives for the same
+    snippets decoded up front."""
+    from core.depth.rollingdepth.coalign import Alignment, merge_frames
+    from core.depth.rollingdepth.latents import decode_depth
+    from core.depth.rollingdepth.pipeline import merged_frames
+    from core.depth.rollingdepth.snippets import snippet_indices
+
+    seq_len = 7
+    indices = [snippet_indices(seq_len, 3, 1), snippet_indices(seq_len, 3, 2)]
+    gen = torch.Generator().manual_seed(0)
+    latents = [torch.randn(len(idx), 3, 4, 6, 8, generator=gen) for idx in indices]
+    alignment = Alignment([torch.rand(len(idx), generator=gen) + 0.5 for idx in indices],
+                          [torch.rand(len(idx), generator=gen) - 0.5 for idx in indices], -0.25, np.zeros(0))
+    with torch.no_grad():
+        snippets = [decode_depth(model.vae, lat.flatten(0, 1)).unflatten(0, lat.shape[:2]) for lat in latents]
+        expected = merge_frames(snippets, indices, seq_len, alignment)
+        streamed = torch.stack(list(merged_frames(model, latents, indices, seq_len, alignment, FAST_TEST)))
+    assert streamed.shape == expected.shape == (seq_len, 48, 64)
+    torch.testing.assert_close(streamed, expected, atol=1e-5, rtol=1e-5)
+    # and it is a real merge: frame 3 (in 3 snippets of dilation 1, at positions 2, 1, 0) is none of their views
+    assert all(not torch.allclose(streamed[3], snippets[0][k, 3 - k], atol=1e-4) for k in (1, 2, 3))
