@@ -14,7 +14,7 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -41,13 +41,11 @@ def synthetic_frame(width: int = WIDTH, height: int = HEIGHT) -> tuple[torch.Ten
     return image, disparity
 
 
-def time_synthesis(device: str, repeat: int) -> float:
-    """Median ms to synthesise both eyes of the 1080p benchmark frame on ``device``."""
-    image, disparity = (t.to(device) for t in synthetic_frame())
+def median_ms(run: Callable[[], None], device: str, repeat: int) -> float:
+    """Median wall ms of ``run()`` over ``repeat`` calls after one warm-up call (CUDA synchronised after each)."""
 
     def once() -> None:
-        warp_view(image, disparity, 0.5)
-        warp_view(image, disparity, -0.5)
+        run()
         if device == "cuda":
             torch.cuda.synchronize()
 
@@ -58,6 +56,17 @@ def time_synthesis(device: str, repeat: int) -> float:
         once()
         times.append((time.perf_counter() - t0) * 1000)
     return statistics.median(times)
+
+
+def time_synthesis(device: str, repeat: int) -> float:
+    """Median ms to synthesise both eyes of the 1080p benchmark frame on ``device``."""
+    image, disparity = (t.to(device) for t in synthetic_frame())
+
+    def both_eyes() -> None:
+        warp_view(image, disparity, 0.5)
+        warp_view(image, disparity, -0.5)
+
+    return median_ms(both_eyes, device, repeat)
 
 
 def time_end_to_end(clip: Path, depth: Path, preset: str) -> tuple[int, float]:

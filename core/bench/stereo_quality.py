@@ -13,9 +13,7 @@ no history, so it equals the spatial one there. Then each fill's ms per 1080p ri
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -86,23 +84,11 @@ def score_scenes(width: int, height: int, frames: int, fills: Sequence[str], cac
 
 def time_fill(fill: str, device: str, repeat: int) -> float:
     """Median ms to synthesise one 1080p right view with ``fill`` (a temporal fill carrying the previous frame)."""
-    from core.bench.stereo import synthetic_frame
+    from core.bench.stereo import median_ms, synthetic_frame
 
     image, disparity = (t.to(device) for t in synthetic_frame())
     synth = ViewSynthesizer("right_only", fill)
-
-    def once() -> None:
-        synth(image, disparity)
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    once()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        once()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+    return median_ms(lambda: synth(image, disparity), device, repeat)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
