@@ -36,6 +36,8 @@ class TumClip:
         except OSError as exc:
             raise DepthshotError(f"{self.root}: not the TUM clip folder ({exc.strerror})") from None
         self.poses = [pose_matrix(np.array(r[3:6], float), np.array(r[6:10], float)) for r in rows]
+        self.rgb_times = np.array([float(r[1]) for r in rows])  # seconds; the poses are the mocap's nearest these
+        self.depth_times = np.array([float(r[2]) for r in rows])  # when each depth frame was captured
         self.scale = float(self.intrinsics["depth_scale"])
 
     def __len__(self) -> int:

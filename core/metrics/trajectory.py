@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from core.errors import DepthshotError
@@ -28,6 +29,24 @@ def align_rigid(est: np.ndarray, gt: np.ndarray, with_scale: bool = False) -> tu
     m = np.eye(4)
     m[:3, :3], m[:3, 3] = r, mg - scale * r @ me
     return m, scale
+
+
+def interpolate_poses(stamps: np.ndarray, poses: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Poses (M, 4, 4) at ``times`` (M,) seconds from ``poses`` (N >= 2, 4, 4) at increasing ``stamps`` (N,):
+    between the two bracketing poses, translation linear and rotation along the geodesic (slerp); a time outside
+    ``stamps`` extrapolates the first or last interval the same way."""
+    stamps, times = np.asarray(stamps, np.float64), np.asarray(times, np.float64)
+    if len(stamps) < 2 or poses.shape != (len(stamps), 4, 4) or np.any(np.diff(stamps) <= 0):
+        raise DepthshotError("need N >= 2 poses (N, 4, 4) at increasing timestamps")
+    out = np.tile(np.eye(4), (len(times), 1, 1))
+    for n, t in enumerate(times):
+        j = int(np.clip(np.searchsorted(stamps, t), 1, len(stamps) - 1))
+        u = (t - stamps[j - 1]) / (stamps[j] - stamps[j - 1])
+        a, b = poses[j - 1], poses[j]
+        axis_angle = cv2.Rodrigues(a[:3, :3].T @ b[:3, :3])[0]
+        out[n, :3, :3] = a[:3, :3] @ cv2.Rodrigues(u * axis_angle)[0]
+        out[n, :3, 3] = (1 - u) * a[:3, 3] + u * b[:3, 3]
+    return out
 
 
 def ate_rmse(est: np.ndarray, gt: np.ndarray, with_scale: bool = False) -> float:
