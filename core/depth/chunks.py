@@ -42,15 +42,17 @@ class Chunk:
 
 
 def split_shot(start: int, end: int, max_frames: int | None, overlap: int) -> list[Chunk]:
-    """The shot ``[start, end)`` as chunks of equal length (at most ``max_frames``), each sharing ``overlap`` frames
-    with the one before; one chunk when the shot fits (or ``max_frames`` is None)."""
+    """The shot ``[start, end)`` as chunks of about equal length (at most ``max_frames``), each sharing ``overlap``
+    frames with the one before; one chunk when the shot fits (or ``max_frames`` is None)."""
     length = end - start
     if max_frames is None or length <= max_frames:
         return [Chunk(start, end, start, end)]
     if not 0 < 2 * overlap < max_frames:
         raise ValueError(f"chunks of {max_frames} frames cannot overlap by {overlap}")
-    n = math.ceil((length - overlap) / (max_frames - overlap))
-    step = math.ceil((length - overlap) / n)  # <= max_frames - overlap
+    # as few chunks as fit, of equal length; a step of at least ``overlap`` keeps a chunk's blended head and held
+    # tail apart (every chunk but the last is step + overlap <= max_frames long, the last more than overlap)
+    step = max(overlap, math.ceil((length - overlap) / math.ceil((length - overlap) / (max_frames - overlap))))
+    n = math.ceil((length - overlap) / step)
     starts = [start + k * step for k in range(n)]
     return [Chunk(s, min(s + step + overlap, end) if k < n - 1 else end, start, end) for k, s in enumerate(starts)]
 
