@@ -42,8 +42,8 @@ class Chunk:
 
 
 def split_shot(start: int, end: int, max_frames: int | None, overlap: int) -> list[Chunk]:
-    """The shot ``[start, end)`` as chunks of equal length (at most ``max_frames``), each sharing ``overlap`` frames
-    with the one before; one chunk when the shot fits (or ``max_frames`` is None)."""
+    """The shot ``[start, end)`` as chunks of about equal length (at most ``max_frames``), each sharing ``overlap``
+    frames with the one before; one chunk when the shot fits (or ``max_frames`` is None)."""
     length = end - start
     if max_frames is None or length <= max_frames:
         return [Chunk(start, end, start, end)]

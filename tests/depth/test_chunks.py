@@ -34,6 +34,21 @@ def test_shared_frames_of_consecutive_chunks_are_distinct(length, max_frames, ov
     assert [f[0] for f in out] == list(range(length))
 
 
+@pytest.mark.parametrize("max_frames, overlap", [(40, 16), (36, 16), (33, 16), (1000, 16), (7, 2)])
+def test_split_shot_invariants_for_every_length(max_frames, overlap):
+    """Chunks tile the shot sharing exactly ``overlap`` frames, none is longer than ``max_frames``, and each one's
+    blended head and held tail do not meet (every chunk but the last at least 2 x overlap, the last more than
+    overlap)."""
+    for length in range(1, 3 * max_frames + 5):
+        chunks = split_shot(5, 5 + length, max_frames, overlap)
+        assert chunks[0].start == 5 and chunks[-1].end == 5 + length
+        assert all(c.end - c.start <= max_frames for c in chunks)
+        if len(chunks) > 1:
+            assert all(a.end - b.start == overlap for a, b in zip(chunks, chunks[1:]))
+            assert all(c.end - c.start >= 2 * overlap for c in chunks[:-1])
+            assert chunks[-1].end - chunks[-1].start > overlap
+
+
 def truth(n: int, h: int = 6, w: int = 5) -> np.ndarray:
     rng = np.random.default_rng(0)
     return (1.0 + rng.random((n, h, w)) + np.linspace(0, 1, n)[:, None, None]).astype(np.float32)
@@ -45,13 +60,15 @@ def join(chunks, raw_of, overlap, metric=False):
     return out, j
 
 
-def test_chunks_off_by_a_scale_and_shift_join_back_to_the_sequence():
+@pytest.mark.parametrize("max_frames, overlap", [(40, 8), (33, 16)])
+def test_chunks_off_by_a_scale_and_shift_join_back_to_the_sequence(max_frames, overlap):
     """Each chunk sees the true depth through its own affine map (what an affine-invariant model gives): the join
     undoes it exactly, cross-fades equal frames, and emits every frame once, in order, with its pts."""
     d = truth(90)
-    chunks = split_shot(0, 90, 40, 8)
+    chunks = split_shot(0, 90, max_frames, overlap)
+    assert len(chunks) >= 3
     maps = {c.start: (1.0, 0.0) if c.first else (0.5 + 0.3 * k, -0.2 * k) for k, c in enumerate(chunks)}
-    out, j = join(chunks, lambda c, i: (d[i] - maps[c.start][1]) / maps[c.start][0], 8)
+    out, j = join(chunks, lambda c, i: (d[i] - maps[c.start][1]) / maps[c.start][0], overlap)
     assert [f[0] for f in out] == list(range(90)) and [f[2] for f in out] == [i / 24 for i in range(90)]
     np.testing.assert_allclose(np.stack([f[1] for f in out]), d, rtol=5e-5)  # float32 sums, as the engine
     np.testing.assert_allclose(j.fits, [maps[c.start] for c in chunks[1:]], atol=1e-4)
