@@ -4,9 +4,11 @@ instants, rerun each, and count the reruns whose output equals an uninterrupted 
 Each command runs on a tiny synthetic clip (VDA-S with the fixtures' synthetic weights, unless ``--weights``),
 first once uninterrupted as a user runs it (``python -m``: the reference output), then once more forked from a
 process that has already imported the libraries (``core.bench._forkrun``; it must give the same bytes, and its
-duration ``T`` is the command's work without the imports), then ``--kills`` times: fork, ``SIGKILL`` after a
-uniformly random delay in ``[0, T)`` (so kills land during validation, decoding, inference, frame writes,
-renames, segment encodes and the final join alike, not in the seconds of ``import torch``), run the same command
+duration ``T`` is the command's work without the imports; ``S`` is when its output appeared), then ``--kills``
+times: fork, wait until the run's output exists (it has passed validation and claimed its output: the start-up's
+length varies most with the machine's load), ``SIGKILL`` after a uniformly random delay in ``[0, T - S)`` (so kills
+land during model loading, decoding, inference, frame writes, renames, segment encodes and the final join alike,
+not in the seconds of ``import torch``), run the same command
 again to the end, and compare every file of the output (hidden files included: nothing of the interrupted run
 may be left). What the killed run left (a temporary file being written, and which) is recorded per kill: the
 distribution of the kill instants over the run's stages. The tests run the same function with a few kills.
@@ -44,7 +46,8 @@ class SoakResult:
     """What the kills of one command gave: ``identical`` of ``kills`` reruns matched the reference;
     ``landed`` kills hit a running process (the others came after it had finished); ``failures`` describe
     the reruns that failed or differed; ``stages`` counts what the killed runs left (see ``kill_stage``);
-    ``fractions`` are the kill delays as fractions of ``work_s``, the forked uninterrupted run's duration."""
+    ``fractions`` are the kill delays as fractions of ``work_s - start_s``: the forked uninterrupted run's duration
+    after its output appeared."""
 
     command: str
     kills: int = 0
@@ -52,6 +55,7 @@ class SoakResult:
     identical: int = 0
     reference_s: float = 0.0
     work_s: float = 0.0
+    start_s: float = 0.0  # when the forked run's output appeared (s after its start)
     rerun_s: float = 0.0
     failures: list[str] = field(default_factory=list)
     stages: Counter = field(default_factory=Counter)
@@ -114,7 +118,9 @@ def soak_command(
     forked.mkdir()
     t0 = time.monotonic()
     module, *args = argv_for(forked)
-    done = runner.run(module, args)
+    pid = runner.start(module, args)
+    result.start_s = _until_output(forked, time.monotonic() + timeout) - t0
+    done = runner.wait(pid)
     result.work_s = time.monotonic() - t0
     if done.returncode != 0 or tree_digest(forked) != expected:
         raise RuntimeError(f"{name}: a forked uninterrupted run differs from the fresh one: {done.stderr[-2000:]}")
@@ -126,7 +132,9 @@ def soak_command(
         fraction = rng.random()
         module, *args = argv_for(out)
         pid = runner.start(module, args)
-        time.sleep(fraction * result.work_s)
+        # from the moment the run's output exists (start-up and validation vary most with the machine's load)
+        _until_output(out, time.monotonic() + timeout)
+        time.sleep(fraction * (result.work_s - result.start_s))
         os.kill(pid, signal.SIGKILL)  # a child that already ended is a zombie until waited for: no effect
         killed = runner.wait(pid)
         result.kills += 1
@@ -139,7 +147,7 @@ def soak_command(
         t0 = time.monotonic()
         again = runner.run(module, args)
         rerun_s += time.monotonic() - t0
-        when = f"kill at {fraction * result.work_s:.2f}s ({fraction:.0%})"
+        when = f"kill {fraction * (result.work_s - result.start_s):.2f}s after the output appeared ({fraction:.0%})"
         if again.returncode != 0:
             result.failures.append(f"{when}: rerun exit {again.returncode}: {_last_line(again.stderr)}")
         else:
@@ -153,6 +161,14 @@ def soak_command(
         shutil.rmtree(out, ignore_errors=True)
     result.rerun_s = rerun_s / max(kills, 1)
     return result
+
+
+def _until_output(folder: Path, deadline: float) -> float:
+    """Wait until ``folder`` holds anything (the run has claimed its output), at most until ``deadline``
+    (monotonic s); returns the instant (monotonic s)."""
+    while not any(folder.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return time.monotonic()
 
 
 def make_inputs(folder: Path, weights: Path | None) -> dict[str, Path]:
@@ -222,7 +238,8 @@ def soak(kills: int, seed: int, commands: Sequence[str] = COMMANDS, weights: Pat
 def report(r: SoakResult) -> None:
     """Print one command's figures: identical reruns, timings, the kill instants' stages and spread."""
     print(f"{r.command}: {r.identical}/{r.kills} reruns identical to the uninterrupted run ({r.landed} kills "
-          f"landed mid-run; uninterrupted run {r.reference_s:.1f}s fresh, {r.work_s:.1f}s forked; "
+          f"landed mid-run; uninterrupted run {r.reference_s:.1f}s fresh, {r.work_s:.1f}s forked, its output after "
+          f"{r.start_s:.1f}s; "
           f"rerun {r.rerun_s:.1f}s on average)", flush=True)
     deciles = Counter(min(int(f * 10), 9) for f in r.fractions)
     print("  kill instants by tenth of the run: " + " ".join(str(deciles[d]) for d in range(10)))
