@@ -341,7 +341,8 @@ def start_fused_run(context: bpy.types.Context) -> DepthRun:
 
 
 class _PassWorkerOperator(_WorkerOperator):
-    """A worker run on the active strip's attached pass (poses, fused mesh)."""
+    """A worker run on the active strip's attached pass (poses, fused mesh): ``start_run(context)`` starts it
+    (execute: followed to the end; invoke: in the background unless ``synchronous``)."""
 
     synchronous: bpy.props.BoolProperty(options={"SKIP_SAVE"})
 
@@ -349,6 +350,15 @@ class _PassWorkerOperator(_WorkerOperator):
     def poll(cls, context):
         strip = active_movie_strip(context)
         return strip is not None and PASS_KEY in strip and not RUNS.running(context.sequencer_scene.session_uid)
+
+    def start_run(self, context) -> DepthRun:
+        raise NotImplementedError
+
+    def execute(self, context):
+        return self._start_run(context, self.start_run, True)
+
+    def invoke(self, context, event):
+        return self._start_run(context, self.start_run, self.synchronous)
 
 
 class DEPTHSHOT_OT_estimate_poses(_PassWorkerOperator, bpy.types.Operator):
@@ -358,11 +368,8 @@ class DEPTHSHOT_OT_estimate_poses(_PassWorkerOperator, bpy.types.Operator):
     bl_idname = "depthshot.estimate_poses"
     bl_label = "Estimate Poses"
 
-    def execute(self, context):
-        return self._start_run(context, start_poses_run, True)
-
-    def invoke(self, context, event):
-        return self._start_run(context, start_poses_run, self.synchronous)
+    def start_run(self, context) -> DepthRun:
+        return start_poses_run(context)
 
 
 class DEPTHSHOT_OT_import_poses(_PassWorkerOperator, bpy.types.Operator):
@@ -390,11 +397,8 @@ class DEPTHSHOT_OT_fused_mesh(_PassWorkerOperator, bpy.types.Operator):
     bl_idname = "depthshot.fused_mesh"
     bl_label = "Fused Mesh"
 
-    def execute(self, context):
-        return self._start_run(context, start_fused_run, True)
-
-    def invoke(self, context, event):
-        return self._start_run(context, start_fused_run, self.synchronous)
+    def start_run(self, context) -> DepthRun:
+        return start_fused_run(context)
 
 
 class DEPTHSHOT_OT_load_depth_pass(_WorkerOperator, bpy.types.Operator):
