@@ -156,9 +156,11 @@ class VdaEngine:
 
         record = {"engine": self.name, "id": config.model, "input_size": config.input_size,
                   "precision": resolve_precision(config.precision, device)}
-        if hasattr(config, "compile"):  # vda-stream's config has no compile option
-            record["compile"] = config.compile
-        return record
+        return {**record, **self.options_record(config)}
+
+    def options_record(self, config: VdaConfig) -> dict[str, Any]:
+        """What this engine's own options add to the fingerprint."""
+        return {"compile": config.compile}
 
     def load(self, config: VdaConfig, device: str) -> LoadedVda:
         from core.models.weights import load_vda

@@ -65,5 +65,8 @@ class VdaStreamEngine(VdaEngine):
     needs_shot_length = False
     loaded_type = LoadedVdaStream
 
+    def options_record(self, config: VdaStreamConfig) -> dict[str, Any]:
+        return {}  # no compile option: one frame per call
+
 
 ENGINE = VdaStreamEngine()
