@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -14,6 +15,7 @@ from core.errors import DepthshotError, is_disk_full
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -28,10 +30,16 @@ def setup_logging(verbose: bool = False) -> None:
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Run a command's ``main`` and map expected failures to a one-line message and an exit status.
 
-    ``DepthshotError`` -> ``error: ...`` and status 2; Ctrl-C -> status 130 (the job can be resumed).
+    ``DepthshotError`` -> ``error: ...`` and status 2; Ctrl-C -> status 130 (the job can be resumed); stdout's
+    reader gone (``depthshot video info X | head``) -> quiet, status 141.
     """
     try:
-        return int(main(argv) or 0)
+        status = int(main(argv) or 0)
+        sys.stdout.flush()  # inside the try: buffered output meets a closed pipe here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except DepthshotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -44,6 +52,14 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         print(f"error: no space left on device ({exc}); make room and run the same command again: it resumes",
               file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's flush at exit does not fail on a closed pipe
+    again (the Python documentation's recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def input_source(text: str) -> Path | str:
