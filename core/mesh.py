@@ -10,7 +10,8 @@ vertex-coloured mesh per shot instead, ``DIR/shot_000.glb``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import argparse
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from core.cli import run_main
@@ -23,7 +24,8 @@ from core.geometry.poses import CV_TO_GL
 from core.geometry.sequence import GeometryFrame
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line of ``python -m core.mesh`` (logging set up)."""
     parser = build_parser("python -m core.mesh", "Write one textured, displaced grid mesh per frame.")
     parser.add_argument("--format", choices=MESH_FORMATS, default="glb", help="file format (default glb)")
     parser.add_argument("--stride", type=int, default=2,
@@ -31,15 +33,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tsdf", type=float, metavar="VOXEL",
                         help="one fused mesh per shot from a TSDF volume with this voxel size (scene units; "
                              "metric: metres, e.g. 0.01), DIR/shot_000.FORMAT; poses: --poses, default estimate")
-    args = parse(parser, argv)
+    return parse(parser, argv)
+
+
+def run(args: argparse.Namespace, on_frame: Callable[[int, int], None] | None = None) -> None:
+    """Write the meshes ``args`` ask for. With ``--tsdf``, ``on_frame(done, total)`` after each frame fused
+    (a bar per shot without it); per-frame meshes draw their own bar."""
     if args.tsdf is not None:
         config = TsdfConfig(voxel=args.tsdf)
 
         def write_shot(frames: Iterator[GeometryFrame], path: Path) -> None:
             write_mesh(path, tsdf_mesh(frames, config))
 
-        run_shots(args, lambda s: args.output / f"shot_{s:03d}.{args.format}", write_shot)
-        return 0
+        run_shots(args, lambda s: args.output / f"shot_{s:03d}.{args.format}", write_shot, on_frame)
+        return
     config = MeshConfig(stride=args.stride, edges=edge_rule(args))
 
     def write(frame: GeometryFrame, path: Path) -> None:
@@ -54,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  "frame size: no triangle would fit")
 
     run_frames(args, lambda i: mesh_path(args.output, i, args.format), write, check)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    run(parse_args(argv))
     return 0
 
 

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -180,6 +180,18 @@ def geometry_argv(task: str, fields: dict[str, Any]) -> list[str]:
     return argv + ["--format", "ply"] if task == "mesh" else argv
 
 
+def _frame_reporter(protocol: ProtocolWriter, stage: str) -> Callable[[int, int], None]:
+    """An ``on_frame(done, total)`` callback that sends ``progress`` for ``stage`` with frames/s and ETA."""
+    t0 = time.monotonic()
+
+    def on_frame(done: int, total: int) -> None:
+        fps = done / max(time.monotonic() - t0, 1e-9)
+        protocol.send("progress", stage=stage, frames_done=done, frame_count=total, fps=fps,
+                      eta_s=(total - done) / fps)
+
+    return on_frame
+
+
 def _run_poses(fields: dict[str, Any], protocol: ProtocolWriter, state: _JobState) -> Path:
     """The poses task: ``python -m core.poses`` (estimate, or ``import`` a pose file), reporting frames done."""
     from core import poses
@@ -187,25 +199,19 @@ def _run_poses(fields: dict[str, Any], protocol: ProtocolWriter, state: _JobStat
     args = poses.parse_args(geometry_argv("poses", fields))
     protocol.send("progress", stage="poses", frames_done=0, frame_count=None, fps=None, eta_s=None)
     state.under_way.set()  # parsed: what fails from here is the work
-    t0 = time.monotonic()
-
-    def on_frame(done: int, total: int) -> None:
-        fps = done / max(time.monotonic() - t0, 1e-9)
-        protocol.send("progress", stage="poses", frames_done=done, frame_count=total, fps=fps,
-                      eta_s=(total - done) / fps)
-
-    poses.run(args, on_frame)
+    poses.run(args, _frame_reporter(protocol, "poses"))
     return Path(fields["pass"])
 
 
 def _run_mesh(fields: dict[str, Any], protocol: ProtocolWriter, state: _JobState) -> Path:
-    """The mesh task: ``python -m core.mesh PASS --tsdf VOXEL --format ply`` into ``output``."""
+    """The mesh task: ``python -m core.mesh PASS --tsdf VOXEL --format ply`` into ``output``, reporting frames
+    fused."""
     from core import mesh
 
-    argv = geometry_argv("mesh", fields)
+    args = mesh.parse_args(geometry_argv("mesh", fields))
     protocol.send("progress", stage="mesh", frames_done=0, frame_count=None, fps=None, eta_s=None)
-    state.under_way.set()
-    mesh.main(argv)
+    state.under_way.set()  # parsed: what fails from here is the work
+    mesh.run(args, _frame_reporter(protocol, "mesh"))
     return Path(fields["pass"])
 
 

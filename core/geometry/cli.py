@@ -152,11 +152,17 @@ def run_frames(
 
 
 def run_shots(
-    args: argparse.Namespace, out_path: Callable[[int], Path], write: Callable[[Iterator[GeometryFrame], Path], None]
+    args: argparse.Namespace,
+    out_path: Callable[[int], Path],
+    write: Callable[[Iterator[GeometryFrame], Path], None],
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> int:
     """World-space scenes, one per shot: for each shot with selected frames whose file ``out_path(shot index)`` is
     missing (or all with ``--overwrite``) call ``write(frames, path)`` with the shot's frames carrying their poses
-    (``--poses``, default ``estimate``); frames whose pose was not tracked are left out. Returns the shots written."""
+    (``--poses``, default ``estimate``); frames whose pose was not tracked are left out. Returns the shots written.
+
+    Progress: ``on_frame(done, total)`` after each frame handed to ``write`` (frames of the shots to write), or a
+    bar per shot without it."""
     if getattr(args, "poses", None) is None:
         args.poses = "estimate"
     camera = camera_options(args)
@@ -165,27 +171,34 @@ def run_shots(
     selected = set(parse_frames(args.frames, len(dp)))
     if args.output.exists() and not args.output.is_dir():
         raise DepthshotError(f"{args.output}: exists and is not a folder")
-    written = 0
+    plan: list[tuple[int, list[int]]] = []  # (shot index, its frames to fuse) for each file to write
+    for shot in dp.info.shots:
+        todo = [i for i in range(shot.start, shot.end) if i in selected and traj.valid[i]]
+        skipped = sum(1 for i in range(shot.start, shot.end) if i in selected and not traj.valid[i])
+        if skipped:
+            log.warning("shot %d: %d frames without a tracked pose are left out", shot.index, skipped)
+        if todo and (args.overwrite or not out_path(shot.index).exists()):
+            plan.append((shot.index, todo))
+    total = sum(len(todo) for _, todo in plan)
+    done = 0
+
+    def posed(frames: Iterator[GeometryFrame]) -> Iterator[GeometryFrame]:
+        nonlocal done
+        for frame in frames:
+            frame.pose = traj.poses[frame.index]
+            yield frame
+            done += 1
+            if on_frame is not None:
+                on_frame(done, total)
+
     with claim_output(args.output, args.output / LOCK_FILE), disk_full_reported(args.output, lambda: None):
         sweep_partials(args.output)
-        for shot in dp.info.shots:
-            todo = [i for i in range(shot.start, shot.end) if i in selected and traj.valid[i]]
-            skipped = sum(1 for i in range(shot.start, shot.end) if i in selected and not traj.valid[i])
-            if skipped:
-                log.warning("shot %d: %d frames without a tracked pose are left out", shot.index, skipped)
-            path = out_path(shot.index)
-            if not todo or (path.exists() and not args.overwrite):
-                continue
-
-            def posed(frames: Iterator[GeometryFrame]) -> Iterator[GeometryFrame]:
-                for frame in frames:
-                    frame.pose = traj.poses[frame.index]
-                    yield frame
-
+        for shot_index, todo in plan:
             frames = iter_frames(dp, todo, camera, keep_filled=args.keep_filled)
-            write(posed(tqdm(frames, total=len(todo), unit="frame", desc=f"shot {shot.index}")), path)
-            written += 1
-    return written
+            if on_frame is None:
+                frames = tqdm(frames, total=len(todo), unit="frame", desc=f"shot {shot_index}")
+            write(posed(frames), out_path(shot_index))
+    return len(plan)
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

@@ -148,6 +148,22 @@ def test_world_space_clouds_and_tsdf_mesh_with_exact_poses(moving_pass, tmp_path
     assert np.median(surface_distance(world)) < 0.01
 
 
+def test_tsdf_mesh_reports_each_fused_frame_and_a_rerun_fuses_nothing(moving_pass, tmp_path):
+    """``core.mesh.run(args, on_frame)`` (what the worker's mesh task calls): one call per frame fused, counting up
+    to the frames of the shots to write; the same command again finds the shot written and fuses nothing."""
+    dp, poses = moving_pass
+    write_tum(tmp_path / "exact.txt", np.array(dp.info.timestamps), poses)
+    argv = [str(dp.root), "-o", str(tmp_path / "tsdf"), "--tsdf", "0.08", "--poses", str(tmp_path / "exact.txt"),
+            "--frames", f"1-{N - 2}"]
+    calls: list[tuple[int, int]] = []
+    mesh_cli.run(mesh_cli.parse_args(argv), lambda done, total: calls.append((done, total)))
+    assert calls == [(k, N - 2) for k in range(1, N - 1)]
+    assert (tmp_path / "tsdf" / "shot_000.glb").is_file()
+    again: list[tuple[int, int]] = []
+    mesh_cli.run(mesh_cli.parse_args(argv), lambda done, total: again.append((done, total)))
+    assert again == []
+
+
 def test_pose_command_bad_input_is_one_line(moving_pass, tmp_path, capsys):
     dp, _ = moving_pass
     before = (dp.root / "depth_pass.json").read_bytes()
