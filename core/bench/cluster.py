@@ -5,10 +5,10 @@ One synthetic clip of ``--shots`` hard-cut shots (a panning tinted pattern each)
 weights (or ``--weights``) on the CPU. Each worker count gets a fresh local Ray instance (``ray.init(num_cpus=N)``,
 its start time printed apart) and runs the job twice: cold (worker processes start and load the engine) and warm
 (the same workers, engine loaded: the steady state of a long job); the single process runs twice too (the second
-after the imports, the engine loaded again: it loads per job) and its second run is the speedup's reference. Per run: wall time, the shot tasks' own time
-(Ray's timeline, ``task::shot_task`` events), the driver's CPU time, and the overhead per shot (wall minus task
-time divided by the workers, per shot: scheduling, the scan, feeding the writer, the waits between). Each pass is
-checked to equal the single-process pass byte for byte.
+after the imports, the engine loaded again: it loads per job) and its second run is the speedup's reference.
+Per run: wall time, the shot tasks' own time (Ray's timeline, ``task::shot_task`` events), the driver's CPU
+time, and the overhead per shot (wall minus task time divided by the workers, per shot: scheduling, the scan,
+feeding the writer, the waits between). Each pass is checked to equal the single-process pass byte for byte.
 
 The driver writes every frame of the pass (``RayShots._feed``: read the staged float32 frame back, quantise, PNG);
 its cost per frame is timed at the clip's size and at ``--feed-size`` (1080p), which bounds the frames/s one driver
@@ -129,11 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cluster: {args.shots} shots x {args.shot_frames} frames ({found} found by the scan), {width}x{height}, "
               f"{args.model} input {args.input_size}, {args.device}, {args.threads} torch thread(s) per process "
               f"or task")
-        print(f"{'run':<24} {'wall s':>7} {'tasks s':>8} {'tasks':>6} {'overhead s/shot':>16} {'driver CPU s/shot':>18} "
-              f"{'speedup':>8} {'same bytes':>10}")
+        print(f"{'run':<24} {'wall s':>7} {'tasks s':>8} {'tasks':>6} {'overhead s/shot':>16} "
+              f"{'driver CPU s/shot':>18} {'speedup':>8} {'same bytes':>10}")
         for run, wall in zip(("cold", "warm"), singles):
-            print(f"{f'single process, {run}':<24} {wall:>7.2f} {'':>8} {'':>6} {'':>16} {'':>18} {single / wall:>8.2f} "
-                  f"{'':>10}", flush=True)
+            print(f"{f'single process, {run}':<24} {wall:>7.2f} {'':>8} {'':>6} {'':>16} {'':>18} "
+                  f"{single / wall:>8.2f} {'':>10}", flush=True)
         want = tree_digest(ref)
         feeds: dict[str, dict[str, float]] = {}
         for n in args.workers:
