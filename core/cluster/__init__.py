@@ -85,9 +85,20 @@ def connect(options: RayOptions) -> ModuleType:
                  log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = options.address or "a local instance"
-        raise DepthshotError(f"--ray: cannot connect to {where} ({str(exc).splitlines()[0]})") from None
+        raise DepthshotError(f"--ray: cannot connect to {where} ({str(exc).splitlines()[0]}){_auth_hint(options)}") \
+            from None
     log.info("ray: %s", ray.cluster_resources())
     return ray
+
+
+def _auth_hint(options: RayOptions) -> str:
+    """What to add to a failed connection to ``options.address``: Ray enables token authentication for a cluster
+    started where a token exists (``~/.ray/auth_token``) but never for a driver given an explicit address."""
+    token = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if options.address in (None, "auto") or "RAY_AUTH_MODE" in os.environ or not token.is_file():
+        return ""
+    return "; if the cluster uses token authentication, set RAY_AUTH_MODE=token (the token is read from " \
+           f"{token} or $RAY_AUTH_TOKEN)"
 
 
 def _node_check(paths: Sequence[str], writable: Sequence[str]) -> list[str]:

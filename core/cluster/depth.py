@@ -243,6 +243,8 @@ class RayShots:
             while todo and len(running) + len(finished) < self.max_in_flight:
                 chunk = todo.pop(0)
                 if ShotStage.finished(stage_folder(job.output, chunk.start)) is not None:
+                    log.info("%s: frames %d-%d staged by an earlier run: reused", job.input, chunk.start,
+                             chunk.end - 1)
                     finished[chunk.start] = chunk  # staged by a run of this job stopped before feeding it
                     continue
                 window = times[max(0, chunk.start - 1) : chunk.end] if times is not None else []

@@ -35,12 +35,13 @@ def test_synthetic_weights_are_the_fixtures_generator_output(tmp_path, make_weig
     assert all(torch.equal(got[k], want[k]) for k in want)
 
 
-@pytest.mark.parametrize("bench", ["engine", "stream", "gpu"])
+@pytest.mark.parametrize("bench", ["engine", "stream", "gpu", "cluster"])
 def test_a_folder_without_fixtures_is_one_error_line(bench, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
     env.pop(_fixtures.FIXTURES_ENV, None)
     argv = [sys.executable, "-m", "core.bench", bench, "--fixtures", str(tmp_path)]
-    argv += ["--out", str(tmp_path / "r.json"), "--device", "cpu"] if bench == "gpu" else ["--frames", "4", "4"]
+    argv += {"gpu": ["--out", str(tmp_path / "r.json"), "--device", "cpu"], "cluster": ["--shots", "2"]}.get(
+        bench, ["--frames", "4", "4"])
     res = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 2, res.stderr[-2000:]
     last = res.stderr.strip().splitlines()[-1]

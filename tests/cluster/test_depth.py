@@ -10,40 +10,22 @@ import numpy as np
 import pytest
 
 from core.cluster import RayOptions
-from core.depth import DepthJob, run_depth
+from core.depth import run_depth
 from core.depth.__main__ import main as depth_main
 from core.depth.depth_pass import DepthPass
 
+from core.bench.soak import tree_digest
+from tests.cluster.conftest import ENGINE_ARGS, H, W, job
 from tests.depth.videos import scene_frames, write_video
 
 ray = pytest.importorskip("ray")
 
 ROOT = Path(__file__).resolve().parents[2]
-W, H = 96, 64
-ENGINE_ARGS = ["--model", "vda-s", "--input-size", "70", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray instance for the module (2 CPUs, no dashboard); ``connect`` reuses it."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
-
-
 @pytest.fixture(scope="module")
 def three_shots(tmp_path_factory) -> Path:
     """A clip of three shots (two hard cuts), 16 frames each (detection keeps shots of 15 frames or more)."""
     frames = [*scene_frames(16, W, H, seed=1), *scene_frames(16, W, H, seed=2), *scene_frames(16, W, H, seed=3)]
     return write_video(tmp_path_factory.mktemp("clips") / "three.mp4", frames)
-
-
-def job(src: Path, out: Path, weights: Path) -> DepthJob:
-    return DepthJob(input=src, output=out, weights=weights, model="vda-s", input_size=70, device="cpu")
-
-
-def files_of(folder: Path) -> dict[Path, bytes]:
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_three_shots_as_ray_tasks_give_the_single_process_pass(local_ray, three_shots, vits_weights, tmp_path):
@@ -54,10 +36,9 @@ def test_three_shots_as_ray_tasks_give_the_single_process_pass(local_ray, three_
     progress = []
     out = run_depth_ray(job(three_shots, tmp_path / "ray", vits_weights), RayOptions(),
                         on_progress=progress.append)
-    want, got = files_of(ref), files_of(out)
-    assert sorted(want) == sorted(got) and len(want) == 48 + 1  # the PNGs and the manifest, no staging left
-    for name in want:
-        assert want[name] == got[name], name
+    want, got = tree_digest(ref), tree_digest(out)
+    assert len(want) == 48 + 1  # the PNGs and the manifest, no staging left
+    assert got == want
     assert progress[-1].stage == "done" and progress[-1].frames_done == 48
 
 
