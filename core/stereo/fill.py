@@ -111,6 +111,36 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) 
     return out
 
 
+def depth_flow(flow: torch.Tensor, disparity: torch.Tensor, known: torch.Tensor,
+               max_residual: float = 0.5) -> torch.Tensor | None:
+    """The flow (2, H, W) px as a function of position and disparity fitted to ``known`` pixels.
+
+    Each component is ``a + b x + c y + d (e + f x + g y)`` (camera rotation and translation, for small motions);
+    None when the fit leaves a median residual over ``max_residual`` px (objects moving on their own).
+    """
+    _, h, w = flow.shape
+    dev = flow.device
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=dev), torch.linspace(-1, 1, w, device=dev),
+                            indexing="ij")
+    basis = torch.stack([torch.ones_like(xs), xs, ys, disparity, disparity * xs, disparity * ys])  # (6, H, W)
+    a = basis[:, ::3, ::3][:, known[::3, ::3]].T.double()  # (N, 6): every third pixel of every third row
+    b = flow[:, ::3, ::3][:, known[::3, ::3]].T.double()  # (N, 2)
+    if a.shape[0] < 64:
+        return None
+    keep = torch.ones(a.shape[0], dtype=torch.bool, device=dev)
+    for _ in range(3):  # least squares, twice more without the pixels far off the fit (moving objects, bad flow)
+        ak = a[keep]
+        normal = ak.T @ ak
+        normal += torch.eye(6, dtype=normal.dtype, device=dev) * (1e-9 * float(normal.diagonal().sum()) + 1e-12)
+        coef = torch.linalg.solve(normal, ak.T @ b[keep])
+        res = (a @ coef - b).norm(dim=1)
+        med = float(res[keep].median())
+        keep = res <= max(3 * med, 0.05)
+    if med > max_residual:
+        return None
+    return torch.einsum("khw,kc->chw", basis, coef.to(basis.dtype))
+
+
 def spatial_fill(image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     """Fill the ``holes`` of ``image`` (C, H, W) from the background around them; returns a new (C, H, W).
 
@@ -132,13 +162,15 @@ class TemporalFillConfig:
     ``flow_width``: the optical flow runs on frames scaled to at most this width (px; the background's motion is
     smooth); ``agree``: px of disparity (plus ``agree_rel`` of it) within which a carried pixel must match the hole's
     background; ``cut``: mean absolute difference (0..1) between the carried and the new view's known pixels above
-    which the shot is taken to have changed and the carried background is dropped.
+    which the shot is taken to have changed and the carried background is dropped; ``model_residual``: px, the
+    median misfit up to which the flow is taken as the camera's motion (:func:`depth_flow`).
     """
 
     flow_width: int = 640
     agree: float = 1.0
     agree_rel: float = 0.05
     cut: float = 0.12
+    model_residual: float = 0.5
 
 
 @dataclass
@@ -152,8 +184,10 @@ class TemporalFill:
     """Fills the holes of consecutive views of one eye from what the previous views showed there.
 
     Holds one view (the last output and its disparity): each new view's holes take the carried view's pixels moved
-    by the dense optical flow between the two views (OpenCV DIS on a downscaled grey image; inside the holes the
-    flow is that of the surrounding background, filled with :func:`push_pull`), where the carried pixel shows the
+    by the dense optical flow between the two views (OpenCV DIS on a downscaled grey image). Inside the holes the
+    flow saw made-up content: there it is the flow that a fit of the known pixels' flow against their position and
+    disparity (:func:`depth_flow`: a moving camera before a still scene) gives at the hole's background disparity,
+    or, where no such fit holds, the flow of the surrounding background (filled with :func:`push_pull`); where the carried pixel shows the
     background the hole expects (its disparity agrees); the rest keeps the spatial fill. As the camera or the
     object moves, the background a hole hides was often seen a few frames earlier, and a scene point is filled the
     same way from frame to frame instead of afresh. Memory: one view. Call :meth:`reset` at a cut (a large change of
@@ -207,10 +241,16 @@ class TemporalFill:
         f = torch.from_numpy(flow).to(dev).permute(2, 0, 1)
         scale = w / gray.shape[1]
         f = F.interpolate(f[None], size=(h, w), mode="bilinear", align_corners=False)[0] * scale
-        # in and next to the holes the flow saw made-up content: take the surrounding background's instead
+        # in and next to the holes the flow saw made-up content: where the scene holds still (the camera moves), the
+        # flow the known pixels give as a function of disparity, at the hole's background disparity; else the
+        # surrounding background's flow
         near = F.max_pool2d(holes[None, None].float(), 5, stride=1, padding=2)[0, 0] > 0
-        src = background_sources(disparity, near).to(f.dtype)
-        f = push_pull(torch.cat([f, disparity[None]]), src, disparity)[:2]
+        model = depth_flow(f, disparity, ~near, self.config.model_residual)
+        if model is not None:
+            f = torch.where(near, model, f)
+        else:
+            src = background_sources(disparity, near).to(f.dtype)
+            f = push_pull(torch.cat([f, disparity[None]]), src, disparity)[:2]
         ys, xs = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
         gx = (xs + f[0]) / max(w - 1, 1) * 2 - 1
         gy = (ys + f[1]) / max(h - 1, 1) * 2 - 1
