@@ -133,21 +133,22 @@ def _edge_mix(image: torch.Tensor, conn: torch.Tensor) -> tuple[torch.Tensor, to
     frac = torch.ones(2, h, w, device=image.device)
     if w < 3:
         return colour, frac
-    mid = image[:, :, 1:-1]
-    for k, (sel, inner, outer) in enumerate([(conn[:, :-1] & ~conn[:, 1:], image[:, :, :-2], image[:, :, 2:]),
-                                             (conn[:, 1:] & ~conn[:, :-1], image[:, :, 2:], image[:, :, :-2])]):
+    flat, out, fr = image.reshape(3, -1), colour.view(3, -1), frac.view(2, -1)
+    for k, (sel, side) in enumerate([(conn[:, :-1] & ~conn[:, 1:], -1), (conn[:, 1:] & ~conn[:, :-1], 1)]):
+        y, x = sel.nonzero(as_tuple=True)  # edge pixels are few: work on them only
+        at = y * w + x + 1
+        mid, inner, outer = flat[:, at], flat[:, at + side], flat[:, at - side]
         span = inner - outer
         norm = span.norm(dim=0)
         f = (((mid - outer) * span).sum(0) / (norm * norm).clamp_min(1e-12)).clamp_(0.0, 1.0)
         off = (mid - outer - f * span).norm(dim=0)
         trust = ((norm - _MIX_CONTRAST) / _MIX_CONTRAST).clamp(0.0, 1.0)
         trust *= (1 - off / (_MIX_RESIDUAL * norm).clamp_min(1e-12)).clamp(0.0, 1.0)
-        f = torch.where(sel, 1 - (1 - f) * trust, 1.0)
-        frac[k, :, 1:-1] = f
+        f = 1 - (1 - f) * trust
+        fr[k, at] = f
         fc = f.clamp_min(0.5)
         own = (mid - (1 - fc) * outer) / fc
-        own = torch.minimum(torch.maximum(own, torch.minimum(mid, inner)), torch.maximum(mid, inner))
-        colour[:, :, 1:-1] = torch.where(sel, own, colour[:, :, 1:-1])
+        out[:, at] = torch.minimum(torch.maximum(own, torch.minimum(mid, inner)), torch.maximum(mid, inner))
     return colour, frac
 
 
@@ -161,12 +162,11 @@ def _edge_extent(disparity: torch.Tensor, conn: torch.Tensor, frac: torch.Tensor
     h, w = disparity.shape
     right = torch.full((h, w), 0.5, device=disparity.device)
     left = right.clone()
-    if w < 2:
-        return right, left
-    jump = disparity[:, :-1] - disparity[:, 1:]
-    near_r, near_l = ~conn & (jump > 0), ~conn & (jump < 0)  # x nearer than x + 1 / x + 1 nearer than x
-    right[:, :-1] = torch.where(near_r, (frac[0, :, :-1] + 0.5 - frac[1, :, 1:]).clamp(0.0, 1.0), 0.5)
-    left[:, 1:] = torch.where(near_l, (frac[1, :, 1:] + 0.5 - frac[0, :, :-1]).clamp(0.0, 1.0), 0.5)
+    y, x = (~conn).nonzero(as_tuple=True)  # the pair (x, x + 1) of row y is an edge: few of them
+    fr, fl = frac[0, y, x], frac[1, y, x + 1]
+    nearer = disparity[y, x] > disparity[y, x + 1]
+    right[y, x] = torch.where(nearer, (fr + 0.5 - fl).clamp(0.0, 1.0), 0.5)
+    left[y, x + 1] = torch.where(nearer, 0.5, (fl + 0.5 - fr).clamp(0.0, 1.0))
     return right, left
 
 

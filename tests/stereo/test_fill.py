@@ -4,7 +4,7 @@ import torch
 
 from core.errors import DepthshotError
 from core.metrics.stereo import trmse
-from core.stereo.fill import TemporalFill, background_sources, depth_flow, spatial_fill
+from core.stereo.fill import TemporalFill, background_sources, depth_flow, spatial_fill, window_max
 from core.stereo.warp import ViewSynthesizer, synthesize_views, warp_view
 
 from .scene import dolly_sequence, psnr, render_view
@@ -121,3 +121,11 @@ def test_depth_flow_recovers_a_camera_motion_and_refuses_a_moving_object():
     assert (model - flow)[:, ~known].abs().max() < 0.05
     wild = torch.rand(2, 60, 80, generator=g) * 8 - 4  # no camera motion explains this
     assert depth_flow(wild, d, known) is None
+
+
+@pytest.mark.parametrize("shape,ry,rx", [((40, 60), 6, 6), ((7, 3), 2, 5), ((9, 30), 0, 3)])
+def test_window_max_is_a_max_filter(shape, ry, rx):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(5))
+    x[x > 1.5] = -torch.inf
+    want = torch.nn.functional.max_pool2d(x[None, None], (2 * ry + 1, 2 * rx + 1), stride=1, padding=(ry, rx))[0, 0]
+    assert torch.equal(window_max(x, ry, rx), want)
