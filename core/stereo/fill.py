@@ -210,8 +210,9 @@ class TemporalFill:
     by the dense optical flow between the two views (OpenCV DIS on a downscaled grey image). Inside the holes the
     flow saw made-up content: there it is the flow that a fit of the known pixels' flow against their position and
     disparity (:func:`depth_flow`: a moving camera before a still scene) gives at the hole's background disparity,
-    or, where no such fit holds, the flow of the surrounding background (filled with :func:`push_pull`); where the carried pixel shows the
-    background the hole expects (its disparity agrees); the rest keeps the spatial fill. As the camera or the
+    or, where no such fit holds, the flow of the surrounding background (filled with :func:`push_pull`). A hole pixel
+    takes the carried pixel where that shows the background the hole expects (its disparity agrees); the rest keeps
+    the spatial fill. As the camera or the
     object moves, the background a hole hides was often seen a few frames earlier, and a scene point is filled the
     same way from frame to frame instead of afresh. Memory: one view. Call :meth:`reset` at a cut (a large change of
     the known pixels also resets it).

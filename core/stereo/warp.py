@@ -82,8 +82,9 @@ def warp_view(
     disparity) is seen, blended with the next one behind where its edge covers the pixel only partly. ``fill``: how
     holes are filled (``"stretch"``: the background-side neighbour of each run). ``image`` is in [0, 1]: an edge
     pixel's colour is judged a mix of its two sides when it lies on the line between its neighbours' colours (see
-    :func:`_edge_mix`), and then its own surface's colour is seen and its edge placed where the mix says. ``border``: ``"fill"`` extends content into the empty strip a shift leaves at the frame
-    edge, ``"black"`` leaves that strip black (a floating window).
+    :func:`_edge_mix`), and then its own surface's colour is seen and its edge placed where the mix says.
+    ``border``: ``"fill"`` extends content into the empty strip a shift leaves at the frame edge, ``"black"`` leaves
+    that strip black (a floating window).
     """
     if image.ndim != 3 or image.shape[0] != 3:
         raise DepthshotError(f"image must be (3, H, W), got {tuple(image.shape)}")
@@ -191,8 +192,9 @@ def _pieces(
     pixel ``src_a`` (flat index) at ``start`` to ``src_b`` at ``end``. Every pixel has a piece to its right: to its
     right neighbour when connected, else an *edge* piece of its own colour. A pixel not connected on its left gets an
     edge piece there too. An edge piece reaches ``extent`` (right, left: (H, W) source px, see :func:`_edge_extent`)
-    beyond the pixel's centre (scaled by how much the surface stretches there), and then half a target pixel more over which its coverage falls from 1 to 0 (the
-    target pixels an object's edge only partly covers blend with what lies behind); its ``start`` is the outer end.
+    beyond the pixel's centre (scaled by how much the surface stretches there), and then half a target pixel more
+    over which its coverage falls from 1 to 0 (the target pixels an object's edge only partly covers blend with what
+    lies behind); its ``start`` is the outer end.
     """
     h, w = disparity.shape
     dev = disparity.device
