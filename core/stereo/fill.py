@@ -28,16 +28,35 @@ BLEND = 0.5
 SIGMA = 1.0
 
 
+def window_max(x: torch.Tensor, ry: int, rx: int) -> torch.Tensor:
+    """The max of ``x`` (H, W) over the (2 ry + 1) x (2 rx + 1) window around each pixel (outside the frame: none).
+
+    Separable, each axis by doubling windows (a few whole-array maxima instead of one per window pixel: on the CPU
+    several times faster than ``max_pool2d``).
+    """
+    for dim, r in ((0, ry), (1, rx)):
+        if r <= 0:
+            continue
+        n, size = x.shape[dim], 2 * r + 1
+        shape = list(x.shape)
+        shape[dim] = r
+        edge = torch.full(shape, -torch.inf, dtype=x.dtype, device=x.device)
+        m, span = torch.cat([edge, x, edge], dim), 1
+        while 2 * span <= size:  # m[i]: the max over [i, i + span) of the padded row
+            m = torch.maximum(m.narrow(dim, 0, m.shape[dim] - span), m.narrow(dim, span, m.shape[dim] - span))
+            span *= 2
+        x = torch.maximum(m.narrow(dim, 0, n), m.narrow(dim, size - span, n))
+    return x
+
+
 def background_sources(disparity: torch.Tensor, holes: torch.Tensor, reach: int = _REACH) -> torch.Tensor:
     """(H, W) bool: the known pixels a hole may be filled from (not holes, and not nearer than a nearby hole's
     background by more than ``_MARGIN`` px).
 
     ``disparity``: (H, W) px, holes carrying their background side's disparity; ``holes``: (H, W) bool.
     """
-    far = torch.where(holes, -disparity, torch.full_like(disparity, -torch.inf))[None, None]
-    k = 2 * reach + 1
-    far = F.max_pool2d(far, (1, k), stride=1, padding=(0, reach))  # separable: rows, then columns
-    hole_bg = -F.max_pool2d(far, (k, 1), stride=1, padding=(reach, 0))[0, 0]  # nearest holes' farthest bg
+    far = torch.where(holes, -disparity, torch.full_like(disparity, -torch.inf))
+    hole_bg = -window_max(far, reach, reach)  # nearest holes' farthest bg
     return ~holes & ~(disparity > hole_bg + _MARGIN)
 
 
@@ -111,6 +130,40 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) 
     return out
 
 
+def depth_flow(flow: torch.Tensor, disparity: torch.Tensor, known: torch.Tensor,
+               max_residual: float = 0.5) -> torch.Tensor | None:
+    """The flow (2, H, W) px as a function of position and disparity fitted to ``known`` pixels.
+
+    Each component is ``a + b x + c y + d (e + f x + g y)`` (camera rotation and translation, for small motions);
+    None when the fit leaves a median residual over ``max_residual`` px (objects moving on their own).
+    """
+    _, h, w = flow.shape
+    dev = flow.device
+    xs, ys = torch.linspace(-1, 1, w, device=dev), torch.linspace(-1, 1, h, device=dev)
+    pick = known[::3, ::3]  # every third pixel of every third row
+    yy, xx = ys[::3, None].expand(pick.shape)[pick], xs[None, ::3].expand(pick.shape)[pick]
+    dd = disparity[::3, ::3][pick]
+    a = torch.stack([torch.ones_like(xx), xx, yy, dd, dd * xx, dd * yy], 1).double()  # (N, 6)
+    b = flow[:, ::3, ::3][:, pick].T.double()  # (N, 2)
+    if a.shape[0] < 64:
+        return None
+    keep = torch.ones(a.shape[0], dtype=torch.bool, device=dev)
+    for _ in range(3):  # least squares, twice more without the pixels far off the fit (moving objects, bad flow)
+        ak = a[keep]
+        normal = ak.T @ ak
+        normal += torch.eye(6, dtype=normal.dtype, device=dev) * (1e-9 * float(normal.diagonal().sum()) + 1e-12)
+        coef = torch.linalg.solve(normal, ak.T @ b[keep])
+        res = (a @ coef - b).norm(dim=1)
+        med = float(res[keep].median())
+        keep = res <= max(3 * med, 0.05)
+    if med > max_residual:
+        return None
+    c = coef.T.to(flow.dtype)  # (2, 6)
+    const = c[:, :1, None] + c[:, 1:2, None] * xs + c[:, 2:3, None] * ys[:, None]  # (2, H, W)
+    slope = c[:, 3:4, None] + c[:, 4:5, None] * xs + c[:, 5:6, None] * ys[:, None]
+    return torch.addcmul(const, slope, disparity.expand_as(slope))
+
+
 def spatial_fill(image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     """Fill the ``holes`` of ``image`` (C, H, W) from the background around them; returns a new (C, H, W).
 
@@ -132,13 +185,15 @@ class TemporalFillConfig:
     ``flow_width``: the optical flow runs on frames scaled to at most this width (px; the background's motion is
     smooth); ``agree``: px of disparity (plus ``agree_rel`` of it) within which a carried pixel must match the hole's
     background; ``cut``: mean absolute difference (0..1) between the carried and the new view's known pixels above
-    which the shot is taken to have changed and the carried background is dropped.
+    which the shot is taken to have changed and the carried background is dropped; ``model_residual``: px, the
+    median misfit up to which the flow is taken as the camera's motion (:func:`depth_flow`).
     """
 
     flow_width: int = 640
     agree: float = 1.0
     agree_rel: float = 0.05
     cut: float = 0.12
+    model_residual: float = 0.5
 
 
 @dataclass
@@ -152,9 +207,12 @@ class TemporalFill:
     """Fills the holes of consecutive views of one eye from what the previous views showed there.
 
     Holds one view (the last output and its disparity): each new view's holes take the carried view's pixels moved
-    by the dense optical flow between the two views (OpenCV DIS on a downscaled grey image; inside the holes the
-    flow is that of the surrounding background, filled with :func:`push_pull`), where the carried pixel shows the
-    background the hole expects (its disparity agrees); the rest keeps the spatial fill. As the camera or the
+    by the dense optical flow between the two views (OpenCV DIS on a downscaled grey image). Inside the holes the
+    flow saw made-up content: there it is the flow that a fit of the known pixels' flow against their position and
+    disparity (:func:`depth_flow`: a moving camera before a still scene) gives at the hole's background disparity,
+    or, where no such fit holds, the flow of the surrounding background (filled with :func:`push_pull`). A hole pixel
+    takes the carried pixel where that shows the background the hole expects (its disparity agrees); the rest keeps
+    the spatial fill. As the camera or the
     object moves, the background a hole hides was often seen a few frames earlier, and a scene point is filled the
     same way from frame to frame instead of afresh. Memory: one view. Call :meth:`reset` at a cut (a large change of
     the known pixels also resets it).
@@ -207,10 +265,16 @@ class TemporalFill:
         f = torch.from_numpy(flow).to(dev).permute(2, 0, 1)
         scale = w / gray.shape[1]
         f = F.interpolate(f[None], size=(h, w), mode="bilinear", align_corners=False)[0] * scale
-        # in and next to the holes the flow saw made-up content: take the surrounding background's instead
-        near = F.max_pool2d(holes[None, None].float(), 5, stride=1, padding=2)[0, 0] > 0
-        src = background_sources(disparity, near).to(f.dtype)
-        f = push_pull(torch.cat([f, disparity[None]]), src, disparity)[:2]
+        # in and next to the holes the flow saw made-up content: where the scene holds still (the camera moves), the
+        # flow the known pixels give as a function of disparity, at the hole's background disparity; else the
+        # surrounding background's flow
+        near = window_max(holes.float(), 2, 2) > 0
+        model = depth_flow(f, disparity, ~near, self.config.model_residual)
+        if model is not None:
+            f = torch.where(near, model, f)
+        else:
+            src = background_sources(disparity, near).to(f.dtype)
+            f = push_pull(torch.cat([f, disparity[None]]), src, disparity)[:2]
         ys, xs = torch.meshgrid(torch.arange(h, device=dev), torch.arange(w, device=dev), indexing="ij")
         gx = (xs + f[0]) / max(w - 1, 1) * 2 - 1
         gy = (ys + f[1]) / max(h - 1, 1) * 2 - 1

@@ -34,13 +34,15 @@ ArrayLike = TypeVar("ArrayLike", torch.Tensor, np.ndarray)
 _PAD = 2  # spare target columns on each side of a row (never written; they bound hole runs to one row)
 _SLOPE_RATIO = 2.0  # a disparity step up to this times the smaller step beside it continues the same surface
 _SAME_SURFACE = 1e-3  # px of disparity: pieces this close to the nearest at a target pixel are averaged
+_MIX_CONTRAST = 0.1  # RGB distance (0..1) between an edge pixel's two neighbours below which its mix is not judged
+_MIX_RESIDUAL = 0.03  # an edge pixel this far (relative to that distance) off the line between them: not a mix
 
 
 @dataclass
 class WarpResult:
     """One synthesised view.
 
-    ``image``: (3, H, W) float in the input's range; ``disparity``: (H, W) px, the disparity of the surface seen at
+    ``image``: (3, H, W) float in [0, 1]; ``disparity``: (H, W) px, the disparity of the surface seen at
     each target pixel (background side's value in filled holes); ``holes``: (H, W) bool, pixels nothing landed on
     (disocclusions and screen borders) before they were filled.
     """
@@ -70,7 +72,7 @@ def warp_view(
     border: Border = "fill",
     fill: Fill = "stretch",
 ) -> WarpResult:
-    """Forward-warp ``image`` (3, H, W) float by ``shift * disparity`` (H, W) px with a z-buffer and hole filling.
+    """Forward-warp ``image`` (3, H, W) float in [0, 1] by ``shift * disparity`` (H, W) px, with a z-buffer and a fill.
 
     Each row is warped as a surface, not as separate samples: two neighbouring source pixels belong to one surface
     when their disparities differ by at most ``tolerance`` px, or by at most ``_SLOPE_RATIO`` times the smaller step
@@ -78,8 +80,11 @@ def warp_view(
     resampled linearly at every target pixel centre it spans, an object's outermost pixels reach half a pixel beyond
     their centres (so thin objects keep their width), and where several surfaces cover a pixel the nearest (largest
     disparity) is seen, blended with the next one behind where its edge covers the pixel only partly. ``fill``: how
-    holes are filled (``"stretch"``: the background-side neighbour of each run). ``border``: ``"fill"`` extends content into the empty strip a shift leaves at the frame
-    edge, ``"black"`` leaves that strip black (a floating window).
+    holes are filled (``"stretch"``: the background-side neighbour of each run). ``image`` is in [0, 1]: an edge
+    pixel's colour is judged a mix of its two sides when it lies on the line between its neighbours' colours (see
+    :func:`_edge_mix`), and then its own surface's colour is seen and its edge placed where the mix says.
+    ``border``: ``"fill"`` extends content into the empty strip a shift leaves at the frame edge, ``"black"`` leaves
+    that strip black (a floating window).
     """
     if image.ndim != 3 or image.shape[0] != 3:
         raise DepthshotError(f"image must be (3, H, W), got {tuple(image.shape)}")
@@ -91,8 +96,10 @@ def warp_view(
         raise DepthshotError(f"fill {fill!r} needs the frames in order: use ViewSynthesizer ({', '.join(_STATELESS)})")
     _, h, w = image.shape
     disparity = disparity.to(device=image.device, dtype=torch.float32)
-    sources = torch.cat([image.to(torch.float32).reshape(3, -1), disparity.reshape(1, -1)])
-    values, holes = _rasterize(sources, disparity, shift, tolerance)
+    conn = _connected(disparity, tolerance)
+    colour, frac = _edge_mix(image.to(torch.float32), conn)
+    sources = torch.cat([colour.reshape(3, -1), disparity.reshape(1, -1)])
+    values, holes = _rasterize(sources, disparity, shift, conn, _edge_extent(disparity, conn, frac))
     values, holes = values.view(4, h, -1), holes.view(h, -1)
     holes[:, :_PAD] = False
     holes[:, _PAD + w :] = False
@@ -112,6 +119,58 @@ def _connected(disparity: torch.Tensor, tolerance: float) -> torch.Tensor:
     return (step <= tolerance) | (step <= _SLOPE_RATIO * beside)
 
 
+def _edge_mix(image: torch.Tensor, conn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unmix the edge pixels of each row: ``image`` (3, H, W) in [0, 1], ``conn`` (H, W - 1) from :func:`_connected`.
+
+    An edge pixel (joined to its inner neighbour, not to its outer one) whose colour lies on the line between those
+    neighbours' colours is taken as the mix ``f * inner + (1 - f) * outer`` that a camera records where a surface's
+    edge crosses the pixel: ``f`` is the share of its own surface. Where the two sides differ by less than
+    ``_MIX_CONTRAST`` or the colour is off the line (texture, not a mix) ``f`` leans towards 1. Returns the colours
+    with each edge pixel's own-surface colour (the mix undone, kept between its colour and its inner neighbour's)
+    and ``frac`` (2, H, W): ``f`` of the pixels open on the right (index 0) and on the left (1), 1 elsewhere.
+    """
+    _, h, w = image.shape
+    colour = image.clone()
+    frac = torch.ones(2, h, w, device=image.device)
+    if w < 3:
+        return colour, frac
+    flat, out, fr = image.reshape(3, -1), colour.view(3, -1), frac.view(2, -1)
+    for k, (sel, side) in enumerate([(conn[:, :-1] & ~conn[:, 1:], -1), (conn[:, 1:] & ~conn[:, :-1], 1)]):
+        y, x = sel.nonzero(as_tuple=True)  # edge pixels are few: work on them only
+        at = y * w + x + 1
+        mid, inner, outer = flat[:, at], flat[:, at + side], flat[:, at - side]
+        span = inner - outer
+        norm = span.norm(dim=0)
+        f = (((mid - outer) * span).sum(0) / (norm * norm).clamp_min(1e-12)).clamp_(0.0, 1.0)
+        off = (mid - outer - f * span).norm(dim=0)
+        trust = ((norm - _MIX_CONTRAST) / _MIX_CONTRAST).clamp(0.0, 1.0)
+        trust *= (1 - off / (_MIX_RESIDUAL * norm).clamp_min(1e-12)).clamp(0.0, 1.0)
+        f = 1 - (1 - f) * trust
+        fr[k, at] = f
+        fc = f.clamp_min(0.5)
+        own = (mid - (1 - fc) * outer) / fc
+        out[:, at] = torch.minimum(torch.maximum(own, torch.minimum(mid, inner)), torch.maximum(mid, inner))
+    return colour, frac
+
+
+def _edge_extent(disparity: torch.Tensor, conn: torch.Tensor, frac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """How far (source px) a surface reaches past the centre of its pixel at an edge to a farther surface.
+
+    Half a pixel, the mean, where the colours say nothing; else the pixel's own share ``f`` less a half, plus the
+    share of it that the pixel beyond shows (``frac`` from :func:`_edge_mix`), within 0..1. Returns (H, W) each for
+    the edges on the right and on the left.
+    """
+    h, w = disparity.shape
+    right = torch.full((h, w), 0.5, device=disparity.device)
+    left = right.clone()
+    y, x = (~conn).nonzero(as_tuple=True)  # the pair (x, x + 1) of row y is an edge: few of them
+    fr, fl = frac[0, y, x], frac[1, y, x + 1]
+    nearer = disparity[y, x] > disparity[y, x + 1]
+    right[y, x] = torch.where(nearer, (fr + 0.5 - fl).clamp(0.0, 1.0), 0.5)
+    left[y, x + 1] = torch.where(nearer, 0.5, (fl + 0.5 - fr).clamp(0.0, 1.0))
+    return right, left
+
+
 @dataclass
 class _Pieces:
     """The pieces of one batch, as flat (S,) tensors; see :func:`_pieces`."""
@@ -124,21 +183,23 @@ class _Pieces:
     edge: torch.Tensor
 
 
-def _pieces(disparity: torch.Tensor, shift: float, tolerance: float) -> list[_Pieces]:
+def _pieces(
+    disparity: torch.Tensor, shift: float, conn: torch.Tensor, extent: tuple[torch.Tensor, torch.Tensor]
+) -> list[_Pieces]:
     """The pieces of every row in target space, in two batches: one per source pixel, then the few left edges.
 
     A piece runs from target column ``start`` to ``end`` (float, either order) and interpolates linearly from source
     pixel ``src_a`` (flat index) at ``start`` to ``src_b`` at ``end``. Every pixel has a piece to its right: to its
     right neighbour when connected, else an *edge* piece of its own colour. A pixel not connected on its left gets an
-    edge piece there too. An edge piece reaches half a source pixel beyond the pixel's centre (scaled by how much
-    the surface stretches there), and then half a target pixel more over which its coverage falls from 1 to 0 (the
-    target pixels an object's edge only partly covers blend with what lies behind); its ``start`` is the outer end.
+    edge piece there too. An edge piece reaches ``extent`` (right, left: (H, W) source px, see :func:`_edge_extent`)
+    beyond the pixel's centre (scaled by how much the surface stretches there), and then half a target pixel more
+    over which its coverage falls from 1 to 0 (the target pixels an object's edge only partly covers blend with what
+    lies behind); its ``start`` is the outer end.
     """
     h, w = disparity.shape
     dev = disparity.device
     target = torch.arange(w, device=dev, dtype=torch.float32) + shift * disparity
     flat = torch.arange(h * w, device=dev).view(h, w)
-    conn = _connected(disparity, tolerance)
     # target px per source px of the surface next to an open end: the smaller of its last two steps (an edge
     # pixel's own step is often off, its colour and depth being a mix of both surfaces)
     step = target.diff(dim=1).abs_().clamp_(1.0, 1.5).where(conn, torch.ones_like(conn, dtype=torch.float32))
@@ -149,7 +210,7 @@ def _pieces(disparity: torch.Tensor, shift: float, tolerance: float) -> list[_Pi
     open_right = torch.ones(h, w, dtype=torch.bool, device=dev)
     open_right[:, :-1] = ~conn
     reach_right = torch.full((h, w), 1.0, device=dev)
-    reach_right[:, 1:] = 0.5 * inner + 0.5
+    reach_right[:, 1:] = extent[0][:, 1:] * inner + 0.5
     end_right = target + reach_right
     end_right[:, :-1] = torch.where(conn, target[:, 1:], end_right[:, :-1])
     src_b = flat.clone()
@@ -162,7 +223,7 @@ def _pieces(disparity: torch.Tensor, shift: float, tolerance: float) -> list[_Pi
     open_left = torch.ones(h, w, dtype=torch.bool, device=dev)
     open_left[:, 1:] = ~conn
     reach_left = torch.full((h, w), 1.0, device=dev)
-    reach_left[:, :-1] = 0.5 * outer + 0.5
+    reach_left[:, :-1] = extent[1][:, :-1] * outer + 0.5
     y, x = open_left.nonzero(as_tuple=True)
     t = target[y, x]
     left = _Pieces(t - reach_left[y, x], t, flat[y, x], flat[y, x], y, torch.ones_like(t, dtype=torch.bool))
@@ -170,11 +231,13 @@ def _pieces(disparity: torch.Tensor, shift: float, tolerance: float) -> list[_Pi
 
 
 def _rasterize(
-    sources: torch.Tensor, disparity: torch.Tensor, shift: float, tolerance: float
+    sources: torch.Tensor, disparity: torch.Tensor, shift: float, conn: torch.Tensor,
+    extent: tuple[torch.Tensor, torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Resample the row pieces at the target pixel centres they span, keeping the nearest surface per pixel.
 
-    ``sources``: (C, H*W) per source pixel, disparity last; ``disparity``: (H, W) px. A piece covers the columns
+    ``sources``: (C, H*W) per source pixel, disparity last; ``disparity``: (H, W) px; ``conn``, ``extent``: as in
+    :func:`_pieces`. A piece covers the columns
     ``c`` with ``min(start, end) <= c < max(start, end)``. Where the nearest surface covers a target pixel only
     partly (an object's outer edge), the next surface behind shows through in proportion. Returns ``values`` (C,
     H*(W+4)) on the padded grid (meaningless at holes) and ``holes`` (H*(W+4),) bool, the target pixels no piece
@@ -186,7 +249,7 @@ def _rasterize(
     dev = sources.device
     d = sources[-1]
     samples = []  # per piece batch and column step: (target, depth, cover, alpha, src a, src b)
-    for p in _pieces(disparity, shift, tolerance):
+    for p in _pieces(disparity, shift, conn, extent):
         lo, hi = torch.minimum(p.start, p.end), torch.maximum(p.start, p.end)
         first = torch.ceil(lo)
         span = int((hi - first).max().clamp_min(0).ceil().item()) if lo.numel() else 0  # columns per piece, at most
@@ -298,7 +361,8 @@ def synthesize_views(
         raise DepthshotError(f"image must be uint8 or float, got {image.dtype}")
     src = torch.from_numpy(np.ascontiguousarray(image)) if as_numpy else image
     disp = torch.from_numpy(np.asarray(disparity, dtype=np.float32)) if isinstance(disparity, np.ndarray) else disparity
-    chw = src.permute(2, 0, 1).to(torch.float32)
+    scale = 1.0 if src.dtype.is_floating_point else 255.0  # the warp works in [0, 1]
+    chw = src.permute(2, 0, 1).to(torch.float32) / scale
     disp = dilate_foreground(disp.to(device=src.device, dtype=torch.float32), dilate)
     if mode == "both_half":
         views = [warp_view(chw, disp, s, tolerance=tolerance, border=border, fill=fill).image for s in (0.5, -0.5)]
@@ -306,7 +370,7 @@ def synthesize_views(
         views = [chw, warp_view(chw, disp, -1.0, tolerance=tolerance, border=border, fill=fill).image]
     out = []
     for v in views:
-        v = v.permute(1, 2, 0)
+        v = v.permute(1, 2, 0) * scale
         if not src.dtype.is_floating_point:
             v = v.round().clamp(0, 255)
         v = v.to(src.dtype)
