@@ -24,14 +24,6 @@ ENGINE_ARGS = ["--model", "vda-s", "--input-size", "70", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray instance for the module (2 CPUs, no dashboard); ``connect`` reuses it."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def three_shots(tmp_path_factory) -> Path:
     """A clip of three shots (two hard cuts), 16 frames each (detection keeps shots of 15 frames or more)."""
     frames = [*scene_frames(16, W, H, seed=1), *scene_frames(16, W, H, seed=2), *scene_frames(16, W, H, seed=3)]
