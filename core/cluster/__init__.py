@@ -2,8 +2,8 @@
 
 The engines and consumers know nothing of Ray: ``core.cluster.depth.RayShots`` is a ``core.depth.job.ShotExecutor``
 whose shots run as Ray tasks calling the engine's own ``run_shot``, while ``core.depth.job.run_depth`` (checks,
-resume, the one depth-pass writer, the manifest) runs on the driver as in the single-process job.
-``core.cluster.many`` runs several inputs in one job. Ray is an optional extra (``pip install 'depthshot[ray]'``);
+resume, the one depth-pass writer, the manifest) runs on the driver as in the single-process job;
+``core.cluster.stereo`` renders a stereo video's closed segments as Ray tasks and joins them on the driver. Ray is an optional extra (``pip install 'depthshot[ray]'``);
 this module imports it only when ``connect`` is called.
 
 Inputs and outputs must live on a filesystem every node mounts at the same path (``check_shared_paths``).
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from core.errors import DepthshotError
 
@@ -51,6 +52,34 @@ class RayOptions:
         if self.gpus_per_task is not None:
             return float(self.gpus_per_task)
         return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def task_resources(ray: ModuleType, options: RayOptions) -> tuple[dict[str, float], float]:
+    """The ``ray.remote`` resources of one task (``num_gpus``, ``num_cpus``) and how many such tasks the connected
+    cluster runs at once."""
+    gpus = options.task_gpus(ray)
+    slots = ray.cluster_resources().get("GPU" if gpus else "CPU", 1) / (gpus or options.cpus_per_task)
+    return {"num_gpus": gpus, "num_cpus": options.cpus_per_task}, slots
+
+
+def fetch(ray: ModuleType, ref: Any, what: str) -> Any:
+    """``ray.get(ref)``; a task's ``DepthshotError`` is raised as itself, any other failure of ``what`` (an error in
+    the task, a worker or node that died more often than Ray retries) as one ``DepthshotError`` line (the remote
+    traceback is logged at debug level, ``-v``)."""
+    errors = ray.exceptions
+    try:
+        return ray.get(ref)
+    except errors.RayTaskError as exc:
+        if isinstance(exc.cause, DepthshotError):
+            raise exc.cause from None
+        log.debug("%s failed on Ray", what, exc_info=True)
+        cause = exc.cause if exc.cause is not None else exc
+        raise DepthshotError(f"{what} failed on a Ray worker: {type(cause).__name__}: "
+                             f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}") from None
+    except errors.RayError as exc:
+        log.debug("%s failed on Ray", what, exc_info=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DepthshotError(f"{what} failed on Ray: {type(exc).__name__}: {first}") from None
 
 
 def require_ray() -> ModuleType:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from core.atomic import finished_files, sweep_partials, write_text
-from core.cluster import RayOptions, check_shared_paths, connect
+from core.cluster import RayOptions, check_shared_paths, connect, fetch, task_resources
 from core.depth.chunks import Chunk, ChunkJoin, split_shot
 from core.depth.depth_pass import WORK_DIR, DepthPassWriter, read_staged_frame, stage_frame
 from core.depth.engines import Engine, ShotInput, get_engine, make_config
@@ -182,11 +182,9 @@ class RayShots:
     def __init__(self, options: RayOptions, max_in_flight: int | None = None) -> None:
         self.options = options
         self.ray = connect(options)
-        gpus = options.task_gpus(self.ray)
-        self._task_resources = {"num_gpus": gpus, "num_cpus": options.cpus_per_task}
-        slots = self.ray.cluster_resources().get("GPU" if gpus else "CPU", 1) / (gpus or options.cpus_per_task)
+        self._task_resources, slots = task_resources(self.ray, options)
         self.max_in_flight = max_in_flight or max(2, int(2 * slots))  # bounds the staged frames waiting on disk
-        self._gpu = gpus > 0
+        self._gpu = self._task_resources["num_gpus"] > 0
 
     def _remote(self, fn: Callable, **kw: Any) -> Any:
         return self.ray.remote(max_retries=_MAX_RETRIES, **self._task_resources, **kw)(fn)
@@ -199,23 +197,7 @@ class RayShots:
         return job
 
     def _get(self, ref: Any, what: str) -> Any:
-        """``ray.get``; a task's ``DepthshotError`` is raised as itself, any other failure of ``what`` (an error in
-        the task, a worker or node that died more often than Ray retries) as one ``DepthshotError`` line (the
-        remote traceback is logged at debug level, ``-v``)."""
-        errors = self.ray.exceptions
-        try:
-            return self.ray.get(ref)
-        except errors.RayTaskError as exc:
-            if isinstance(exc.cause, DepthshotError):
-                raise exc.cause from None
-            log.debug("%s failed on Ray", what, exc_info=True)
-            cause = exc.cause if exc.cause is not None else exc
-            raise DepthshotError(f"{what} failed on a Ray worker: {type(cause).__name__}: "
-                                 f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}") from None
-        except errors.RayError as exc:
-            log.debug("%s failed on Ray", what, exc_info=True)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise DepthshotError(f"{what} failed on Ray: {type(exc).__name__}: {first}") from None
+        return fetch(self.ray, ref, what)
 
     def resolve(self, engine: Engine, config: Any, job: DepthJob) -> tuple[str, dict[str, Any]]:
         check_shared_paths(self.ray, [job.input], [job.output])

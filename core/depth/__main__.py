@@ -12,7 +12,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.cli import (
@@ -52,12 +52,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def outputs_for(inputs: Sequence[Path], output: Path, name: str = "{stem}") -> list[Path]:
+def outputs_for(inputs: Sequence[Path], output: Path, name: str | Callable[[Path], str] = "{stem}") -> list[Path]:
     """The output of each input: ``output`` itself for one input, else ``output/NAME`` (``{stem}``: the input's
-    name without suffix); DepthshotError when two inputs would share an output."""
+    name without suffix; or ``name(input)``); DepthshotError when two inputs would share an output."""
     if len(inputs) == 1:
         return [output]
-    outs = [output / name.format(stem=Path(i).stem) for i in inputs]
+    outs = [output / (name(Path(i)) if callable(name) else name.format(stem=Path(i).stem)) for i in inputs]
     seen: dict[Path, Path] = {}
     for i, o in zip(inputs, outs):
         if o in seen:

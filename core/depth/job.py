@@ -371,15 +371,17 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
     return Path(job.output)
 
 
-def ensure_pass(video: Path, job: DepthJob, on_progress: Callable[[Progress], None] | None = None) -> DepthPass:
+def ensure_pass(video: Path, job: DepthJob, on_progress: Callable[[Progress], None] | None = None,
+                executor: ShotExecutor | None = None) -> DepthPass:
     """The depth pass of ``video``: ``video`` itself when it is a depth pass folder, else ``job`` run for it (which
-    reuses a finished pass of the same job in ``job.output`` and resumes an unfinished one)."""
+    reuses a finished pass of the same job in ``job.output`` and resumes an unfinished one; ``executor`` as in
+    ``run_depth``)."""
     video = Path(video)
     if (video / MANIFEST).is_file():
         return DepthPass.open(video)
     job = dataclasses.replace(job, input=video)
     log.info("computing the depth of %s into %s", video, job.output)
-    return DepthPass.open(run_depth(job, on_progress))
+    return DepthPass.open(run_depth(job, on_progress, executor))
 
 
 def finished_pass(job: DepthJob, model: dict[str, Any], width: int, height: int) -> DepthPass | None:

@@ -3,6 +3,10 @@
 The output's folder is created when missing. An interrupted run (Ctrl-C, kill, crash) continues where it stopped
 when the same command is run again: the depth engine resumes its pass and the encode resumes after its last
 finished segment (kept in ``.<output name>.work/`` beside the output until the video is complete).
+
+``python -m core.stereo A B ... [-o OUTDIR]``: one video per input (``OUTDIR/<default name>``, else beside each
+input); a failed input is reported and the others go on. ``--ray [ADDRESS]``: the segments (and a missing depth
+pass's shots) as Ray tasks (``core.cluster.stereo``).
 """
 
 from __future__ import annotations
@@ -15,17 +19,21 @@ from pathlib import Path
 from core.cli import (
     ArgumentParser,
     StageBars,
+    add_ray_arguments,
     add_decode_errors_argument,
     check_number,
     check_window,
     input_source,
+    ray_options,
+    run_inputs,
     run_main,
     setup_logging,
 )
 from core.depth.engines import get_engine, make_config
 from core.depth.job import DepthJob, add_engine_arguments
 from core.errors import DepthshotError
-from core.stereo.convert import StereoJob, run_stereo
+from core.progress import OnProgress
+from core.stereo.convert import StereoJob, default_output, run_stereo
 from core.stereo.disparity import DisparityConfig
 from core.stereo.layouts import LAYOUTS
 from core.stereo.warp import DEFAULT_FILL, FILLS
@@ -38,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m core.stereo",
         description="Turn a video into stereo 3D (SBS, top-bottom, anaglyph, VR180) from its depth.",
     )
-    p.add_argument("input", type=input_source, help="input video (with --live: also - for stdin, a pipe, a device, a URL)")
-    p.add_argument("-o", "--output", type=Path, help="output video (.mp4/.mkv/.mov); default: INPUT + player tags")
+    p.add_argument("input", type=input_source, nargs="+",
+                   help="input video(s) (with --live: one, also - for stdin, a pipe, a device, a URL)")
+    p.add_argument("-o", "--output", type=Path, help="output video (.mp4/.mkv/.mov); default: INPUT + player tags "
+                   "(several inputs: the folder that gets each input's video under its default name)")
     p.add_argument("--depth", type=Path, help="existing depth pass folder (default: run the depth engine)")
     p.add_argument("--layout", choices=LAYOUTS, default="sbs_full", help="frame packing (default sbs_full)")
     g = p.add_argument_group("depth to disparity")
@@ -92,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="live: seconds without data before the source counts as stalled (default 10)")
     g.add_argument("--stream-format", choices=("matroska", "mpegts"), default="matroska",
                    help="live: container of a stream written to stdout (default matroska)")
+    add_ray_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -100,7 +111,12 @@ _ENCODER_PRESETS = X26X_PRESETS
 
 
 def job_from_args(args: argparse.Namespace) -> StereoJob:
-    """Validate the parsed options and build the job (DepthshotError on bad values)."""
+    """Validate the parsed options and build the job of one input (DepthshotError on bad values; several inputs:
+    ``jobs_from_args``)."""
+    if isinstance(args.input, list):
+        if len(args.input) != 1:
+            raise DepthshotError(f"one input expected, got {len(args.input)}")
+        args = argparse.Namespace(**{**vars(args), "input": args.input[0]})
     if args.preset in _ENCODER_PRESETS and args.preset != "fast":
         raise DepthshotError(f"--preset chooses the RollingDepth preset; for the encoder use --encode-preset {args.preset}")
     if args.live:
@@ -178,13 +194,36 @@ def job_from_args(args: argparse.Namespace) -> StereoJob:
     )
 
 
+def jobs_from_args(args: argparse.Namespace) -> list[StereoJob]:
+    """One job per input (``job_from_args``): several inputs write ``OUTPUT/<default name>`` (beside each input
+    without ``-o``) and take no option that names one file (``--depth``, ``--preview``, ``--live``)."""
+    inputs = args.input
+    if len(inputs) == 1:
+        return [job_from_args(args)]
+    for flag, value in (("--depth", args.depth), ("--preview", args.preview), ("--live", args.live or None)):
+        if value is not None:
+            raise DepthshotError(f"{flag} is for one input, got {len(inputs)}")
+    if args.output is None:
+        outputs = [None] * len(inputs)
+    else:
+        from core.depth.__main__ import outputs_for
+
+        outputs = outputs_for(inputs, args.output, lambda i: default_output(i, args.layout).name)
+    return [job_from_args(argparse.Namespace(**{**vars(args), "input": i, "output": o}))
+            for i, o in zip(inputs, outputs)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    job = job_from_args(args)
+    jobs = jobs_from_args(args)
+    options = ray_options(args)
     if args.live:
+        if options is not None:
+            raise DepthshotError("a live source is one input in one process (no --ray)")
         from core.stereo.live import run_live_stereo
 
+        job = jobs[0]
         run = run_live_stereo(job, args.timeout, args.stream_format)
         print(run.report(), file=sys.stderr)
         if run.error is not None:
@@ -192,10 +231,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         if str(job.output) != "-":
             print(job.output)
         return 0
-    with StageBars() as bars:
-        out = run_stereo(job, on_progress=bars)
-    print(out)
-    return 0
+    if options is not None:
+        from core.cluster import connect
+
+        connect(options)  # Ray missing or unreachable: one line, before any input is touched
+
+    def run_one(job: StereoJob, on_progress: OnProgress) -> None:
+        if options is None:
+            out = run_stereo(job, on_progress=on_progress)
+        else:
+            from core.cluster.stereo import run_stereo_ray
+
+            out = run_stereo_ray(job, options, on_progress=on_progress)
+        print(out)
+
+    if len(jobs) == 1:
+        with StageBars() as bars:
+            run_one(jobs[0], bars)
+        return 0
+    from core.depth.__main__ import JobProgress
+    from core.depth.job import Progress
+
+    progress = JobProgress()  # one bar over all inputs
+
+    def run_input(job: StereoJob) -> None:
+        report = progress.for_input(str(job.input))
+        run_one(job, lambda stage, done, total: report(Progress(done, total or 0, 0.0, None, stage)))
+
+    try:
+        return run_inputs(jobs, run_input, name=lambda j: str(j.input), parallel=4 if options is not None else 1)
+    finally:
+        progress.close()
 
 
 if __name__ == "__main__":

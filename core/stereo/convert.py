@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 
 from core.atomic import atomic_path, finished_files
 from core.depth.depth_pass import DepthPass
-from core.depth.job import DepthJob
+from core.depth.job import DepthJob, ShotExecutor
 from core.devices import resolve_device
 from core.cli import check_window
 from core.errors import DepthshotError, disk_full_reported
@@ -94,14 +95,52 @@ def default_depth_path(input_path: Path, output: Path) -> Path:
     return output.with_name(f"{input_path.stem}_depth")
 
 
-def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
-    """Convert ``job.input`` to stereo; returns the written video (or preview PNG).
+@dataclass
+class StereoPlan:
+    """What every segment of one conversion needs, settled once before any is rendered (picklable: a Ray task
+    renders segments from it, ``core.cluster.stereo``).
 
-    ``on_progress(stage, done, total)`` hears of the stages "auto-convergence" and "stereo" (frames).
+    ``device``: the warp's device (resolved); ``track``: the auto-convergence per depth frame, computed once over
+    the whole pass (None without auto-convergence); ``size``: the packed frame (w, h); ``fingerprint``: what the
+    segments' frames depend on besides the writer's settings."""
 
-    The output's folder is created if missing. Re-running the same job after an interruption resumes the depth
-    engine's pass and then the encode after its last finished segment (see the module docstring).
-    """
+    job: StereoJob
+    info: VideoInfo
+    output: Path
+    depth_path: Path
+    device: str
+    track: np.ndarray | None
+    size: tuple[int, int]
+    fingerprint: dict[str, object]
+
+    @property
+    def deep(self) -> bool:
+        """The source has more than 8 bits per channel (frames decoded as float32, encoded 16-bit)."""
+        return self.info.bit_depth > 8
+
+    @property
+    def segment_frames(self) -> int:
+        """Frames per closed segment (``job.segment_seconds`` at the source's rate)."""
+        return max(1, round(self.job.segment_seconds * self.info.fps))
+
+    def stages(self, on_progress: OnProgress | None = None) -> tuple[DepthPass, _Synthesizer, Packer]:
+        """The depth pass, the per-frame synthesizer (with ``track``) and the packer."""
+        return _stages(self.job, self.info, self.depth_path, torch.device(self.device), on_progress, self.track)
+
+    def frames(self, start: float | None = None, end: float | None = None) -> Iterator[Frame]:
+        """The source frames from ``start`` to ``end`` (s; default the job's window) as the stages take them."""
+        job = self.job
+        return read_frames(job.input, start=job.start if start is None else start, end=job.end if end is None else end,
+                           dtype="float32" if self.deep else "uint8",
+                           max_damaged=None if job.ignore_decode_errors else DAMAGED_FRACTION)
+
+
+def plan_stereo(job: StereoJob, on_progress: OnProgress | None = None, device: str | None = None,
+                depth_executor: ShotExecutor | None = None) -> tuple[StereoPlan, tuple[DepthPass, _Synthesizer, Packer]]:
+    """Check ``job``, make its depth pass when it has none (``depth_executor``: where its shots run, as in
+    ``run_depth``) and settle what the whole shot decides (auto-convergence); the plan and this process's stages.
+
+    ``device``: the warp's (default ``job.device`` resolved here)."""
     info = probe(job.input)
     check_window(job.start, job.end, info.duration)
     output = job.output or default_output(job.input, job.layout)
@@ -109,20 +148,23 @@ def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
         raise DepthshotError(f"{output}: output must be .mp4, .mkv or .mov")
     if job.preview_frame is None:
         job.settings.check_container(output)  # before the depth engine runs
-    device = _device(job.device)
-    depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output))
-    dp, synth, packer = _stages(job, info, depth_path, device, on_progress)
-    deep = info.bit_depth > 8
-    frames = read_frames(job.input, start=job.start, end=job.end, dtype="float32" if deep else "uint8",
-                         max_damaged=None if job.ignore_decode_errors else DAMAGED_FRACTION)
+    device = device or str(_device(job.device))
+    depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output), device, depth_executor)
+    here = device if torch.device(device).type != "cuda" or torch.cuda.is_available() else "cpu"  # a Ray driver
+    stages = dp, synth, packer = _stages(job, info, depth_path, torch.device(here), on_progress)
+    fingerprint = _fingerprint(job, dp, torch.device(device))
+    return StereoPlan(job, info, output, depth_path, device, synth.track, packer.size, fingerprint), stages
 
-    if job.preview_frame is not None:
-        return _write_preview(job, frames, synth, packer)
 
-    w, h = packer.size
-    settings = stereo_settings(job.layout, job.settings, output.suffix, packer.size, info.bit_depth)
+@contextmanager
+def open_writer(plan: StereoPlan) -> Iterator[SegmentedWriter]:
+    """The output claimed (lock), disk space watched and the resumable ``SegmentedWriter`` of ``plan`` opened; the
+    video is joined (audio and subtitles remuxed) when the block ends without an exception."""
+    job, info, output = plan.job, plan.info, plan.output
+    w, h = plan.size
+    settings = stereo_settings(job.layout, job.settings, output.suffix, plan.size, info.bit_depth)
     total = _expected_frames(info, job.start, job.end)
-    segment_frames = max(1, round(job.segment_seconds * info.fps))
+    segment_frames = plan.segment_frames
     lock, work = output.with_name(f".{output.name}.lock"), output.with_name(f".{output.name}.work")
 
     def needed() -> int:  # the join copies the segments; frames not encoded yet at the segments' bytes/frame
@@ -134,18 +176,48 @@ def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
     with claim_output(output, lock, created=[work]), disk_full_reported(output.parent, needed), \
             SegmentedWriter(output, w, h, info.rate, settings, source=job.input, start=job.start, end=job.end,
                             segment_frames=segment_frames, overwrite=job.overwrite,
-                            fingerprint=_fingerprint(job, dp, device)) as writer:
+                            fingerprint=plan.fingerprint) as writer:
+        yield writer
+
+
+def render_segment(synth: _Synthesizer, packer: Packer, deep: bool, frames: Iterable[Frame],
+                   put: Callable[[np.ndarray, float], None], on_frame: Callable[[], None] | None = None) -> int:
+    """Render one segment: each of ``frames`` (in order) warped and packed, ``put(image, pts)`` as the encoder
+    takes it ((H, W, 3) uint8, uint16 when ``deep``); a temporal fill starts afresh at the segment's first frame,
+    so a segment comes out the same whichever process renders it. Returns the frames rendered."""
+    n = 0
+    for frame, disparity in bounded_map(synth.prepare, frames):  # depth lookup and disparity run ahead in a thread
+        packed = synth.render(frame, disparity, packer, n == 0)
+        put(_to_output(packed, deep), frame.pts)
+        n += 1
+        if on_frame is not None:
+            on_frame()
+    return n
+
+
+def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
+    """Convert ``job.input`` to stereo; returns the written video (or preview PNG).
+
+    ``on_progress(stage, done, total)`` hears of the stages "auto-convergence" and "stereo" (frames).
+
+    The output's folder is created if missing. Re-running the same job after an interruption resumes the depth
+    engine's pass and then the encode after its last finished segment (see the module docstring).
+    """
+    plan, (_, synth, packer) = plan_stereo(job, on_progress)
+    frames = plan.frames()
+    if job.preview_frame is not None:
+        return _write_preview(job, frames, synth, packer)
+    with open_writer(plan) as writer:
         if writer.complete:
-            return output
+            return plan.output
+        total = _expected_frames(plan.info, job.start, job.end)
         with Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
             todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
             with Stage(on_progress, "stereo", total, done=writer.resume_point) as stage:
-                for n, (frame, disparity) in enumerate(bounded_map(synth.prepare, todo), start=writer.resume_point):
-                    # a temporal fill starts afresh with each segment, so a resumed run writes the same frames
-                    packed = synth.render(frame, disparity, packer, n % segment_frames == 0)
-                    encode.put(_to_output(packed, deep), frame.pts)
-                    stage.update()
-    return output
+                while render_segment(synth, packer, plan.deep, islice(todo, plan.segment_frames), encode.put,
+                                     stage.update):
+                    pass
+    return plan.output
 
 
 class _Synthesizer:
@@ -153,11 +225,12 @@ class _Synthesizer:
 
     def __init__(
         self, job: StereoJob, dp: DepthPass, width: int, fx: float, device: torch.device,
-        on_progress: OnProgress | None = None,
+        on_progress: OnProgress | None = None, track: np.ndarray | None = None,
     ) -> None:
+        """``track``: the auto-convergence already computed (else computed here when the job asks for it)."""
         self.job, self.dp, self.width, self.fx, self.device = job, dp, width, fx, device
-        self.track: np.ndarray | None = None
-        if job.disparity.auto_convergence:
+        self.track = track
+        if job.disparity.auto_convergence and track is None:
             self.track = _auto_convergence(dp, job.disparity.smoothing_s, on_progress)
         self.views = ViewSynthesizer(job.eyes, job.fill, border=job.border, dilate=job.dilate)
         self.shot: int | None = None
@@ -193,9 +266,10 @@ class _Synthesizer:
 
 
 def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.device,
-            on_progress: OnProgress | None = None) -> tuple[DepthPass, _Synthesizer, Packer]:
-    """The depth pass (checked against the video), the per-frame synthesizer and the packer of ``job``
-    (also what ``core.bench pipeline`` times stage by stage)."""
+            on_progress: OnProgress | None = None,
+            track: np.ndarray | None = None) -> tuple[DepthPass, _Synthesizer, Packer]:
+    """The depth pass (checked against the video), the per-frame synthesizer (``track``: its auto-convergence
+    when already computed) and the packer of ``job`` (also what ``core.bench pipeline`` times stage by stage)."""
     dp = DepthPass.open(depth_path)
     _check_pass(dp, info, job.start, job.end)
     k = resolve_intrinsics(
@@ -210,7 +284,7 @@ def _stages(job: StereoJob, info: VideoInfo, depth_path: Path, device: torch.dev
     packer = Packer(
         job.layout, info.width, info.height, hfov_deg=k.hfov_deg, eye_size=job.vr_eye_size, device=device
     )
-    synth = _Synthesizer(job, dp, info.width, k.fx, device, on_progress)
+    synth = _Synthesizer(job, dp, info.width, k.fx, device, on_progress, track)
     return dp, synth, packer
 
 
@@ -224,16 +298,17 @@ def _auto_convergence(dp: DepthPass, smoothing_s: float, on_progress: OnProgress
     return convergence_track(subject, dp.info.timestamps, [s.start for s in dp.info.shots], smoothing_s)
 
 
-def _make_depth(job: StereoJob, path: Path) -> Path:
-    """Run the depth engine into ``path`` (resumes a pass left unfinished there, reuses a finished one)."""
+def _make_depth(job: StereoJob, path: Path, device: str, executor: ShotExecutor | None = None) -> Path:
+    """Run the depth engine into ``path`` on ``device`` unless the job names one (resumes a pass left unfinished
+    there, reuses a finished one; ``executor``: where its shots run, as in ``run_depth``)."""
     from core.depth.job import ensure_pass
 
     base = job.depth_job or DepthJob(input=job.input, output=path)
-    device = base.device or str(_device(job.device))
+    device = base.device or device
     depth_job = replace(base, input=job.input, output=path, device=device, start=job.start, end=job.end,
                         ignore_decode_errors=job.ignore_decode_errors)
     log.info("running the depth engine (%s) into %s", depth_job.engine, path)
-    return ensure_pass(job.input, depth_job).root
+    return ensure_pass(job.input, depth_job, executor=executor).root
 
 
 def _make_folder(folder: Path) -> None:

@@ -17,7 +17,7 @@ from core.video.hdr import HdrMetadata
 from core.video.info import ColorInfo, VideoInfo, probe
 from core.video.pipeline import Sink, bounded_map, prefetch
 from core.video.reader import Frame, frame_times, read_frames
-from core.video.segments import SegmentedWriter
+from core.video.segments import SegmentedWriter, SegmentSpec
 from core.video.writer import EncodeSettings, StereoSignal, VideoWriter
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "bounded_map",
     "frame_times",
     "SegmentedWriter",
+    "SegmentSpec",
     "StereoSignal",
     "prefetch",
     "probe",

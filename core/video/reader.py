@@ -67,18 +67,22 @@ def read_frames(
     return _frames(path, start, end, stride, size, dtype, max_damaged)
 
 
-def frame_times(path: str | os.PathLike[str]) -> list[float]:
+def frame_times(path: str | os.PathLike[str], start: float | None = None, end: float | None = None) -> list[float]:
     """Presentation times (s, on ``Frame.pts``'s timeline) of every frame of the first video stream, in order,
     from the packet timestamps (a demux, no decoding); exact for variable frame rate. Streams without packet
-    timestamps get times at the average rate."""
+    timestamps get times at the average rate. ``start``/``end`` (s): only the frames ``read_frames`` delivers
+    for that window."""
     with open_input(path) as container:
         stream = video_stream(container)
         origin = timeline_origin(container)
         packets = [p.pts for p in container.demux(stream) if p.size > 0]
         if any(t is None for t in packets):
             step = 1.0 / float(average_rate(stream) or 25)
-            return [i * step for i in range(len(packets))]
-        return [float(t * stream.time_base) - origin for t in sorted(packets)]
+            times = [i * step for i in range(len(packets))]
+            return [t for t in times if (start is None or t >= start) and (end is None or t < end)]
+        begin_ts, end_ts = _ticks(start, origin, stream.time_base), _ticks(end, origin, stream.time_base)
+        return [float(t * stream.time_base) - origin for t in sorted(packets)
+                if (begin_ts is None or t >= begin_ts) and (end_ts is None or t < end_ts)]
 
 
 def read_grey16(path: str | os.PathLike[str]) -> Iterator[tuple[float, np.ndarray]]:

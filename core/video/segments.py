@@ -9,6 +9,10 @@ frame and no frame refers across a boundary), into a work folder beside the outp
 A segment is listed in ``job.json`` only after its file has been renamed into place and synced, so after a crash
 (Ctrl-C, ``kill -9``, power loss) ``resume_point`` frames are safe and the caller feeds frames from there on. A
 different fingerprint (other options, another source) discards the work folder and starts afresh.
+
+Segments may also be encoded elsewhere and in any order (``core.cluster.stereo``: one Ray task per segment):
+``spec`` (``SegmentSpec``, picklable) opens segment ``k``'s encoder and finishes it, and ``record(k, meta)`` lists
+it; ``finished`` says which are listed. The join needs segments ``0 .. n-1``.
 ``close()`` stream-copies the segments' video packets (no re-encode; in-band codec SEI such as x264's frame
 packing comes along) into the final container with the source's audio/subtitles (``Remuxer``), runs
 ``post_process`` and renames the file into place, then deletes the work folder.
@@ -22,7 +26,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,54 @@ from core.video.writer import (
 log = logging.getLogger(__name__)
 
 _STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """How every segment of one ``SegmentedWriter`` is encoded (picklable: a worker encodes segment ``k`` with it).
+
+    ``settings`` are resolved; ``start`` (s) is the source time of output time 0 (the writer's window start)."""
+
+    work_dir: Path
+    width: int
+    height: int
+    rate: Fraction
+    settings: EncodeSettings
+    source: Path | None
+    copy_color: bool
+    start: float | None
+
+    def path(self, k: int) -> Path:
+        """The file of segment ``k``."""
+        # MOV keeps the exact 1/90000 times; Matroska (1 ms) takes FFV1, which MOV cannot hold, and H.265,
+        # whose encoder gives invalid decode times to clips under 3 frames that MOV refuses
+        suffix = ".mkv" if self.settings.codec in ("ffv1", "h265") else ".mov"
+        return self.work_dir / f"segment_{k:05d}{suffix}"
+
+    def open(self, k: int) -> VideoWriter:
+        """An opened encoder writing segment ``k`` (frames as ``VideoWriter.write``, on the source timeline)."""
+        segment = VideoWriter(
+            self.path(k),
+            self.width,
+            self.height,
+            self.rate,
+            replace(self.settings, stream_metadata={}, container_options={}),
+            source=self.source,
+            copy_audio=False,
+            copy_subtitles=False,
+            copy_color=self.copy_color,
+            copy_chapters=False,
+            start=self.start,
+        )
+        segment.open()
+        return segment
+
+    def finish(self, segment: VideoWriter, last_pts: float) -> dict[str, Any]:
+        """Close ``segment`` (renamed into place and synced); its record for ``SegmentedWriter.record``:
+        ``{"frames", "last_pts" (s), "reorder"}``."""
+        segment.close()
+        fsync_file(segment.path)
+        return {"frames": segment.frames_written, "last_pts": last_pts, "reorder": _reorder_depth(segment.path)}
 
 
 class SegmentedWriter(_OutputFile):
@@ -121,7 +173,10 @@ class SegmentedWriter(_OutputFile):
         self._record = "depthshot job " + hashlib.sha256(json.dumps(self._fingerprint).encode()).hexdigest()[:32]
         self.overwrite = overwrite
         self.complete = False  # ``path`` already holds this job's finished video: nothing to write
-        self._segments: list[dict[str, Any]] = []  # {"frames", "last_pts" (s), "reorder"} per finished segment
+        self.spec = SegmentSpec(self.work_dir, self.width, self.height, self.rate, self.settings, self.source,
+                                copy_color, start)
+        self._segments: dict[int, dict[str, Any]] = {}  # {"frames", "last_pts" (s), "reorder"} per finished segment
+        self._next = 0  # the segment ``write`` fills
         self._segment: VideoWriter | None = None
         self._hdr = None  # the source's HDR10 metadata the output carries (set by open())
         self._last_pts: float | None = None
@@ -151,10 +206,10 @@ class SegmentedWriter(_OutputFile):
                 raise VideoPathError(f"{self.path}: exists and was not made by depthshot (--overwrite replaces it)")
         state = self._load_state()
         if state is not None and state["fingerprint"] == self._fingerprint:
-            for k, segment in enumerate(state["segments"]):
-                if not self._segment_path(k).is_file():
-                    break
-                self._segments.append(segment)
+            for n, segment in enumerate(state["segments"]):
+                k = int(segment.pop("index", n))  # listed without an index: in order
+                if self.spec.path(k).is_file():
+                    self._segments[k] = segment
         elif self.work_dir.exists():
             log.info("%s: options or inputs changed since the interrupted run; starting afresh", self.path)
             shutil.rmtree(self.work_dir)
@@ -165,8 +220,11 @@ class SegmentedWriter(_OutputFile):
         sweep_partials(self.work_dir)  # a segment cut short by a crash
         sweep_partials(self.path.parent, stems=(self.path.stem,))  # a join cut short
         self._save_state()
-        self.resume_point = self.frames_written = sum(s["frames"] for s in self._segments)
-        self._last_pts = self._segments[-1]["last_pts"] if self._segments else None
+        while self._next in self._segments:  # ``write`` continues after the finished segments that run from 0
+            self._next += 1
+        prefix = [self._segments[k] for k in range(self._next)]
+        self.resume_point = self.frames_written = sum(s["frames"] for s in prefix)
+        self._last_pts = prefix[-1]["last_pts"] if prefix else None
         if self.resume_point:
             log.info("%s: resuming after %d frames (%d segments)", self.path, self.resume_point, len(self._segments))
 
@@ -178,25 +236,23 @@ class SegmentedWriter(_OutputFile):
         if self._last_pts is not None and pts <= self._last_pts:
             raise ValueError(f"frame time {pts}s is not after the previous frame ({self._last_pts}s)")
         if self._segment is None:
-            self._segment = VideoWriter(
-                self._segment_path(len(self._segments)),
-                self.width,
-                self.height,
-                self.rate,
-                replace(self.settings, stream_metadata={}, container_options={}),
-                source=self.source,
-                copy_audio=False,
-                copy_subtitles=False,
-                copy_color=self._copy[2],
-                copy_chapters=False,
-                start=self.start,
-            )
-            self._segment.open()
+            self._segment = self.spec.open(self._next)
         self._segment.write(image, pts)
         self._last_pts = pts
         self.frames_written += 1
         if self._segment.frames_written == self.segment_frames:
             self._finish_segment()
+
+    @property
+    def finished(self) -> dict[int, dict[str, Any]]:
+        """The listed segments: index -> record (``SegmentSpec.finish``)."""
+        return dict(self._segments)
+
+    def record(self, k: int, meta: dict[str, Any]) -> None:
+        """List segment ``k``, finished elsewhere by ``spec.open(k)`` and ``spec.finish`` (any order)."""
+        self._segments[k] = dict(meta)
+        self.frames_written = sum(s["frames"] for s in self._segments.values())
+        self._save_state()
 
     def close(self) -> None:
         """Finish the last segment, join all segments into ``path`` and delete the work folder."""
@@ -207,6 +263,9 @@ class SegmentedWriter(_OutputFile):
                 self._finish_segment()
             if not self._segments:
                 raise EmptyVideoError(f"{self.path}: no frames were written")
+            missing = next((k for k in range(len(self._segments)) if k not in self._segments), None)
+            if missing is not None:
+                raise VideoError(f"{self.path}: segment {missing} of {max(self._segments) + 1} is missing")
             self._join()
             boxes = signal_boxes(self.settings.stereo, self._hdr) if self.path.suffix.lower() in MP4_SUFFIXES else []
             if boxes:
@@ -232,16 +291,14 @@ class SegmentedWriter(_OutputFile):
 
     def _finish_segment(self) -> None:
         segment, self._segment = self._segment, None
-        segment.close()
-        fsync_file(segment.path)
-        reorder = _reorder_depth(segment.path)
-        self._segments.append({"frames": segment.frames_written, "last_pts": self._last_pts, "reorder": reorder})
+        self._segments[self._next] = self.spec.finish(segment, self._last_pts)
+        self._next += 1
         self._save_state()
 
     def _join(self) -> None:
         """Stream-copy the segments' video packets, interleaved with the source's audio/subtitles, into the
         temporary output."""
-        paths = [self._segment_path(k) for k in range(len(self._segments))]
+        paths = [self.spec.path(k) for k in range(len(self._segments))]
         try:
             output = av.open(str(self.temp_path), mode="w", options=self.settings.container_options)
         except (av.error.FFmpegError, ValueError) as exc:
@@ -269,7 +326,8 @@ class SegmentedWriter(_OutputFile):
             if self.settings.codec == "h264" and self.settings.stereo is not None and self.settings.stereo.right_first:
                 if extradata and extradata[0] == 1:  # avcC: NAL units carry (lengthSizeMinusOne + 1)-byte lengths
                     length_size = (extradata[4] & 3) + 1
-            clock = _DecodeClock(round(1 / (self.rate * TIME_BASE)), max(s["reorder"] for s in self._segments))
+            reorder = max(s["reorder"] for s in self._segments.values())
+            clock = _DecodeClock(round(1 / (self.rate * TIME_BASE)), reorder)
             for path in paths:
                 with av.open(str(path)) as segment:
                     video = segment.streams.video[0]
@@ -314,12 +372,6 @@ class SegmentedWriter(_OutputFile):
         add_sample_entry_boxes(path, boxes)
         return path
 
-    def _segment_path(self, k: int) -> Path:
-        # MOV keeps the exact 1/90000 times; Matroska (1 ms) takes FFV1, which MOV cannot hold, and H.265,
-        # whose encoder gives invalid decode times to clips under 3 frames that MOV refuses
-        suffix = ".mkv" if self.settings.codec in ("ffv1", "h265") else ".mov"
-        return self.work_dir / f"segment_{k:05d}{suffix}"
-
     def _load_state(self) -> dict[str, Any] | None:
         try:
             state = json.loads((self.work_dir / "job.json").read_text())
@@ -330,7 +382,8 @@ class SegmentedWriter(_OutputFile):
         return state
 
     def _save_state(self) -> None:
-        state = {"version": _STATE_VERSION, "fingerprint": self._fingerprint, "segments": self._segments}
+        segments = [{"index": k, **self._segments[k]} for k in sorted(self._segments)]
+        state = {"version": _STATE_VERSION, "fingerprint": self._fingerprint, "segments": segments}
         write_text(self.work_dir / "job.json", json.dumps(state, indent=1))
 
 

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from core.video import EncodeSettings, SegmentedWriter, VideoWriter, probe, read_frames
+from core.video import EncodeSettings, SegmentedWriter, VideoError, VideoWriter, probe, read_frames
 
 from .media import (
     SUBTITLES,
@@ -129,3 +129,33 @@ def test_changed_job_starts_afresh(source, tmp_path):
         _encode(source, dst, settings, stop_after=13, fingerprint={"divergence": 2.0})
     assert _encode(source, dst, settings, fingerprint={"divergence": 3.0}) == 0
     assert probe(dst).frame_count == N
+
+
+def test_segments_encoded_out_of_order_through_the_spec_join_like_one_run(source, tmp_path):
+    """What a Ray task does (``core.cluster.stereo``): segment k encoded through ``spec`` and listed with ``record``,
+    last first; a join with a segment missing is refused and keeps the listed ones, the full set joins into the
+    sequential writer's video."""
+    settings = EncodeSettings(preset="ultrafast")
+    reference = tmp_path / "ref.mp4"
+    _encode(source, reference, settings)
+    frames, info, dst = list(read_frames(source)), probe(source), tmp_path / "out.mp4"
+    spans = [frames[i : i + 6] for i in range(0, N, 6)]  # 6, 6, 6, 2 frames
+
+    def run(order: list[int]) -> SegmentedWriter:
+        with SegmentedWriter(dst, info.width, info.height, info.rate, settings, source=source,
+                             segment_frames=6) as out:
+            listed = sorted(out.finished)
+            for k in order:
+                segment = out.spec.open(k)
+                for f in spans[k]:
+                    segment.write(f.image, f.pts)
+                out.record(k, out.spec.finish(segment, spans[k][-1].pts))
+        out.listed_at_open = listed
+        return out
+
+    with pytest.raises(VideoError, match="segment 0 of 4 is missing"):
+        run([3, 1])
+    assert not dst.exists()
+    assert run([2, 0]).listed_at_open == [1, 3]
+    assert _video_packets(dst) == _video_packets(reference)
+    assert stream_span(dst, "audio") == stream_span(reference, "audio")

@@ -1,0 +1,116 @@
+"""A stereo conversion's closed segments as Ray tasks, joined on the driver into the single-process file.
+
+``run_stereo_ray(job, options)`` does on the driver what ``core.stereo.convert.run_stereo`` does before and after
+its frames: ``plan_stereo`` checks the job, makes the depth pass when there is none (its shots as Ray tasks,
+``core.cluster.depth.RayShots``) and computes what needs the whole shot (auto-convergence) once; the frame times
+of the window come from a demux (``frame_times``, no decoding). Each segment still to do (``SegmentedWriter``'s
+work folder, ``.<output name>.work/`` on the shared filesystem) is a task: it seeks to the segment's first frame,
+renders it with ``render_segment`` (the single-process path's function) into ``spec.open(k)`` and returns the
+segment's record; the driver lists it (``SegmentedWriter.record``, any order) and, once all are there, joins them
+by stream copy and remuxes the audio and subtitles once, as the single-process run does.
+
+Faults: a task whose worker dies is retried by Ray; a killed driver run again keeps the segments it listed and
+renders only the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from core.cluster import RayOptions, check_shared_paths, connect, fetch, task_resources
+from core.errors import DepthshotError
+from core.progress import OnProgress, Stage
+from core.stereo.convert import StereoJob, StereoPlan, open_writer, plan_stereo, render_segment
+from core.video import Frame, SegmentSpec, Sink, frame_times
+
+
+log = logging.getLogger(__name__)
+
+_MAX_RETRIES = 3
+_ENCODE_QUEUE = 4  # rendered frames waiting for the task's encoder
+_POLL_S = 0.5
+
+
+def segment_frames(plan: StereoPlan, before: float | None, times: list[float], after: float | None) -> Iterator[Frame]:
+    """The source frames at ``times`` (consecutive frames of the job's window), decoded after a seek: ``before``
+    and ``after`` are the pts of the frames either side (None: the window's start or end). ``DepthshotError``
+    when what the decoder delivers is not exactly those frames (the video changed since the driver read it?)."""
+    start = None if before is None else (before + times[0]) / 2
+    end = None if after is None else (times[-1] + after) / 2
+    n = 0
+    for n, frame in enumerate(plan.frames(start, end), start=1):
+        if n > len(times) or abs(frame.pts - times[n - 1]) > 1e-6:
+            raise DepthshotError(f"{plan.job.input}: a frame decoded after a seek has pts {frame.pts:.6f} s where "
+                                 "the demux found another (the video changed since?)")
+        yield frame
+    if n != len(times):
+        raise DepthshotError(f"{plan.job.input}: {n} frames decoded from {times[0]:.3f} s, the demux found "
+                             f"{len(times)} (the video changed since?)")
+
+
+def segment_task(plan: StereoPlan, spec: SegmentSpec, k: int, before: float | None, times: list[float],
+                 after: float | None) -> dict[str, Any]:
+    """On a worker: render segment ``k`` (the frames at ``times``) into ``spec.path(k)``; its record."""
+    _, synth, packer = plan.stages()
+    segment = spec.open(k)
+    try:
+        with Sink(segment.write, maxsize=_ENCODE_QUEUE) as encode:  # encodes while the next frames are warped
+            render_segment(synth, packer, plan.deep, segment_frames(plan, before, times, after), encode.put)
+        return spec.finish(segment, times[-1])
+    except BaseException:
+        segment.abort()
+        raise
+
+
+def run_stereo_ray(job: StereoJob, options: RayOptions, on_progress: OnProgress | None = None) -> Path:
+    """``run_stereo`` with the segments rendered as Ray tasks (see the module docstring); the same video."""
+    from core.cluster.depth import RayShots
+
+    if job.preview_frame is not None:
+        raise DepthshotError("--preview-frame renders one frame: run it without --ray")
+    ray = connect(options)
+    resources, slots = task_resources(ray, options)
+    device = job.device if job.device != "auto" else ("cuda" if resources["num_gpus"] else "cpu")
+    plan, _ = plan_stereo(job, on_progress, device=device, depth_executor=RayShots(options))
+    check_shared_paths(ray, [job.input, plan.depth_path], [plan.output])
+    times = frame_times(job.input, job.start, job.end)
+    if not times:
+        raise DepthshotError(f"{job.input}: no video frames in the window")
+    size = plan.segment_frames
+    spans = [times[i : i + size] for i in range(0, len(times), size)]
+    with open_writer(plan) as writer:
+        if writer.complete:
+            return plan.output
+        shared = ray.put((plan, writer.spec))
+        task = ray.remote(max_retries=_MAX_RETRIES, **resources)(_task)
+        todo = [k for k in range(len(spans)) if k not in writer.finished]
+        done = sum(s["frames"] for k, s in writer.finished.items() if k < len(spans))
+        running: dict[Any, int] = {}
+        try:
+            with Stage(on_progress, "stereo", len(times), done=done) as stage:
+                while todo or running:
+                    while todo and len(running) < max(2, int(2 * slots)):
+                        k = todo.pop(0)
+                        before = spans[k - 1][-1] if k > 0 else None
+                        after = spans[k + 1][0] if k + 1 < len(spans) else None
+                        running[task.remote(shared, k, before, spans[k], after)] = k
+                    ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
+                    for ref in ready:
+                        k = running.pop(ref)
+                        meta = fetch(ray, ref, f"{job.input}: stereo frames {k * size}-{k * size + len(spans[k]) - 1}")
+                        writer.record(k, meta)
+                        stage.update(meta["frames"])
+        finally:
+            for ref in running:
+                ray.cancel(ref)
+    return plan.output
+
+
+def _task(shared: tuple[StereoPlan, SegmentSpec], k: int, before: float | None, times: list[float],
+          after: float | None) -> dict[str, Any]:
+    plan, spec = shared
+    return segment_task(plan, spec, k, before, times, after)
+
