@@ -8,6 +8,7 @@ per-frame meshes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -46,25 +47,28 @@ def fuse_points(frames: Iterable[GeometryFrame], voxel: float, config: PointClou
 @dataclass(frozen=True)
 class TsdfConfig:
     """``voxel``: TSDF voxel edge (scene units); ``truncation``: the signed-distance band, in voxels;
-    ``depth_max``: depth beyond this is not integrated (None: no limit); ``min_weight``: voxels seen by fewer
-    frames than this are not meshed (capped at the number of frames); ``block_count``: initial hash capacity in
-    blocks of 8^3 voxels (it grows)."""
+    ``depth_max``: depth beyond this is not integrated (None: no limit); ``min_weight``: only voxels seen by at
+    least this many frames are meshed (capped at the number of frames integrated; at least 1); ``block_count``:
+    initial hash capacity in blocks of 8^3 voxels (it grows)."""
 
     voxel: float
     truncation: float = 4.0
     depth_max: float | None = None
-    min_weight: float = 2.0
+    min_weight: int = 2
     block_count: int = 20000
 
     def __post_init__(self) -> None:
         if not self.voxel > 0:
             raise DepthshotError(f"TSDF voxel size must be positive, got {self.voxel}")
+        if not self.min_weight >= 1:
+            raise DepthshotError(f"TSDF min_weight must be at least 1 frame, got {self.min_weight}")
 
 
 def tsdf_mesh(frames: Iterable[GeometryFrame], config: TsdfConfig) -> trimesh.Trimesh:
     """Integrate ``frames`` (each with a ``pose``; NaN depth is not integrated) into an Open3D scalable TSDF
     volume and extract its coloured triangle mesh: vertices in glTF/Blender axes of the shot's world, per-vertex
-    colours and normals. Lenses with distortion are undistorted first (colour bilinear, depth nearest).
+    colours and normals. Lenses with distortion are undistorted first (colour bilinear, depth nearest). Frames
+    without depth in range (none measured, or all beyond ``depth_max``) are skipped and not counted.
 
     The volume is Open3D's ``t.geometry.VoxelBlockGrid`` (hash-mapped voxel blocks allocated where surfaces are,
     the tensor successor of ``ScalableTSDFVolume``, which extracts empty meshes in open3d-cpu 0.20).
@@ -90,6 +94,8 @@ def tsdf_mesh(frames: Iterable[GeometryFrame], config: TsdfConfig) -> trimesh.Tr
             image = cv2.remap(image, *maps, cv2.INTER_LINEAR)
             depth = cv2.remap(depth, *maps, cv2.INTER_NEAREST)
         depth_max = config.depth_max if config.depth_max is not None else float(depth.max()) * 1.01 + 1e-6
+        if not ((depth > 0) & (depth <= depth_max)).any():
+            continue
         depth_t = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(depth)))
         color_t = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(image, dtype=np.float32) / 255.0))
         intrinsic = o3c.Tensor(k.undistorted().matrix, o3c.float64)
@@ -102,8 +108,9 @@ def tsdf_mesh(frames: Iterable[GeometryFrame], config: TsdfConfig) -> trimesh.Tr
                        depth_max=depth_max, trunc_voxel_multiplier=config.truncation)
         n += 1
     if n == 0:
-        raise DepthshotError("no frames to integrate")
-    mesh = grid.extract_triangle_mesh(weight_threshold=min(config.min_weight, float(n))).to_legacy()
+        raise DepthshotError("no frames with depth in range to integrate")
+    # a voxel's weight counts the frames integrated into it; Open3D meshes weights strictly above the threshold
+    mesh = grid.extract_triangle_mesh(weight_threshold=math.ceil(min(config.min_weight, n)) - 0.5).to_legacy()
     if len(mesh.triangles) == 0:
         raise DepthshotError("the TSDF volume holds no surface (voxel too large for the depth?)")
     mesh.compute_vertex_normals()
