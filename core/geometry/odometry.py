@@ -53,7 +53,7 @@ class OdometryConfig:
     loop_translation: float = 0.2  # older key frames closer than this are tried as loop closures
     loop_rotation_deg: float = 20.0
     max_loops: int = 4  # loop closures tried per new key frame (the nearest)
-    depth_diff: float = 0.02  # odometry correspondence distance
+    depth_diff: float = 0.006  # odometry correspondence distance (0.02 on TUM fr1/xyz: ATE 1.45 cm, 0.006: 1.04 cm)
     min_fitness: float = 0.25  # below this (against previous and key frame) tracking failed
     scale: float = 0.5  # odometry image scale (0.5: a quarter of the pixels)
 
