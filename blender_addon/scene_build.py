@@ -465,8 +465,9 @@ def build_scene(
     One rig per strip: the collection "Depthshot <strip>" with "<strip> camera", "<strip> mesh", "<strip> points".
     A new rig is placed beside the scene's visible geometry so nothing hides its view; a rig the user moved stays.
     With ``world_space`` and camera poses in the pass, the camera is keyed per frame from them under the empty
-    "<strip> world" (flagged frames hold the shot's last valid pose) and the geometry, parented to the camera, sits
-    in the shot's world at every frame; else the camera is static and the geometry in its space.
+    "<strip> world" (flagged frames hold the shot's last valid pose; ``sync_keys`` moves the keys when the strip
+    moves) and the geometry, parented to the camera, sits in the shot's world at every frame; else the camera is
+    static and the geometry in its space.
     The scene's camera, resolution and multiview output change only for ``stereo``. Results not chosen are left as
     they are. Check ``build_check`` (and ``poses_check`` for world space) first.
     """
