@@ -11,12 +11,14 @@ shots whose file is missing) and hand the files to write to ``run_frame_tasks`` 
 - shots (``--fuse``, ``--tsdf``): each shot one task calling ``write_shot``; progress after each shot.
 
 Geometry tasks are CPU tasks (``--ray-cpus-per-task``, no GPU). Inputs and outputs must be on a filesystem every
-node mounts at the same path (``check_shared_paths``). Faults: a task whose worker dies is retried by Ray (it
-rewrites its chunk, the same bytes); a killed driver run again writes only the files still missing.
+node mounts at the same path (``check_shared_paths``); tasks get absolute paths (another node has another working
+folder). Faults: a task whose worker dies is retried by Ray (it rewrites its chunk, the same bytes); a killed
+driver run again writes only the files still missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cluster import RayOptions, check_shared_paths, connect, fetch, task_resources
+from core.depth.depth_pass import DepthPass
 from core.errors import disk_full_reported
 from core.geometry.cli import FrameSource, write_frames, write_shot
 from core.geometry.sequence import GeometryFrame
@@ -56,11 +59,12 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_ino, st.st_mtime_ns
 
 
-def _frames_task(shared: tuple[FrameSource, Callable[[int], Path], FrameWriter], indices: list[int]) -> int:
-    """On a worker: write the files of frames ``indices``; how many."""
-    source, out_path, write = shared
-    with disk_full_reported(out_path(indices[0]).parent, lambda: None):  # a full disk arrives as its one line
-        write_frames(source.frames(indices), out_path, write)
+def _frames_task(shared: tuple[FrameSource, FrameWriter], indices: list[int], paths: list[Path]) -> int:
+    """On a worker: write the files ``paths`` of frames ``indices``; how many."""
+    source, write = shared
+    path_of = dict(zip(indices, paths))
+    with disk_full_reported(paths[0].parent, lambda: None):  # a full disk arrives as its one line
+        write_frames(source.frames(indices), path_of.__getitem__, write)
     return len(indices)
 
 
@@ -72,9 +76,13 @@ def _shot_task(shared: tuple[FrameSource, ShotWriter], indices: list[int], path:
     return len(indices)
 
 
-def _pass_paths(source: FrameSource) -> list[Path]:
+def _for_every_node(ray: Any, source: FrameSource, outputs: list[Path]) -> FrameSource:
+    """``source`` with its pass opened at its absolute path (a task on another node has another working folder),
+    once every node was found to read the pass and its video and to write beside ``outputs``."""
+    source = dataclasses.replace(source, dp=DepthPass.open(source.dp.root.absolute()))
     video = source.dp.source_path()
-    return [source.dp.root, *([video] if video is not None else [])]
+    check_shared_paths(ray, [source.dp.root, *([video] if video is not None else [])], outputs)
+    return source
 
 
 def _run(ray: Any, submit: Callable[[int], Any], count: int, slots: float, what: Callable[[int], str],
@@ -107,9 +115,10 @@ def run_frame_tasks(options: RayOptions, source: FrameSource, todo: Sequence[int
     once for each file written, as the single process calls it (in order within a chunk)."""
     ray = connect(options)
     resources, slots = task_resources(ray, options, cpu_only=True)
-    check_shared_paths(ray, _pass_paths(source), [out_path(todo[0])])
+    paths = {i: out_path(i).absolute() for i in todo}
+    source = _for_every_node(ray, source, [paths[todo[0]]])
     parts = chunks(todo, slots)
-    before = {i: _stamp(out_path(i)) for i in todo}  # what --overwrite replaces: not written by this run
+    before = {i: _stamp(paths[i]) for i in todo}  # what --overwrite replaces: not written by this run
     seen = [0] * len(parts)  # files of each chunk reported so far (a chunk writes its frames in order)
 
     def report(k: int, upto: int) -> None:
@@ -119,14 +128,14 @@ def run_frame_tasks(options: RayOptions, source: FrameSource, todo: Sequence[int
 
     def watch(k: int) -> None:
         n = seen[k]
-        while n < len(parts[k]) and _stamp(out_path(parts[k][n])) not in (None, before[parts[k][n]]):
+        while n < len(parts[k]) and _stamp(paths[parts[k][n]]) not in (None, before[parts[k][n]]):
             n += 1
         report(k, n)
 
     task = ray.remote(max_retries=_MAX_RETRIES, **resources)(_frames_task)
-    shared = ray.put((source, out_path, write))
+    shared = ray.put((source, write))
     log.info("%d frames in %d Ray tasks", len(todo), len(parts))
-    _run(ray, lambda k: task.remote(shared, parts[k]), len(parts), slots,
+    _run(ray, lambda k: task.remote(shared, parts[k], [paths[i] for i in parts[k]]), len(parts), slots,
          lambda k: f"{source.dp.root}: frames {parts[k][0]}-{parts[k][-1]}", watch,
          lambda k: report(k, len(parts[k])))
 
@@ -139,8 +148,9 @@ def run_shot_tasks(options: RayOptions, source: FrameSource, shots: Sequence[tup
         return
     ray = connect(options)
     resources, slots = task_resources(ray, options, cpu_only=True)
-    check_shared_paths(ray, _pass_paths(source), [shots[0][1]])
+    shots = [(indices, path.absolute()) for indices, path in shots]
+    source = _for_every_node(ray, source, [shots[0][1]])
     task = ray.remote(max_retries=_MAX_RETRIES, **resources)(_shot_task)
     shared = ray.put((source, write))
-    _run(ray, lambda k: task.remote(shared, *shots[k]), len(shots), slots, lambda k: f"{shots[k][1]}",
+    _run(ray, lambda k: task.remote(shared, *shots[k]), len(shots), slots, lambda k: str(shots[k][1]),
          lambda k: None, lambda k: on_frames(len(shots[k][0])))
