@@ -102,11 +102,13 @@ def run_stereo_ray(job: StereoJob, options: RayOptions, on_progress: OnProgress 
                         item = fetch(ray, next(gen), f"{job.input}: stereo frames {k * size}-"
                                                      f"{k * size + len(spans[k]) - 1}")
                         frames = item if isinstance(item, int) else item["frames"]
-                        stage.update(frames - rendered.get(k, 0))
-                        rendered[k] = frames
+                        if frames > rendered.get(k, 0):
+                            stage.update(frames - rendered.get(k, 0))
+                            rendered[k] = frames
                         if not isinstance(item, int):  # the segment's record: its file is on disk
                             writer.record(k, item)
-                            del running[gen], rendered[k]
+                            del running[gen]
+                            rendered.pop(k, None)
         finally:
             for gen in running:
                 ray.cancel(gen)
