@@ -95,12 +95,14 @@ class JobProgress:
     def for_stages(self, key: str) -> OnProgress:
         """``for_input(key)`` as a ``core.progress.OnProgress`` callback ``(stage, done, total)``: frames/s and ETA
         measured within each stage (``Meter``)."""
-        report, meters = self.for_input(key), {}
+        report = self.for_input(key)
+        meters: dict[str, Meter] = {}
 
         def on_progress(stage: str, done: int, total: int | None) -> None:
-            meter = meters.setdefault(stage, Meter(total or 0, done, report))
-            meter.frame_count = total or 0
-            meter.report(done, stage)
+            if stage not in meters:
+                meters[stage] = Meter(total or 0, done, report)
+            meters[stage].frame_count = total or 0
+            meters[stage].report(done, stage)
         return on_progress
 
     def _draw(self, p: Progress) -> None:

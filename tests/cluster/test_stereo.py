@@ -92,7 +92,7 @@ def test_segments_as_ray_tasks_give_the_single_process_video(local_ray, clip, tm
     assert run_main(stereo_main, _argv(src, depth, ref, "--progress", "jsonl")) == 0
     _check_stereo_records(_records(capsys.readouterr().out), src, ref)
     assert run_main(stereo_main, [*_argv(src, depth, out, "--progress", "jsonl"), "--ray"]) == 0
-    _check_stereo_records(_records(capsys.readouterr().out), src, out)  # the single-process run's records
+    _check_stereo_records(_records(capsys.readouterr().out), src, out)  # the same records as the single process
     _assert_same_video(out, ref)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4", "ray.mp4"]  # no work folder, no lock left
 
