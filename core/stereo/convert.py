@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
@@ -42,7 +42,17 @@ from core.stereo.layouts import LAYOUT_SPECS, Packer
 from core.stereo.metadata import stereo_settings
 from core.stereo.warp import DEFAULT_FILL, Border, Fill, Mode, ViewSynthesizer
 from core.video.reader import DAMAGED_FRACTION
-from core.video import EncodeSettings, Frame, SegmentedWriter, Sink, VideoInfo, bounded_map, probe, read_frames
+from core.video import (
+    EncodeSettings,
+    Frame,
+    SegmentedWriter,
+    Sink,
+    VideoInfo,
+    bounded_map,
+    probe,
+    read_frames,
+    read_span,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +137,20 @@ class StereoPlan:
         """The depth pass, the per-frame synthesizer (with ``track``) and the packer."""
         return _stages(self.job, self.info, self.depth_path, torch.device(self.device), on_progress, self.track)
 
-    def frames(self, start: float | None = None, end: float | None = None) -> Iterator[Frame]:
-        """The source frames from ``start`` to ``end`` (s; default the job's window) as the stages take them."""
+    def frames(self) -> Iterator[Frame]:
+        """The source frames of the job's window as the stages take them."""
         job = self.job
-        return read_frames(job.input, start=job.start if start is None else start, end=job.end if end is None else end,
-                           dtype="float32" if self.deep else "uint8",
-                           max_damaged=None if job.ignore_decode_errors else DAMAGED_FRACTION)
+        return read_frames(job.input, start=job.start, end=job.end, **self._read_options())
+
+    def span(self, times: list[float], before: float | None, after: float | None) -> Iterator[Frame]:
+        """The source frames at ``times`` (consecutive frames of the window; ``before``/``after``: the pts of the
+        frames either side, None at the window's ends), decoded after a seek (``read_span``)."""
+        job = self.job
+        return read_span(job.input, times, before, after, start=job.start, end=job.end, **self._read_options())
+
+    def _read_options(self) -> dict[str, object]:
+        return {"dtype": "float32" if self.deep else "uint8",
+                "max_damaged": None if self.job.ignore_decode_errors else DAMAGED_FRACTION}
 
 
 def plan_stereo(job: StereoJob, on_progress: OnProgress | None = None, device: str | None = None,
@@ -180,19 +198,13 @@ def open_writer(plan: StereoPlan) -> Iterator[SegmentedWriter]:
         yield writer
 
 
-def render_segment(synth: _Synthesizer, packer: Packer, deep: bool, frames: Iterable[Frame],
-                   put: Callable[[np.ndarray, float], None], on_frame: Callable[[], None] | None = None) -> int:
-    """Render one segment: each of ``frames`` (in order) warped and packed, ``put(image, pts)`` as the encoder
-    takes it ((H, W, 3) uint8, uint16 when ``deep``); a temporal fill starts afresh at the segment's first frame,
-    so a segment comes out the same whichever process renders it. Returns the frames rendered."""
-    n = 0
-    for frame, disparity in bounded_map(synth.prepare, frames):  # depth lookup and disparity run ahead in a thread
-        packed = synth.render(frame, disparity, packer, n == 0)
-        put(_to_output(packed, deep), frame.pts)
-        n += 1
-        if on_frame is not None:
-            on_frame()
-    return n
+def render_segment(synth: _Synthesizer, packer: Packer, deep: bool,
+                   frames: Iterable[Frame]) -> Iterator[tuple[np.ndarray, float]]:
+    """Render one segment: each of ``frames`` (in order) warped and packed, as the encoder takes it: ``(image,
+    pts)``, (H, W, 3) uint8 (uint16 when ``deep``) shown at pts (s). A temporal fill starts afresh at the segment's
+    first frame, so a segment comes out the same whichever process renders it."""
+    for n, (frame, disparity) in enumerate(bounded_map(synth.prepare, frames)):  # depth and disparity run ahead
+        yield _to_output(synth.render(frame, disparity, packer, n == 0), deep), frame.pts
 
 
 def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
@@ -214,9 +226,14 @@ def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
         with Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
             todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
             with Stage(on_progress, "stereo", total, done=writer.resume_point) as stage:
-                while render_segment(synth, packer, plan.deep, islice(todo, plan.segment_frames), encode.put,
-                                     stage.update):
-                    pass
+                while True:
+                    n = 0
+                    for n, (image, pts) in enumerate(
+                            render_segment(synth, packer, plan.deep, islice(todo, plan.segment_frames)), start=1):
+                        encode.put(image, pts)
+                        stage.update()
+                    if n == 0:
+                        break
     return plan.output
 
 
