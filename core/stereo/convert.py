@@ -167,7 +167,8 @@ def plan_stereo(job: StereoJob, on_progress: OnProgress | None = None, device: s
     if job.preview_frame is None:
         job.settings.check_container(output)  # before the depth engine runs
     device = device or str(_device(job.device))
-    depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output), device, depth_executor)
+    depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output), device, depth_executor,
+                                          on_progress)
     here = device if torch.device(device).type != "cuda" or torch.cuda.is_available() else "cpu"  # a Ray driver
     stages = dp, synth, packer = _stages(job, info, depth_path, torch.device(here), on_progress)
     fingerprint = _fingerprint(job, dp, torch.device(device))
@@ -210,7 +211,8 @@ def render_segment(synth: _Synthesizer, packer: Packer, deep: bool,
 def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
     """Convert ``job.input`` to stereo; returns the written video (or preview PNG).
 
-    ``on_progress(stage, done, total)`` hears of the stages "auto-convergence" and "stereo" (frames).
+    ``on_progress(stage, done, total)`` hears of the stages "scan" and "depth" (when it makes the depth pass),
+    "auto-convergence" and "stereo" (frames).
 
     The output's folder is created if missing. Re-running the same job after an interruption resumes the depth
     engine's pass and then the encode after its last finished segment (see the module docstring).
@@ -315,17 +317,23 @@ def _auto_convergence(dp: DepthPass, smoothing_s: float, on_progress: OnProgress
     return convergence_track(subject, dp.info.timestamps, [s.start for s in dp.info.shots], smoothing_s)
 
 
-def _make_depth(job: StereoJob, path: Path, device: str, executor: ShotExecutor | None = None) -> Path:
+def _make_depth(job: StereoJob, path: Path, device: str, executor: ShotExecutor | None = None,
+                on_progress: OnProgress | None = None) -> Path:
     """Run the depth engine into ``path`` on ``device`` unless the job names one (resumes a pass left unfinished
-    there, reuses a finished one; ``executor``: where its shots run, as in ``run_depth``)."""
-    from core.depth.job import ensure_pass
+    there, reuses a finished one; ``executor``: where its shots run, as in ``run_depth``). ``on_progress`` hears
+    the depth job's stages ("scan", "depth"; its "done" is left out: the stereo job goes on)."""
+    from core.depth.job import Progress, ensure_pass
+
+    def depth_progress(p: Progress) -> None:
+        if on_progress is not None and p.stage != "done":
+            on_progress(p.stage, p.frames_done, p.frame_count or None)
 
     base = job.depth_job or DepthJob(input=job.input, output=path)
     device = base.device or device
     depth_job = replace(base, input=job.input, output=path, device=device, start=job.start, end=job.end,
                         ignore_decode_errors=job.ignore_decode_errors)
     log.info("running the depth engine (%s) into %s", depth_job.engine, path)
-    return ensure_pass(job.input, depth_job, executor=executor).root
+    return ensure_pass(job.input, depth_job, depth_progress, executor=executor).root
 
 
 def _make_folder(folder: Path) -> None:
