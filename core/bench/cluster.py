@@ -10,6 +10,10 @@ Per run: wall time, the shot tasks' own time (Ray's timeline, ``task::shot_task`
 time, and the overhead per shot (wall minus task time divided by the workers, per shot: scheduling, the scan,
 feeding the writer, the waits between). Each pass is checked to equal the single-process pass byte for byte.
 
+A stereo segment task reports each frame it renders by yielding it (a Ray streaming generator,
+``core.cluster.stereo``); the cost of that per frame is timed as a task yielding ``--progress-items`` counts to a
+driver that waits on it as ``run_stereo_ray`` does, against a task that returns once.
+
 The driver writes every frame of the pass (``RayShots._feed``: read the staged float32 frame back, quantise, PNG);
 its cost per frame is timed at the clip's size and at ``--feed-size`` (1080p), which bounds the frames/s one driver
 takes whatever the number of GPUs.
@@ -87,6 +91,35 @@ def feed_cost(width: int, height: int, frames: int, folder: Path) -> dict[str, f
     return {"wall_ms": 1000 * wall / frames, "cpu_ms": 1000 * cpu / frames}
 
 
+def _count_to(n: int) -> Any:
+    for i in range(1, n + 1):
+        yield i
+
+
+def _returns(n: int) -> int:
+    return n
+
+
+def progress_cost(ray: Any, items: int) -> dict[str, float]:
+    """ms per item of a task yielding ``items`` counts, each taken by the driver as ``run_stereo_ray`` takes a
+    segment task's progress (``ray.wait`` on the generator, then ``next``, ``ray.get``), beyond a task returning
+    once (each timed warm, after one run)."""
+    gen, once = ray.remote(num_cpus=1)(_count_to), ray.remote(num_cpus=1)(_returns)
+    timings = {}
+    for name in ("yield", "once", "yield", "once"):  # the second of each: warm workers
+        t0 = time.perf_counter()
+        if name == "once":
+            ray.get(once.remote(items))
+        else:
+            stream, last = gen.remote(items), 0
+            while last < items:
+                ready, _ = ray.wait([stream], num_returns=1, timeout=0.5)
+                if ready:
+                    last = ray.get(next(stream))
+        timings[name] = time.perf_counter() - t0
+    return {"per_item_ms": 1000 * (timings["yield"] - timings["once"]) / items}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.bench cluster", description=__doc__.splitlines()[0])
     p.add_argument("--shots", type=int, default=6)
@@ -95,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="local Ray worker counts (CPUs)")
     p.add_argument("--feed-size", default="1920x1080", help="WxH at which the driver's writing is also timed")
     p.add_argument("--feed-frames", type=int, default=24)
+    p.add_argument("--progress-items", type=int, default=2000, help="counts a task yields (progress cost)")
     add_model_arguments(p, input_size=70)
     args = p.parse_args(argv)
     import ray
@@ -157,10 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not feeds:
                     feeds = {f"{w}x{h}": feed_cost(w, h, k, tmp) for w, h, k in
                              ((width, height, frames), (feed_w, feed_h, args.feed_frames))}
+                    progress = progress_cost(ray, args.progress_items)
             finally:
                 ray.shutdown()
         print("the driver writing the pass (RayShots._feed: read back, quantise, 16-bit PNG), per frame:")
         for size, cost in feeds.items():
             print(f"  {size:>10}: {cost['wall_ms']:.2f} ms wall, {cost['cpu_ms']:.2f} ms CPU "
                   f"(one driver takes at most {1000 / cost['wall_ms']:.0f} frames/s)")
+        print(f"a stereo task's progress (a streaming generator's yield, taken by the driver): "
+              f"{progress['per_item_ms']:.3f} ms per frame ({args.progress_items} frames)")
     return 0

@@ -3,7 +3,9 @@
 The engines and consumers know nothing of Ray: ``core.cluster.depth.RayShots`` is a ``core.depth.job.ShotExecutor``
 whose shots run as Ray tasks calling the engine's own ``run_shot``, while ``core.depth.job.run_depth`` (checks,
 resume, the one depth-pass writer, the manifest) runs on the driver as in the single-process job;
-``core.cluster.stereo`` renders a stereo video's closed segments as Ray tasks and joins them on the driver. Ray is an optional extra (``pip install 'depthshot[ray]'``);
+``core.cluster.stereo`` renders a stereo video's closed segments as Ray tasks and joins them on the driver;
+``core.cluster.geometry`` writes point clouds and meshes (chunks of frames, or shots) as Ray tasks calling the
+geometry commands' own writers. Ray is an optional extra (``pip install 'depthshot[ray]'``);
 this module imports it only when ``connect`` is called.
 
 Inputs and outputs must live on a filesystem every node mounts at the same path (``check_shared_paths``).
@@ -54,10 +56,10 @@ class RayOptions:
         return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
-def task_resources(ray: ModuleType, options: RayOptions) -> tuple[dict[str, float], float]:
+def task_resources(ray: ModuleType, options: RayOptions, cpu_only: bool = False) -> tuple[dict[str, float], float]:
     """The ``ray.remote`` resources of one task (``num_gpus``, ``num_cpus``) and how many such tasks the connected
-    cluster runs at once."""
-    gpus = options.task_gpus(ray)
+    cluster runs at once; ``cpu_only``: a task that needs no GPU (geometry) whatever the cluster has."""
+    gpus = 0.0 if cpu_only else options.task_gpus(ray)
     slots = ray.cluster_resources().get("GPU" if gpus else "CPU", 1) / (gpus or options.cpus_per_task)
     return {"num_gpus": gpus, "num_cpus": options.cpus_per_task}, slots
 

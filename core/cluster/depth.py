@@ -36,6 +36,7 @@ from core.depth.depth_pass import WORK_DIR, DepthPassWriter, read_staged_frame, 
 from core.depth.engines import Engine, ShotInput, get_engine, make_config
 from core.depth.job import DepthJob, Meter, PendingShots, Progress, max_damaged, run_depth
 from core.errors import DepthshotError
+from core.video import Frame, read_span
 
 log = logging.getLogger(__name__)
 
@@ -136,31 +137,22 @@ def load_task(job: DepthJob, device: str) -> dict[str, Any]:
 
 
 def _shot_frames(job: DepthJob, size: tuple[int, int] | None, start: int, times: list[float],
-                 first: int, end: int | None) -> Iterator:
-    """The pass frames ``first ..`` (up to ``end``) of the job's video, decoded after a seek: ``times`` are the pts
-    of pass frames ``start - 1 .. end - 1`` (``start - 1`` only when ``start > 0``)."""
-    from core.video import read_frames
-
+                 first: int, end: int) -> Iterator[Frame]:
+    """The pass frames ``first .. end - 1`` of the job's video, decoded after a seek (``read_span``): ``times`` are
+    the pts of pass frames ``start - 1 .. end`` (``start - 1`` only when ``start > 0``, ``end`` only when the window
+    has that frame)."""
     k = first - start + (1 if start > 0 else 0)  # position of ``first`` in ``times``
-    if first == 0:
-        begin = job.start
-    else:  # half way between the frame before and ``first``: the reader delivers from ``first`` on
-        begin = max(0.0, (times[k - 1] + times[k]) / 2)
-    frames = read_frames(job.input, start=begin, end=job.end, size=size, max_damaged=max_damaged(job))
-    count = None if end is None else end - first
-    for n, frame in enumerate(frames):
-        if count is not None and n >= count:
-            return
-        if k + n < len(times) and abs(frame.pts - times[k + n]) > 1e-6:
-            raise DepthshotError(f"{job.input}: frame {first + n} decoded after a seek has pts {frame.pts:.6f} s, "
-                                 f"the scan found {times[k + n]:.6f} s (the video changed since the scan?)")
-        yield frame
+    n = end - first
+    before = times[k - 1] if first > 0 else None
+    after = times[k + n] if k + n < len(times) else None
+    return read_span(job.input, times[k : k + n], before, after, start=job.start, end=job.end, size=size,
+                     max_damaged=max_damaged(job))
 
 
-def shot_task(job: DepthJob, device: str, size: tuple[int, int] | None, start: int, end: int | None,
+def shot_task(job: DepthJob, device: str, size: tuple[int, int] | None, start: int, end: int,
               times: list[float]) -> tuple[int, int]:
-    """On a worker: compute the shot ``[start, end)`` into its stage folder (resuming a killed attempt); returns
-    ``(start, end)``."""
+    """On a worker: compute the shot ``[start, end)`` into its stage folder (resuming a killed attempt); ``times``
+    as ``_shot_frames`` takes them. Returns ``(start, end)``."""
     folder = stage_folder(job.output, start)
     done = ShotStage.finished(folder)
     if done is not None:
@@ -211,6 +203,7 @@ class RayShots:
     def run(self, pending: PendingShots, writer: DepthPassWriter, meter: Meter) -> None:
         job, device, opts = self._device_job(pending.job), self._device, self.options
         times = pending.timestamps
+        assert times is not None  # needs_scan: run_depth scanned the frame times
         task = self._remote(shot_task)
         self._check_plan(writer)
         limit = opts.chunk_frames if opts.split_shots else None
@@ -229,7 +222,7 @@ class RayShots:
                              chunk.end - 1)
                     finished[chunk.start] = chunk  # staged by a run of this job stopped before feeding it
                     continue
-                window = times[max(0, chunk.start - 1) : chunk.end] if times is not None else []
+                window = times[max(0, chunk.start - 1) : chunk.end + 1]  # and the frames either side
                 ref = task.remote(job, device, pending.size, chunk.start, chunk.end, window)
                 running[ref] = chunk
             ready, _ = self.ray.wait(list(running), num_returns=1, timeout=_POLL_S)

@@ -4,10 +4,16 @@
 its frames: ``plan_stereo`` checks the job, makes the depth pass when there is none (its shots as Ray tasks,
 ``core.cluster.depth.RayShots``) and computes what needs the whole shot (auto-convergence) once; the frame times
 of the window come from a demux (``frame_times``, no decoding). Each segment still to do (``SegmentedWriter``'s
-work folder, ``.<output name>.work/`` on the shared filesystem) is a task: it seeks to the segment's first frame,
-renders it with ``render_segment`` (the single-process path's function) into ``spec.open(k)`` and returns the
-segment's record; the driver lists it (``SegmentedWriter.record``, any order) and, once all are there, joins them
-by stream copy and remuxes the audio and subtitles once, as the single-process run does.
+work folder, ``.<output name>.work/`` on the shared filesystem) is a task: it seeks to the segment's first frame
+(``StereoPlan.span``), renders it with ``render_segment`` (the single-process path's function) into
+``spec.open(k)`` and returns the segment's record; the driver lists it (``SegmentedWriter.record``, any order) and,
+once all are there, joins them by stream copy and remuxes the audio and subtitles once, as the single-process run
+does.
+
+Progress: a task is a Ray streaming generator that yields its count of frames rendered after every frame, then
+its record; the driver waits on all running tasks at once and reports frames done of all segments (stage
+"stereo") through ``on_progress`` as they come. Ray does not hand on again what a retried task yields a second
+time, so the count never goes back.
 
 Faults: a task whose worker dies is retried by Ray; a killed driver run again keeps the segments it listed and
 renders only the rest.
@@ -24,7 +30,7 @@ from core.cluster import RayOptions, check_shared_paths, connect, fetch, task_re
 from core.errors import DepthshotError
 from core.progress import OnProgress, Stage
 from core.stereo.convert import StereoJob, StereoPlan, open_writer, plan_stereo, render_segment
-from core.video import Frame, SegmentSpec, Sink, frame_times
+from core.video import SegmentSpec, Sink, frame_times
 
 
 log = logging.getLogger(__name__)
@@ -34,35 +40,24 @@ _ENCODE_QUEUE = 4  # rendered frames waiting for the task's encoder
 _POLL_S = 0.5
 
 
-def segment_frames(plan: StereoPlan, before: float | None, times: list[float], after: float | None) -> Iterator[Frame]:
-    """The source frames at ``times`` (consecutive frames of the job's window), decoded after a seek: ``before``
-    and ``after`` are the pts of the frames either side (None: the window's start or end). ``DepthshotError``
-    when what the decoder delivers is not exactly those frames (the video changed since the driver read it?)."""
-    start = None if before is None else (before + times[0]) / 2
-    end = None if after is None else (times[-1] + after) / 2
-    n = 0
-    for n, frame in enumerate(plan.frames(start, end), start=1):
-        if n > len(times) or abs(frame.pts - times[n - 1]) > 1e-6:
-            raise DepthshotError(f"{plan.job.input}: a frame decoded after a seek has pts {frame.pts:.6f} s where "
-                                 "the demux found another (the video changed since?)")
-        yield frame
-    if n != len(times):
-        raise DepthshotError(f"{plan.job.input}: {n} frames decoded from {times[0]:.3f} s, the demux found "
-                             f"{len(times)} (the video changed since?)")
-
-
 def segment_task(plan: StereoPlan, spec: SegmentSpec, k: int, before: float | None, times: list[float],
-                 after: float | None) -> dict[str, Any]:
-    """On a worker: render segment ``k`` (the frames at ``times``) into ``spec.path(k)``; its record."""
+                 after: float | None) -> Iterator[int | dict[str, Any]]:
+    """On a worker: render segment ``k`` (the frames at ``times``, ``plan.span``) into ``spec.path(k)``. Yields
+    the frames rendered so far after each frame (1, 2, ..., one item per frame: a retried task yields the same
+    items), then the segment's record."""
     _, synth, packer = plan.stages()
     segment = spec.open(k)
     try:
         with Sink(segment.write, maxsize=_ENCODE_QUEUE) as encode:  # encodes while the next frames are warped
-            render_segment(synth, packer, plan.deep, segment_frames(plan, before, times, after), encode.put)
-        return spec.finish(segment, times[-1])
+            rendered = render_segment(synth, packer, plan.deep, plan.span(times, before, after))
+            for n, (image, pts) in enumerate(rendered, start=1):
+                encode.put(image, pts)
+                yield n
+        record = spec.finish(segment, times[-1])
     except BaseException:
         segment.abort()
         raise
+    yield record
 
 
 def run_stereo_ray(job: StereoJob, options: RayOptions, on_progress: OnProgress | None = None) -> Path:
@@ -86,11 +81,15 @@ def run_stereo_ray(job: StereoJob, options: RayOptions, on_progress: OnProgress 
             return plan.output
         shared = ray.put((plan, writer.spec))
         task = ray.remote(max_retries=_MAX_RETRIES, **resources)(_task)
-        todo = [k for k in range(len(spans)) if k not in writer.finished]
-        done = sum(s["frames"] for k, s in writer.finished.items() if k < len(spans))
-        running: dict[Any, int] = {}
+        kept = {k: s for k, s in writer.finished.items() if k < len(spans)}
+        if kept:
+            log.info("%s: %d of %d segments (%d frames) finished by an earlier run: reused", plan.output, len(kept),
+                     len(spans), sum(s["frames"] for s in kept.values()))
+        todo = [k for k in range(len(spans)) if k not in kept]
+        running: dict[Any, int] = {}  # the generator of each running task -> its segment
+        rendered: dict[int, int] = {}  # frames each running task has rendered so far
         try:
-            with Stage(on_progress, "stereo", len(times), done=done) as stage:
+            with Stage(on_progress, "stereo", len(times), done=sum(s["frames"] for s in kept.values())) as stage:
                 while todo or running:
                     while todo and len(running) < max(2, int(2 * slots)):
                         k = todo.pop(0)
@@ -98,19 +97,26 @@ def run_stereo_ray(job: StereoJob, options: RayOptions, on_progress: OnProgress 
                         after = spans[k + 1][0] if k + 1 < len(spans) else None
                         running[task.remote(shared, k, before, spans[k], after)] = k
                     ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
-                    for ref in ready:
-                        k = running.pop(ref)
-                        meta = fetch(ray, ref, f"{job.input}: stereo frames {k * size}-{k * size + len(spans[k]) - 1}")
-                        writer.record(k, meta)
-                        stage.update(meta["frames"])
+                    for gen in ready:
+                        k = running[gen]
+                        item = fetch(ray, next(gen), f"{job.input}: stereo frames {k * size}-"
+                                                     f"{k * size + len(spans[k]) - 1}")
+                        frames = item if isinstance(item, int) else item["frames"]
+                        if frames > rendered.get(k, 0):
+                            stage.update(frames - rendered.get(k, 0))
+                            rendered[k] = frames
+                        if not isinstance(item, int):  # the segment's record: its file is on disk
+                            writer.record(k, item)
+                            del running[gen]
+                            rendered.pop(k, None)
         finally:
-            for ref in running:
-                ray.cancel(ref)
+            for gen in running:
+                ray.cancel(gen)
     return plan.output
 
 
 def _task(shared: tuple[StereoPlan, SegmentSpec], k: int, before: float | None, times: list[float],
-          after: float | None) -> dict[str, Any]:
+          after: float | None) -> Iterator[int | dict[str, Any]]:
     plan, spec = shared
-    return segment_task(plan, spec, k, before, times, after)
+    yield from segment_task(plan, spec, k, before, times, after)
 

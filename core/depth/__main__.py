@@ -26,7 +26,8 @@ from core.cli import (
     setup_logging,
 )
 from core.errors import DepthshotError
-from core.depth.job import DepthJob, Progress, add_engine_arguments, run_depth
+from core.depth.job import DepthJob, Meter, Progress, add_engine_arguments, run_depth
+from core.progress import OnProgress
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -68,7 +69,8 @@ def outputs_for(inputs: Sequence[Path], output: Path, name: str | Callable[[Path
 
 class JobProgress:
     """One progress display over all inputs of a command: a tqdm bar (frames done of all, frames/s, ETA) or,
-    with ``jsonl``, a JSON line per report on stdout (at most ``per_s`` a second, and every stage change).
+    with ``jsonl``, a JSON line per report on stdout (at most ``per_s`` a second, and every stage change and
+    every stage's last report).
 
     ``for_input(key)`` is the ``on_progress`` callback of one input's job."""
 
@@ -90,6 +92,19 @@ class JobProgress:
                     self._draw(p)
         return report
 
+    def for_stages(self, key: str) -> OnProgress:
+        """``for_input(key)`` as a ``core.progress.OnProgress`` callback ``(stage, done, total)``: frames/s and ETA
+        measured within each stage (``Meter``)."""
+        report = self.for_input(key)
+        meters: dict[str, Meter] = {}
+
+        def on_progress(stage: str, done: int, total: int | None) -> None:
+            if stage not in meters:
+                meters[stage] = Meter(total or 0, done, report)
+            meters[stage].frame_count = total or 0
+            meters[stage].report(done, stage)
+        return on_progress
+
     def _draw(self, p: Progress) -> None:
         if self._bar is None:
             from tqdm import tqdm
@@ -109,7 +124,8 @@ class JobProgress:
         now = time.monotonic()
         changed = self._stage.get(key) != p.stage
         self._stage[key] = p.stage
-        if not changed and now - self._last < 1.0 / self._per_s:
+        last = 0 < p.frame_count <= p.frames_done  # a stage's last report is never left out
+        if not changed and not last and now - self._last < 1.0 / self._per_s:
             return
         self._last = now
         print(json.dumps({"input": key, "stage": p.stage, "frames_done": p.frames_done,

@@ -3,6 +3,10 @@
 INPUT is a depth pass folder (read as is) or a video (depth is computed first with ``core.depth.run_depth`` into
 ``--pass-dir``, default ``OUT/depth_pass``; that job resumes if interrupted). Each frame's file is written
 atomically, so a run that is stopped resumes where it left off; ``--overwrite`` redoes existing files.
+
+``--ray [ADDRESS]``: the files are written by Ray tasks (``core.cluster.geometry``: contiguous chunks of frames, or
+one shot each) calling the same ``write_frames`` / ``write_shot`` as one process; the checks, poses, output lock,
+resume and progress stay here on the driver. A video INPUT gets its depth pass on Ray first (``RayShots``).
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from core.atomic import sweep_partials
-from core.cli import ArgumentParser, add_decode_errors_argument, setup_logging
+from core.cli import ArgumentParser, add_decode_errors_argument, add_ray_arguments, ray_options, setup_logging
 from core.depth.depth_pass import LOCK_FILE, DepthPass
 from core.depth.job import DepthJob, add_engine_arguments, ensure_pass
 from core.errors import DepthshotError, disk_full_reported
@@ -64,6 +70,7 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     dep = add_engine_arguments(p, "depth (when INPUT is a video)")
     dep.add_argument("--pass-dir", type=Path, help="where to write the depth pass (default OUT/depth_pass)")
     add_decode_errors_argument(dep)
+    add_ray_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -78,8 +85,23 @@ def open_input(args: argparse.Namespace) -> DepthPass:
     if src.is_dir():
         raise DepthshotError(f"{src}: a folder but not a depth pass (no depth_pass.json)")
     probe(src)  # not a video: a clear error before the engine starts
-    return ensure_pass(src, DepthJob.from_args(args, src, args.pass_dir or args.output / "depth_pass",
-                                               ignore_decode_errors=args.ignore_decode_errors))
+    job = DepthJob.from_args(args, src, args.pass_dir or args.output / "depth_pass",
+                             ignore_decode_errors=args.ignore_decode_errors)
+    options = ray_options(args)
+    if options is None:
+        return ensure_pass(src, job)
+    from core.cluster.depth import RayShots
+
+    return ensure_pass(src, job, executor=RayShots(options))
+
+
+def connect_ray(args: argparse.Namespace) -> None:
+    """With ``--ray``: connect now, so that Ray missing or unreachable is one line before any input is touched."""
+    options = ray_options(args)
+    if options is not None:
+        from core.cluster import connect
+
+        connect(options)
 
 
 def camera_options(args: argparse.Namespace) -> CameraOptions:
@@ -113,6 +135,53 @@ def resolve_poses(args: argparse.Namespace, dp: DepthPass, camera: CameraOptions
     return traj
 
 
+@dataclass(frozen=True)
+class FrameSource:
+    """Where a command's frames come from: the pass ``dp``, the ``camera``, ``keep_filled`` (see ``iter_frames``)
+    and ``poses`` (N, 4, 4) world-from-camera of every pass frame (None: camera space)."""
+
+    dp: DepthPass
+    camera: CameraOptions
+    keep_filled: bool = False
+    poses: np.ndarray | None = None
+
+    def frames(self, indices: Sequence[int]) -> Iterator[GeometryFrame]:
+        """The frames ``indices`` (sorted), each carrying its pose when there are poses; the source video is
+        checked now (``iter_frames``), the frames are read as they are taken."""
+        frames = iter_frames(self.dp, indices, self.camera, keep_filled=self.keep_filled)
+        return frames if self.poses is None else self._posed(frames)
+
+    def _posed(self, frames: Iterator[GeometryFrame]) -> Iterator[GeometryFrame]:
+        for frame in frames:
+            frame.pose = self.poses[frame.index]
+            yield frame
+
+
+def write_frames(frames: Iterator[GeometryFrame], out_path: Callable[[int], Path],
+                 write: Callable[[GeometryFrame, Path], None],
+                 on_frame: Callable[[int], None] | None = None) -> None:
+    """``write(frame, out_path(frame.index))`` for each of ``frames``; ``on_frame(index)`` after each. What one
+    process and every Ray task of ``run_frames`` run."""
+    for frame in frames:
+        write(frame, out_path(frame.index))
+        if on_frame is not None:
+            on_frame(frame.index)
+
+
+def write_shot(frames: Iterator[GeometryFrame], path: Path, write: Callable[[Iterator[GeometryFrame], Path], None],
+               on_frame: Callable[[], None] | None = None) -> None:
+    """``write(frames, path)``, one shot's file; ``on_frame()`` after each frame ``write`` took. What one process
+    and every Ray task of ``run_shots`` run."""
+
+    def counted() -> Iterator[GeometryFrame]:
+        for frame in frames:
+            yield frame
+            if on_frame is not None:
+                on_frame()
+
+    write(counted(), path)
+
+
 def run_frames(
     args: argparse.Namespace,
     out_path: Callable[[int], Path],
@@ -125,6 +194,7 @@ def run_frames(
     camera = camera_options(args)  # validate options before any long job starts
     if args.output.exists() and not args.output.is_dir():
         raise DepthshotError(f"{args.output}: exists and is not a folder")
+    connect_ray(args)
     dp = open_input(args)
     if check is not None:
         check(dp)
@@ -133,7 +203,8 @@ def run_frames(
     todo = [i for i in selected if args.overwrite or not out_path(i).exists()]
     if len(todo) < len(selected):
         log.info("%d of %d frames already written, skipping them", len(selected) - len(todo), len(selected))
-    frames = iter_frames(dp, todo, camera, keep_filled=args.keep_filled)
+    source = FrameSource(dp, camera, args.keep_filled, None if traj is None else traj.poses)
+    frames = source.frames(todo)  # checks the source video before the output is claimed
     written: list[int] = []
 
     def needed() -> int:  # frames left at the size of those written (or 20 bytes per pixel before the first)
@@ -141,13 +212,20 @@ def run_frames(
         per_frame = sum(sizes) / len(sizes) if sizes else dp.info.width * dp.info.height * 20
         return int(per_frame * (len(todo) - len(written)))
 
-    with claim_output(args.output, args.output / LOCK_FILE), disk_full_reported(args.output, needed):
+    def done(index: int) -> None:
+        written.append(index)
+        bar.update()
+
+    with claim_output(args.output, args.output / LOCK_FILE), disk_full_reported(args.output, needed), \
+            tqdm(total=len(todo), unit="frame", disable=not todo) as bar:
         sweep_partials(args.output)  # files a killed run was writing
-        for frame in tqdm(frames, total=len(todo), unit="frame", disable=not todo):
-            if traj is not None:
-                frame.pose = traj.poses[frame.index]
-            write(frame, out_path(frame.index))
-            written.append(frame.index)
+        options = ray_options(args)
+        if options is None:
+            write_frames(frames, out_path, write, done)
+        elif todo:
+            from core.cluster.geometry import run_frame_tasks
+
+            run_frame_tasks(options, source, todo, out_path, write, done)
     return len(todo)
 
 
@@ -162,10 +240,11 @@ def run_shots(
     (``--poses``, default ``estimate``); frames whose pose was not tracked are left out. Returns the shots written.
 
     Progress: ``on_frame(done, total)`` after each frame handed to ``write`` (frames of the shots to write), or a
-    bar per shot without it."""
+    bar per shot without it; with ``--ray`` (each shot a task) after each shot written, or one bar."""
     if getattr(args, "poses", None) is None:
         args.poses = "estimate"
     camera = camera_options(args)
+    connect_ray(args)
     dp = open_input(args)
     traj = resolve_poses(args, dp, camera)
     selected = set(parse_frames(args.frames, len(dp)))
@@ -180,24 +259,35 @@ def run_shots(
         if todo and (args.overwrite or not out_path(shot.index).exists()):
             plan.append((shot.index, todo))
     total = sum(len(todo) for _, todo in plan)
+    source = FrameSource(dp, camera, args.keep_filled, traj.poses)
+    source.frames([])  # checks the source video before the output is claimed
     done = 0
 
-    def posed(frames: Iterator[GeometryFrame]) -> Iterator[GeometryFrame]:
+    def count(frames: int = 1) -> None:
         nonlocal done
-        for frame in frames:
-            frame.pose = traj.poses[frame.index]
-            yield frame
-            done += 1
-            if on_frame is not None:
-                on_frame(done, total)
+        done += frames
+        if on_frame is not None:
+            on_frame(done, total)
 
+    options = ray_options(args)
     with claim_output(args.output, args.output / LOCK_FILE), disk_full_reported(args.output, lambda: None):
         sweep_partials(args.output)
+        if options is not None:
+            from core.cluster.geometry import run_shot_tasks
+
+            with tqdm(total=total, unit="frame", desc="shots", disable=on_frame is not None or not plan) as bar:
+
+                def shot_done(frames: int) -> None:
+                    count(frames)
+                    bar.update(frames)
+
+                run_shot_tasks(options, source, [(todo, out_path(s)) for s, todo in plan], write, shot_done)
+            return len(plan)
         for shot_index, todo in plan:
-            frames = iter_frames(dp, todo, camera, keep_filled=args.keep_filled)
+            frames = source.frames(todo)
             if on_frame is None:
                 frames = tqdm(frames, total=len(todo), unit="frame", desc=f"shot {shot_index}")
-            write(posed(frames), out_path(shot_index))
+            write_shot(frames, out_path(shot_index), write, count)
     return len(plan)
 
 

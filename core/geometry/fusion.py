@@ -113,12 +113,31 @@ def tsdf_mesh(frames: Iterable[GeometryFrame], config: TsdfConfig) -> trimesh.Tr
     mesh = grid.extract_triangle_mesh(weight_threshold=math.ceil(min(config.min_weight, n)) - 0.5).to_legacy()
     if len(mesh.triangles) == 0:
         raise DepthshotError("the TSDF volume holds no surface (voxel too large for the depth?)")
+    mesh = canonical_order(mesh)
     mesh.compute_vertex_normals()
     vertices = np.asarray(mesh.vertices) @ CV_TO_GL[:3, :3].T  # a rotation: the winding stays outward
     normals = np.asarray(mesh.vertex_normals) @ CV_TO_GL[:3, :3].T
     colors = np.clip(np.rint(np.asarray(mesh.vertex_colors) * 255), 0, 255).astype(np.uint8)
     return trimesh.Trimesh(vertices=vertices, faces=np.asarray(mesh.triangles), vertex_normals=normals,
                            vertex_colors=colors, process=False)
+
+
+def canonical_order(mesh: o3d.geometry.TriangleMesh) -> o3d.geometry.TriangleMesh:
+    """``mesh`` (vertices, colours, triangles) with its vertices sorted by position (x, then y, then z) and its
+    triangles by their vertex indices (each starting at its smallest, winding kept). Open3D extracts a
+    ``VoxelBlockGrid``'s mesh in the order of its parallel hash map, which differs from run to run; in this order
+    the same surface is the same file (one process or a Ray task). Vertices at the same position keep their
+    relative order (none such seen in Open3D's extraction)."""
+    v, f = np.asarray(mesh.vertices), np.asarray(mesh.triangles)
+    order = np.lexsort((v[:, 2], v[:, 1], v[:, 0]))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    f = rank[f]
+    f = np.take_along_axis(f, (np.argmin(f, axis=1)[:, None] + np.arange(3)) % 3, axis=1)  # a rotation: same winding
+    f = f[np.lexsort((f[:, 2], f[:, 1], f[:, 0]))]
+    out = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(v[order]), o3d.utility.Vector3iVector(f))
+    out.vertex_colors = o3d.utility.Vector3dVector(np.asarray(mesh.vertex_colors)[order])
+    return out
 
 
 def nearest_distances(points: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="live: seconds without data before the source counts as stalled (default 10)")
     g.add_argument("--stream-format", choices=("matroska", "mpegts"), default="matroska",
                    help="live: container of a stream written to stdout (default matroska)")
+    p.add_argument("--progress", choices=("bar", "jsonl"), default="bar",
+                   help="bar (default): tqdm bars on stderr; jsonl: one JSON object per line on stdout (as "
+                        "python -m core.depth), the output's path in the last one")
     add_ray_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -236,29 +239,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         connect(options)  # Ray missing or unreachable: one line, before any input is touched
 
-    def run_one(job: StereoJob, on_progress: OnProgress) -> None:
+    def run_one(job: StereoJob, on_progress: OnProgress) -> Path:
         if options is None:
-            out = run_stereo(job, on_progress=on_progress)
-        else:
-            from core.cluster.stereo import run_stereo_ray
+            return run_stereo(job, on_progress=on_progress)
+        from core.cluster.stereo import run_stereo_ray
 
-            out = run_stereo_ray(job, options, on_progress=on_progress)
-        print(out)
+        return run_stereo_ray(job, options, on_progress=on_progress)
 
-    if len(jobs) == 1:
+    if len(jobs) == 1 and args.progress == "bar":
         with StageBars() as bars:
-            run_one(jobs[0], bars)
+            print(run_one(jobs[0], bars))
         return 0
     from core.depth.__main__ import JobProgress
-    from core.depth.job import Progress
 
-    progress = JobProgress()  # one bar over all inputs
+    progress = JobProgress(args.progress)  # one bar over all inputs, or JSON lines
 
     def run_input(job: StereoJob) -> None:
-        report = progress.for_input(str(job.input))
-        run_one(job, lambda stage, done, total: report(Progress(done, total or 0, 0.0, None, stage)))
+        key = str(job.input)
+        out = run_one(job, progress.for_stages(key))
+        progress.finished(key, out)
+        if args.progress != "jsonl":
+            print(out)
 
     try:
+        if len(jobs) == 1:
+            run_input(jobs[0])  # errors as the single-input command always reported them
+            return 0
         return run_inputs(jobs, run_input, name=lambda j: str(j.input), parallel=4 if options is not None else 1)
     finally:
         progress.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
@@ -42,7 +42,17 @@ from core.stereo.layouts import LAYOUT_SPECS, Packer
 from core.stereo.metadata import stereo_settings
 from core.stereo.warp import DEFAULT_FILL, Border, Fill, Mode, ViewSynthesizer
 from core.video.reader import DAMAGED_FRACTION
-from core.video import EncodeSettings, Frame, SegmentedWriter, Sink, VideoInfo, bounded_map, probe, read_frames
+from core.video import (
+    EncodeSettings,
+    Frame,
+    SegmentedWriter,
+    Sink,
+    VideoInfo,
+    bounded_map,
+    probe,
+    read_frames,
+    read_span,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +137,20 @@ class StereoPlan:
         """The depth pass, the per-frame synthesizer (with ``track``) and the packer."""
         return _stages(self.job, self.info, self.depth_path, torch.device(self.device), on_progress, self.track)
 
-    def frames(self, start: float | None = None, end: float | None = None) -> Iterator[Frame]:
-        """The source frames from ``start`` to ``end`` (s; default the job's window) as the stages take them."""
+    def frames(self) -> Iterator[Frame]:
+        """The source frames of the job's window as the stages take them."""
         job = self.job
-        return read_frames(job.input, start=job.start if start is None else start, end=job.end if end is None else end,
-                           dtype="float32" if self.deep else "uint8",
-                           max_damaged=None if job.ignore_decode_errors else DAMAGED_FRACTION)
+        return read_frames(job.input, start=job.start, end=job.end, **self._read_options())
+
+    def span(self, times: list[float], before: float | None, after: float | None) -> Iterator[Frame]:
+        """The source frames at ``times`` (consecutive frames of the window; ``before``/``after``: the pts of the
+        frames either side, None at the window's ends), decoded after a seek (``read_span``)."""
+        job = self.job
+        return read_span(job.input, times, before, after, start=job.start, end=job.end, **self._read_options())
+
+    def _read_options(self) -> dict[str, object]:
+        return {"dtype": "float32" if self.deep else "uint8",
+                "max_damaged": None if self.job.ignore_decode_errors else DAMAGED_FRACTION}
 
 
 def plan_stereo(job: StereoJob, on_progress: OnProgress | None = None, device: str | None = None,
@@ -149,7 +167,8 @@ def plan_stereo(job: StereoJob, on_progress: OnProgress | None = None, device: s
     if job.preview_frame is None:
         job.settings.check_container(output)  # before the depth engine runs
     device = device or str(_device(job.device))
-    depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output), device, depth_executor)
+    depth_path = job.depth or _make_depth(job, default_depth_path(job.input, output), device, depth_executor,
+                                          on_progress)
     here = device if torch.device(device).type != "cuda" or torch.cuda.is_available() else "cpu"  # a Ray driver
     stages = dp, synth, packer = _stages(job, info, depth_path, torch.device(here), on_progress)
     fingerprint = _fingerprint(job, dp, torch.device(device))
@@ -180,25 +199,20 @@ def open_writer(plan: StereoPlan) -> Iterator[SegmentedWriter]:
         yield writer
 
 
-def render_segment(synth: _Synthesizer, packer: Packer, deep: bool, frames: Iterable[Frame],
-                   put: Callable[[np.ndarray, float], None], on_frame: Callable[[], None] | None = None) -> int:
-    """Render one segment: each of ``frames`` (in order) warped and packed, ``put(image, pts)`` as the encoder
-    takes it ((H, W, 3) uint8, uint16 when ``deep``); a temporal fill starts afresh at the segment's first frame,
-    so a segment comes out the same whichever process renders it. Returns the frames rendered."""
-    n = 0
-    for frame, disparity in bounded_map(synth.prepare, frames):  # depth lookup and disparity run ahead in a thread
-        packed = synth.render(frame, disparity, packer, n == 0)
-        put(_to_output(packed, deep), frame.pts)
-        n += 1
-        if on_frame is not None:
-            on_frame()
-    return n
+def render_segment(synth: _Synthesizer, packer: Packer, deep: bool,
+                   frames: Iterable[Frame]) -> Iterator[tuple[np.ndarray, float]]:
+    """Render one segment: each of ``frames`` (in order) warped and packed, as the encoder takes it: ``(image,
+    pts)``, (H, W, 3) uint8 (uint16 when ``deep``) shown at pts (s). A temporal fill starts afresh at the segment's
+    first frame, so a segment comes out the same whichever process renders it."""
+    for n, (frame, disparity) in enumerate(bounded_map(synth.prepare, frames)):  # depth and disparity run ahead
+        yield _to_output(synth.render(frame, disparity, packer, n == 0), deep), frame.pts
 
 
 def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
     """Convert ``job.input`` to stereo; returns the written video (or preview PNG).
 
-    ``on_progress(stage, done, total)`` hears of the stages "auto-convergence" and "stereo" (frames).
+    ``on_progress(stage, done, total)`` hears of the stages "scan" and "depth" (when it makes the depth pass),
+    "auto-convergence" and "stereo" (frames).
 
     The output's folder is created if missing. Re-running the same job after an interruption resumes the depth
     engine's pass and then the encode after its last finished segment (see the module docstring).
@@ -214,9 +228,14 @@ def run_stereo(job: StereoJob, on_progress: OnProgress | None = None) -> Path:
         with Sink(writer.write, maxsize=_ENCODE_QUEUE) as encode:  # x264 encodes while the next frames are warped
             todo = islice(frames, writer.resume_point, None)  # frames already encoded are decoded, not synthesized
             with Stage(on_progress, "stereo", total, done=writer.resume_point) as stage:
-                while render_segment(synth, packer, plan.deep, islice(todo, plan.segment_frames), encode.put,
-                                     stage.update):
-                    pass
+                while True:
+                    n = 0
+                    for n, (image, pts) in enumerate(
+                            render_segment(synth, packer, plan.deep, islice(todo, plan.segment_frames)), start=1):
+                        encode.put(image, pts)
+                        stage.update()
+                    if n == 0:
+                        break
     return plan.output
 
 
@@ -298,17 +317,23 @@ def _auto_convergence(dp: DepthPass, smoothing_s: float, on_progress: OnProgress
     return convergence_track(subject, dp.info.timestamps, [s.start for s in dp.info.shots], smoothing_s)
 
 
-def _make_depth(job: StereoJob, path: Path, device: str, executor: ShotExecutor | None = None) -> Path:
+def _make_depth(job: StereoJob, path: Path, device: str, executor: ShotExecutor | None = None,
+                on_progress: OnProgress | None = None) -> Path:
     """Run the depth engine into ``path`` on ``device`` unless the job names one (resumes a pass left unfinished
-    there, reuses a finished one; ``executor``: where its shots run, as in ``run_depth``)."""
-    from core.depth.job import ensure_pass
+    there, reuses a finished one; ``executor``: where its shots run, as in ``run_depth``). ``on_progress`` hears
+    the depth job's stages ("scan", "depth"; its "done" is left out: the stereo job goes on)."""
+    from core.depth.job import Progress, ensure_pass
+
+    def depth_progress(p: Progress) -> None:
+        if on_progress is not None and p.stage != "done":
+            on_progress(p.stage, p.frames_done, p.frame_count or None)
 
     base = job.depth_job or DepthJob(input=job.input, output=path)
     device = base.device or device
     depth_job = replace(base, input=job.input, output=path, device=device, start=job.start, end=job.end,
                         ignore_decode_errors=job.ignore_decode_errors)
     log.info("running the depth engine (%s) into %s", depth_job.engine, path)
-    return ensure_pass(job.input, depth_job, executor=executor).root
+    return ensure_pass(job.input, depth_job, depth_progress, executor=executor).root
 
 
 def _make_folder(folder: Path) -> None:

@@ -16,7 +16,7 @@ from core.video.errors import (
 from core.video.hdr import HdrMetadata
 from core.video.info import ColorInfo, VideoInfo, probe
 from core.video.pipeline import Sink, bounded_map, prefetch
-from core.video.reader import Frame, frame_times, read_frames
+from core.video.reader import Frame, frame_times, read_frames, read_span
 from core.video.segments import SegmentedWriter, SegmentSpec
 from core.video.writer import EncodeSettings, StereoSignal, VideoWriter
 
@@ -37,6 +37,7 @@ __all__ = [
     "VideoWriter",
     "bounded_map",
     "frame_times",
+    "read_span",
     "SegmentedWriter",
     "SegmentSpec",
     "StereoSignal",

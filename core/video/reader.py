@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
 
 from core.video.container import average_rate, timeline_origin, open_input, stream_duration, video_stream
 from core.video.convert import DTYPES, quarter_turns, to_rgb
-from core.video.errors import CorruptVideoError, EmptyVideoError, TruncatedVideoError
+from core.video.errors import CorruptVideoError, EmptyVideoError, TruncatedVideoError, VideoError
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,30 @@ def frame_times(path: str | os.PathLike[str], start: float | None = None, end: f
         begin_ts, end_ts = _ticks(start, origin, stream.time_base), _ticks(end, origin, stream.time_base)
         return [float(t * stream.time_base) - origin for t in sorted(packets)
                 if (begin_ts is None or t >= begin_ts) and (end_ts is None or t < end_ts)]
+
+
+def read_span(path: str | os.PathLike[str], times: Sequence[float], before: float | None = None,
+              after: float | None = None, *, start: float | None = None, end: float | None = None,
+              **options: Any) -> Iterator[Frame]:
+    """The consecutive frames of ``path`` shown at ``times`` (pts, s, as ``frame_times`` or an earlier decode found
+    them), decoded after a seek (``read_frames`` with ``options``): a worker's share of a video. ``before`` and
+    ``after`` are the pts of the frames either side of ``times``, None where ``times`` begins or ends the window
+    ``start`` .. ``end`` (s). ``VideoError`` when the decoder delivers other frames than those, or fewer or more
+    (the file changed since its times were read)."""
+    if not times:
+        raise ValueError("read_span needs the times of at least one frame")
+    begin = start if before is None else max(0.0, (before + times[0]) / 2)  # the reader delivers from times[0]
+    stop = end if after is None else (times[-1] + after) / 2
+    n = 0
+    for n, frame in enumerate(read_frames(path, start=begin, end=stop, **options), start=1):
+        if n > len(times) or abs(frame.pts - times[n - 1]) > 1e-6:
+            want = f"{times[n - 1]:.6f} s" if n <= len(times) else "none"
+            raise VideoError(f"{path}: frame {n} decoded from {times[0]:.3f} s has pts {frame.pts:.6f} s, where a "
+                             f"demux found {want} (the video changed since?)")
+        yield frame
+    if n != len(times):
+        raise VideoError(f"{path}: {n} frames decoded from {times[0]:.3f} s, where a demux found {len(times)} "
+                         "(the video changed since?)")
 
 
 def read_grey16(path: str | os.PathLike[str]) -> Iterator[tuple[float, np.ndarray]]:

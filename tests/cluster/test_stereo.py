@@ -1,11 +1,14 @@
 """core.cluster.stereo on a real local Ray (2 CPUs): segments as Ray tasks give the single-process video (frames,
-audio, subtitles); a run stopped on one process is finished on Ray from its segments; several inputs with a
-broken one (their depth passes made on Ray first); ``--ray`` without Ray installed."""
+audio, subtitles) and the same ``--progress jsonl`` records; a run stopped on one process is finished on Ray from its
+segments, with progress frame by frame; a ``kill -9``-ed driver run again reuses its segments; several inputs with
+a broken one (their depth passes made on Ray first); ``--ray`` without Ray installed."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ from core.depth.depth_pass import DepthPass, DepthPassWriter, PassInfo
 from core.stereo.__main__ import main as stereo_main
 from core.video import probe, read_frames
 from tests.depth.videos import scene_frames, write_video
+from tests.robust import ENV
 from tests.video import media
 
 ray = pytest.importorskip("ray")
@@ -44,11 +48,31 @@ def clip(tmp_path_factory):
     return src, folder / "depth"
 
 
-def _argv(src, depth, out, *extra):
+def _argv(src, depth, out, *extra, segment_s=0.4):
     # 4-frame segments (6 tasks); the temporal fill and auto-convergence are what could differ across segments
     return [str(src), "-o", str(out), "--depth", str(depth), "--encode-preset", "ultrafast", "--segment-seconds",
-            "0.4", "--fill", "temporal", "--auto-convergence", "--convergence-smoothing", "0.5", "--device", "cpu",
-            *map(str, extra)]
+            str(segment_s), "--fill", "temporal", "--auto-convergence", "--convergence-smoothing", "0.5", "--device",
+            "cpu", *map(str, extra)]
+
+
+def _records(stdout: str) -> list[dict]:
+    """The ``--progress jsonl`` records of a run: every stdout line is one JSON object."""
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def _check_stereo_records(records: list[dict], src: Path, out: Path) -> list[int]:
+    """The frames done of the "stereo" records, checked: well-formed, never going back, ending at ``N`` of ``N``,
+    then the written output."""
+    assert records[-1] == {"input": str(src), "stage": "written", "output": str(out)}
+    stereo = [r for r in records if r["stage"] == "stereo"]
+    for r in stereo:
+        assert set(r) == {"input", "stage", "frames_done", "frame_count", "fps", "eta_s"} and r["frame_count"] == N
+        assert r["input"] == str(src) and r["fps"] >= 0 and (r["eta_s"] is None or r["eta_s"] >= 0)
+    done = [r["frames_done"] for r in stereo]
+    assert done == sorted(done) and done[-1] == N and stereo[-1]["eta_s"] == 0
+    stages = [r["stage"] for r in records[:-1]]
+    assert stages == sorted(stages, key=["auto-convergence", "stereo"].index)
+    return done
 
 
 def _assert_same_video(a: Path, b: Path) -> None:
@@ -62,11 +86,13 @@ def _assert_same_video(a: Path, b: Path) -> None:
     assert media.subtitle_texts(a) == media.subtitle_texts(b)
 
 
-def test_segments_as_ray_tasks_give_the_single_process_video(local_ray, clip, tmp_path):
+def test_segments_as_ray_tasks_give_the_single_process_video(local_ray, clip, tmp_path, capsys):
     src, depth = clip
     ref, out = tmp_path / "one.mp4", tmp_path / "ray.mp4"
-    assert run_main(stereo_main, _argv(src, depth, ref)) == 0
-    assert run_main(stereo_main, [*_argv(src, depth, out), "--ray"]) == 0
+    assert run_main(stereo_main, _argv(src, depth, ref, "--progress", "jsonl")) == 0
+    _check_stereo_records(_records(capsys.readouterr().out), src, ref)
+    assert run_main(stereo_main, [*_argv(src, depth, out, "--progress", "jsonl"), "--ray"]) == 0
+    _check_stereo_records(_records(capsys.readouterr().out), src, out)  # the same records as the single process
     _assert_same_video(out, ref)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4", "ray.mp4"]  # no work folder, no lock left
 
@@ -98,8 +124,50 @@ def test_a_run_stopped_on_one_process_is_finished_on_ray_from_its_segments(local
     job = job_from_args(build_parser().parse_args(_argv(src, depth, out)))
     assert run_stereo_ray(job, RayOptions(), lambda *p: progress.append(p)) == out
     stereo = [p for p in progress if p[0] == "stereo"]
-    assert stereo[0] == ("stereo", kept, N) and stereo[-1] == ("stereo", N, N)  # the segments on disk were kept
+    assert stereo[0] == ("stereo", kept, N)  # the segments on disk were kept
+    assert [p[1] for p in stereo] == list(range(kept, N + 1))  # frame by frame from the tasks, up to all
     _assert_same_video(out, ref)
+
+
+@pytest.mark.slow
+def test_the_driver_killed_mid_run_then_the_same_command_reuses_its_segments(local_ray, clip, tmp_path):
+    """``kill -9`` of a ``--ray`` driver once segments are on disk; the same command again reuses them and gives the
+    single-process video, with nothing half-written left beside it."""
+    src, depth = clip
+    ref, folder = tmp_path / "one.mp4", tmp_path / "out"
+    out = folder / "out.mp4"
+    assert run_main(stereo_main, _argv(src, depth, ref, segment_s=0.2)) == 0  # 2-frame segments: 12 tasks
+    address = local_ray.get_runtime_context().gcs_address  # the command joins the test's instance as a cluster
+    argv = [sys.executable, "-m", "core.stereo", *_argv(src, depth, out, "--ray", address, "--progress", "jsonl",
+                                                        segment_s=0.2)]
+    env = {**ENV, **{k: v for k, v in os.environ.items() if k.startswith("RAY_AUTH")}}  # the instance's token mode
+    state = folder / ".out.mp4.work" / "job.json"
+
+    def listed() -> int:
+        try:
+            return len(json.loads(state.read_text())["segments"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    with open(tmp_path / "killed.log", "w") as log:
+        driver = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 240
+        while not listed() and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        driver.kill()
+        driver.wait()
+    killed = (tmp_path / "killed.log").read_text()[-3000:]
+    assert driver.returncode == -signal.SIGKILL and not out.exists(), killed  # killed before the join
+    kept = listed()
+    assert 1 <= kept < 12, killed
+
+    rerun = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"{out}: {kept} of 12 segments ({2 * kept} frames) finished by an earlier run: reused" in rerun.stderr
+    done = _check_stereo_records(_records(rerun.stdout), src, out)
+    assert done[0] == 2 * kept  # the kept frames were not rendered again
+    _assert_same_video(out, ref)
+    assert sorted(p.name for p in folder.rglob("*")) == ["out.mp4"]  # no segment, work folder, lock, partial left
 
 
 def test_many_inputs_one_broken_the_others_finish(local_ray, vits_weights, tmp_path, capsys):

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import av
@@ -151,13 +152,20 @@ def test_other_disparity_and_synthesis_modes_render(tmp_path, extra):
 
 
 @pytest.mark.slow
-def test_without_depth_runs_the_engine_into_a_pass_beside_the_output(clip, tmp_path, vits_weights, monkeypatch):
-    """No --depth: the depth engine (VDA-S, synthetic weights) writes a pass next to the output, then the video."""
+def test_without_depth_runs_the_engine_into_a_pass_beside_the_output(clip, tmp_path, vits_weights, monkeypatch,
+                                                                     capsys):
+    """No --depth: the depth engine (VDA-S, synthetic weights) writes a pass next to the output, then the video;
+    the progress records show the depth stage to its end before the stereo frames."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     src, _ = clip
     out = tmp_path / "new" / "clip_sbs.mp4"  # the folder does not exist yet
     assert _run(str(src), "-o", str(out), "--model", "vda-s", "--weights", str(vits_weights), "--input-size", "56",
-                "--device", "cpu") == 0
+                "--device", "cpu", "--progress", "jsonl") == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    stages = [r["stage"] for r in records]
+    assert "depth" in stages and "stereo" in stages and "done" not in stages
+    assert max(i for i, s in enumerate(stages) if s == "depth") < stages.index("stereo")
+    assert [r for r in records if r["stage"] == "depth"][-1]["frames_done"] == N
     passes = [p for p in out.parent.iterdir() if (p / "depth_pass.json").is_file()]
     assert len(passes) == 1
     info = probe(out)

@@ -10,9 +10,12 @@ from core.video import (
     NotAVideoError,
     NoVideoStreamError,
     TruncatedVideoError,
+    VideoError,
     VideoPathError,
+    frame_times,
     probe,
     read_frames,
+    read_span,
 )
 
 from .media import frame_level, level, write_video
@@ -94,6 +97,21 @@ def test_seek_start_with_b_frames_keeps_source_indices(tmp_path: Path) -> None:
     late = list(read_frames(path, start=times[27]))
     assert [f.index for f in late] == list(range(27, 40))
     assert [f.pts for f in late] == pytest.approx(times[27:])
+
+
+def test_read_span_gives_exactly_the_frames_at_the_times_after_a_seek(tmp_path: Path) -> None:
+    """A worker's share (``read_span``): the frames of a B-frame clip between its neighbours, the same pixels as a
+    decode from the start; other times than the file's (the video changed since?) are refused."""
+    path = write_video(tmp_path / "b.mp4", frames=40, fps=25)
+    whole, times = list(read_frames(path)), frame_times(path)
+    part = list(read_span(path, times[27:31], times[26], times[31]))
+    assert [f.index for f in part] == list(range(27, 31))
+    assert all(np.array_equal(a.image, b.image) and a.pts == b.pts for a, b in zip(part, whole[27:31]))
+    assert [f.index for f in read_span(path, times[36:], times[35])] == list(range(36, 40))  # to the end
+    with pytest.raises(VideoError, match="changed since"):  # a frame the file does not have
+        list(read_span(path, [*times[27:29], times[29] + 0.01], times[26], times[30]))
+    with pytest.raises(VideoError, match="changed since"):  # more frames than the times say
+        list(read_span(path, times[36:39], times[35]))
 
 
 def test_tum_clip(tum_rgb: Path) -> None:
