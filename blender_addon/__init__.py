@@ -19,15 +19,17 @@ def _stop_runs_on_load(*_args):
     RUNS.stop_all()
 
 
-def _sync_footage(scene, *_args):
-    """Before each frame (playback, render) and after edits: footage textures follow their moved strips."""
-    from .scene_build import sync_footage
+def _follow_strips(scene, *_args):
+    """Before each frame (playback, render) and after edits: footage textures and per-frame keys (posed camera,
+    fused meshes' shots) follow their moved strips."""
+    from .scene_build import sync_footage, sync_keys
 
     sync_footage(scene)
+    sync_keys(scene)
 
 
-_HANDLERS = (("load_pre", _stop_runs_on_load), ("frame_change_pre", _sync_footage),
-             ("depsgraph_update_post", _sync_footage))
+_HANDLERS = (("load_pre", _stop_runs_on_load), ("frame_change_pre", _follow_strips),
+             ("depsgraph_update_post", _follow_strips))
 
 
 def register():

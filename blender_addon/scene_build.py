@@ -171,12 +171,46 @@ def sync_footage(scene: bpy.types.Scene) -> None:
             user.frame_start = round(strip.frame_start)
 
 
+def shift_keys(obj: bpy.types.Object, frames: int) -> None:
+    """Move every key of ``obj``'s action (with its handles) ``frames`` scene frames later (earlier if < 0)."""
+    for curve in _fcurves(obj):
+        points = curve.keyframe_points
+        for attr in ("co", "handle_left", "handle_right"):
+            values = [0.0] * (2 * len(points))
+            points.foreach_get(attr, values)
+            values[0::2] = [t + frames for t in values[0::2]]
+            points.foreach_set(attr, values)
+        curve.update()
+
+
+def sync_keys(scene: bpy.types.Scene) -> None:
+    """Keep the per-frame keys of each rig (the posed camera, the fused meshes' shot visibility) on their strip:
+    when the strip's ``frame_start`` is no longer the one they were keyed for (``KEYED_KEY``), shift them by the
+    difference, so pass frame k stays at strip frame k (like the geometry, whose drivers follow the strip)."""
+    editor = scene.sequence_editor
+    if editor is None:
+        return
+    for rig in scene.collection.children_recursive:
+        strip = editor.strips_all.get(rig.get(RIG_KEY, ""))
+        if strip is None:
+            continue
+        for obj in rig.objects:
+            keyed = obj.get(KEYED_KEY)
+            if keyed is None or obj.animation_data is None or obj.animation_data.action is None:
+                continue
+            frames = round(strip.frame_start) - keyed
+            if frames:
+                shift_keys(obj, frames)
+                obj[KEYED_KEY] = keyed + frames
+
+
 # -- the rig: one collection per movie strip, found again by its custom property ------------------------------------
 
 FOOTAGE_NODE = "Depthshot Footage"
 FOOTAGE_KEY = "depthshot_footage_of"  # on a footage material or a plate's camera: the name of its movie strip
 RIG_KEY = "depthshot_strip"  # on the rig's collection: the name of the movie strip it was built for
 ROLE_KEY = "depthshot_role"  # on each rig object: "camera", "mesh", "points", "world" or "fused"
+KEYED_KEY = "depthshot_keyed_at"  # on a rig object keyed per pass frame: the strip's frame_start its keys are for
 _RENDERED_TYPES = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}
 
 
@@ -431,8 +465,9 @@ def build_scene(
     One rig per strip: the collection "Depthshot <strip>" with "<strip> camera", "<strip> mesh", "<strip> points".
     A new rig is placed beside the scene's visible geometry so nothing hides its view; a rig the user moved stays.
     With ``world_space`` and camera poses in the pass, the camera is keyed per frame from them under the empty
-    "<strip> world" (flagged frames hold the shot's last valid pose) and the geometry, parented to the camera, sits
-    in the shot's world at every frame; else the camera is static and the geometry in its space.
+    "<strip> world" (flagged frames hold the shot's last valid pose; ``sync_keys`` moves the keys when the strip
+    moves) and the geometry, parented to the camera, sits in the shot's world at every frame; else the camera is
+    static and the geometry in its space.
     The scene's camera, resolution and multiview output change only for ``stereo``. Results not chosen are left as
     they are. Check ``build_check`` (and ``poses_check`` for world space) first.
     """
@@ -463,12 +498,14 @@ def build_scene(
         shot_ends = [s.end for s in manifest.shots[:-1]]
         key_camera(camera, manifest.poses.held(), round(source.frame_start) + pass_lead(source, manifest),
                    pose_scale(manifest, mapping), shot_ends)
+        camera[KEYED_KEY] = round(source.frame_start)  # sync_keys moves the keys with the strip
         camera["depthshot_flagged_frames"] = manifest.poses.flagged
         built.insert(0, root)
     else:
         _unkey_camera(rig, camera)
-        if "depthshot_flagged_frames" in camera:
-            del camera["depthshot_flagged_frames"]
+        for key in ("depthshot_flagged_frames", KEYED_KEY):
+            if key in camera:
+                del camera[key]
     material = _footage_material(source, manifest.frame_count)
     for role, wanted in (("mesh", mesh), ("points", points)):
         if wanted:
@@ -590,5 +627,6 @@ def add_fused_meshes(scene: bpy.types.Scene, source: bpy.types.Strip, manifest: 
         if len(manifest.shots) > 1:
             s = manifest.shots[shot]
             _key_shot_visibility(obj, first, s.start, s.end)
+            obj[KEYED_KEY] = round(source.frame_start)
         built.append(obj)
     return built

@@ -7,7 +7,7 @@ pass, then measures, in one run:
   and RPE over 1 s against the clip's ground-truth poses interpolated at the depth frames' timestamps; frames whose tracking failed;
 - fusion: frames 10 and 20 put into frame 0's world with the estimated poses: median distance to frame 0's
   nearest point on their overlap (points within ``--overlap`` of frame 0);
-- TSDF: integration frames/s, and the surface Chamfer (:func:`core.metrics.surface.surface_chamfer`: area-uniform
+- TSDF (the tracked frames, as ``core.mesh --tsdf`` fuses): integration frames/s, and the surface Chamfer (:func:`core.metrics.surface.surface_chamfer`: area-uniform
   samples of each mesh to the other's triangles, both ways) between the mesh from estimated poses and the one from
   ground-truth poses (the same TSDF parameters), both in frame 0's world ("raw"), and separately after a rigid ICP
   fit of the estimated mesh onto the ground-truth one ("after ICP"; the fit's translation and angle reported).
@@ -83,10 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result[f"frame{i}_overlap"] = float((d < args.overlap).mean())
 
         config = TsdfConfig(voxel=args.voxel, truncation=args.truncation, depth_max=args.depth_max)
+        tracked = np.flatnonzero(traj.valid).tolist()  # like core.mesh --tsdf: flagged frames are left out
         t0 = time.perf_counter()
-        est_mesh = tsdf_mesh(_posed(dp, camera, range(n), traj.poses), config)
-        result["tsdf_fps"] = n / (time.perf_counter() - t0)
-        gt_mesh = tsdf_mesh(_posed(dp, camera, range(n), gt), config)
+        est_mesh = tsdf_mesh(_posed(dp, camera, tracked, traj.poses), config)
+        result["tsdf_fps"] = len(tracked) / (time.perf_counter() - t0)
+        result["tsdf_frames"] = len(tracked)
+        gt_mesh = tsdf_mesh(_posed(dp, camera, tracked, gt), config)
         raw = surface_chamfer(est_mesh, gt_mesh, cap=args.overlap)
         result["chamfer_median_m"], result["chamfer_overlap_mean_m"] = raw.median, raw.overlap_mean
         result["chamfer_overlap"] = raw.overlap_fraction
@@ -109,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if f"frame{i}_median_nn_m" in result:
             print(f"frame {i} vs frame 0 in world space: median NN {1000 * result[f'frame{i}_median_nn_m']:.2f} mm "
                   f"on {100 * result[f'frame{i}_overlap']:.0f} % overlap")
-    print(f"TSDF {result['tsdf_fps']:.2f} frames/s (voxel {args.voxel} m, truncation {args.truncation} voxels, "
+    print(f"TSDF {result['tsdf_fps']:.2f} frames/s over {result['tsdf_frames']} tracked frames "
+          f"(voxel {args.voxel} m, truncation {args.truncation} voxels, "
           f"depth_max {args.depth_max} m, {result['tsdf_vertices']} vertices)")
     cap = 1000 * args.overlap
     print(f"surface Chamfer, mesh from estimated vs ground-truth poses: raw (frame 0's world) median "

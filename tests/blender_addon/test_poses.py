@@ -139,24 +139,27 @@ def test_camera_is_keyed_from_the_poses_in_blender_axes(posed, addon):
     assert list(camera["depthshot_flagged_frames"]) == [FLAGGED]
 
 
+def assert_wall_projects_to_its_pixels(scene, mesh, camera) -> None:
+    """At the current frame the mesh is the wall (Blender y = 4, OpenCV world z = 4) and every vertex projects
+    through ``camera`` back to its grid pixel."""
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    world = world_vertices(mesh)
+    assert len(world) == GRID[0] * GRID[1]
+    np.testing.assert_allclose(world[:, 1], WALL_Z, atol=2e-3 * WALL_Z)
+    cam = camera.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    uvz = np.array([tuple(world_to_camera_view(scene, cam, Vector(p))) for p in world])
+    col, row = uvz[:, 0] * W - 0.5, (1.0 - uvz[:, 1]) * H - 0.5
+    np.testing.assert_allclose(np.stack([col, row], 1), grid_pixels(), atol=0.02)
+
+
 def test_geometry_is_the_static_wall_in_world_space_and_projects_to_its_pixel(posed, addon):
     scene, strip = posed
-    from bpy_extras.object_utils import world_to_camera_view
-
     mesh, camera = scene.objects["clip mesh"], scene.objects["clip camera"]
-    pixels = grid_pixels()
     for k in (0, 2, 5):
         scene.frame_set(1 + k)
-        world = world_vertices(mesh)
-        assert len(world) == GRID[0] * GRID[1]
-        # the wall is the plane Blender y = 4 at every frame (OpenCV world z = 4 -> Blender y): the frames line up
-        np.testing.assert_allclose(world[:, 1], WALL_Z, atol=2e-3 * WALL_Z)
-        cam = camera.evaluated_get(bpy.context.evaluated_depsgraph_get())
-        from mathutils import Vector
-
-        uvz = np.array([tuple(world_to_camera_view(scene, cam, Vector(p))) for p in world])
-        col, row = uvz[:, 0] * W - 0.5, (1.0 - uvz[:, 1]) * H - 0.5
-        np.testing.assert_allclose(np.stack([col, row], 1), pixels, atol=0.02)
+        assert_wall_projects_to_its_pixels(scene, mesh, camera)  # at every frame: the frames line up
     # the background plate behind them is the strip's movie, its frame 0 at the strip's first frame
     plates = camera.data.background_images
     assert camera.data.show_background_images and len(plates) == 1
@@ -166,6 +169,38 @@ def test_geometry_is_the_static_wall_in_world_space_and_projects_to_its_pixel(po
     left0 = world_vertices(mesh)[:, 0].min()
     scene.frame_set(6)
     assert world_vertices(mesh)[:, 0].min() > left0 + 0.3
+
+
+def key_frames(obj) -> list[float]:
+    """The frames of ``obj``'s keys, over all its F-curves, sorted and unique."""
+    from bpy_extras import anim_utils
+
+    data = obj.animation_data
+    curves = anim_utils.action_get_channelbag_for_slot(data.action, data.action_slot).fcurves
+    return sorted({p.co[0] for c in curves for p in c.keyframe_points})
+
+
+def test_camera_keys_follow_the_strip_when_it_is_moved(posed, addon):
+    """Moving the strip in time moves the camera's pose keys with it (no rebuild), so at strip frame k the camera
+    is at pose k and the geometry, driven by the strip, still lines up with it; Build 3D again keys the same."""
+    scene, strip = posed
+    mesh, camera = scene.objects["clip mesh"], scene.objects["clip camera"]
+    for start in (8, 4, -2):  # later by 7, then earlier by 4, then before the scene's start
+        strip.frame_start = start
+        for k in (0, 2, FLAGGED, 5):
+            scene.frame_set(start + k)
+            held = FLAGGED - 1 if k == FLAGGED else k  # the flagged frame holds the last valid pose
+            np.testing.assert_allclose(matrix(camera), blender_camera(true_pose(held)), atol=1e-5)
+        assert key_frames(camera) == [start + k for k in range(N)]
+        scene.frame_set(start + 2)
+        assert_wall_projects_to_its_pixels(scene, mesh, camera)
+    scene.frame_set(-2 + 5)
+    m = matrix(camera)
+    assert bpy.ops.depthshot.build_scene() == {"FINISHED"}
+    assert key_frames(camera) == [-2 + k for k in range(N)]
+    scene.frame_set(-2 + 4)
+    scene.frame_set(-2 + 5)
+    np.testing.assert_allclose(matrix(camera), m, atol=1e-7)
 
 
 def test_rebuild_is_idempotent_and_world_space_can_be_turned_off(posed, addon):
@@ -334,6 +369,12 @@ def test_fused_meshes_of_two_shots_each_show_only_during_their_shot(scene, clip,
         shown[frame] = tuple(not o.hide_render and not o.hide_viewport for o in objects)
     assert shown == {0: (False, False), 1: (True, False), 2: (True, False), 3: (True, False),
                      4: (False, True), 5: (False, True), 6: (False, True), 7: (False, False)}
+    strip.frame_start += 10  # moved: each shot's visibility moves with it
+    moved = {}
+    for frame in range(10, N + 12):
+        scene.frame_set(frame)
+        moved[frame - 10] = tuple(not o.hide_render and not o.hide_viewport for o in objects)
+    assert moved == shown
     # a triangle 1 m in front of the shot's first camera (glTF -z) is 1 m along Blender +Y from the world empty
     m = matrix(objects[0])
     np.testing.assert_allclose(m[:3, :3] @ np.array([0, 0, -1.0]) + m[:3, 3], (0.0, 1.0, 0.0), atol=1e-6)

@@ -38,10 +38,11 @@ def make_pass(
     intrinsics: dict[str, float] | None = None,
     masks: list[np.ndarray] | None = None,
     images: list[np.ndarray] | None = None,
+    cuts: tuple[int, ...] = (),
 ) -> DepthPass:
-    """Write ``depths`` (each (H, W)) as a one-shot pass in ``root/pass`` with an RGB ffv1 source video (and the
-    validity ``masks``, uint8 flags per frame, when given; the video shows ``images`` when given, else
-    :func:`frame_image`)."""
+    """Write ``depths`` (each (H, W)) as a pass in ``root/pass`` with an RGB ffv1 source video (and the validity
+    ``masks``, uint8 flags per frame, when given; the video shows ``images`` when given, else
+    :func:`frame_image`): one shot, or a new shot at each frame index in ``cuts``."""
     h, w = depths[0].shape
     video = root / "clip.mkv"
     if with_video:
@@ -53,6 +54,9 @@ def make_pass(
     writer = DepthPassWriter(root / "pass", info)
     writer.begin_shot(0)
     for i, d in enumerate(depths):
+        if i in cuts:
+            writer.end_shot()
+            writer.begin_shot(i)
         writer.write(i, d, i / FPS, None if masks is None else masks[i])
     writer.end_shot()
     return writer.close()

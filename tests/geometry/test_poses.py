@@ -123,6 +123,47 @@ def test_estimated_poses_match_the_exact_ones_and_are_recorded(moving_pass, tmp_
                                blender_matrix_world(np.reshape(frame["world_from_camera"], (4, 4))), atol=1e-8)
 
 
+def test_a_cut_restarts_the_trajectory_and_an_untrackable_frame_is_flagged_not_chained(tmp_path):
+    """Two shots of the moving clip (frames 0-4, then 5-8 from where the camera stood at frame 4): each shot's
+    world is its own first camera. Frame 3 has no measured depth (all filled): tracking fails there, so it is
+    flagged, its pose predicted (constant velocity) rather than chained from a bad alignment, and left out of
+    ``--tsdf``."""
+    from core.depth.depth_pass import FILLED
+
+    from .conftest import make_pass
+
+    poses = exact_poses(9)
+    frames = [render(p) for p in poses]
+    masks = [np.full(d.shape, FILLED if i == 3 else 0, np.uint8) for i, (_, d) in enumerate(frames)]
+    intr = {"fx": K.fx, "fy": K.fy, "cx": K.cx, "cy": K.cy}
+    dp = make_pass(tmp_path, [d for _, d in frames], images=[im for im, _ in frames], intrinsics=intr,
+                   masks=masks, cuts=(5,))
+    assert [(s.start, s.end) for s in dp.info.shots] == [(0, 5), (5, 9)]
+    out = tmp_path / "poses.txt"
+    assert run_main(poses_cli.main, [str(dp.root), "-o", str(out), "--scale", "1"]) == 0
+    traj = pass_trajectory(DepthPass.open(dp.root))
+    assert traj.valid.tolist() == [i != 3 for i in range(9)] and traj.fitness[3] < 0.25
+    truth = np.concatenate([poses[:5], np.linalg.inv(poses[5]) @ poses[5:]])  # each shot in its first camera
+    np.testing.assert_allclose(traj.poses[5], np.eye(4), atol=1e-9)  # the cut restarts at the identity
+    err = np.linalg.norm(traj.poses[:, :3, 3] - truth[:, :3, 3], axis=1)
+    assert err[[0, 1, 2, 4, 5, 6, 7, 8]].max() < 0.02
+    # the second shot is not continued from the first: chained, frame 8 would be near poses[8] (12 cm from the
+    # first camera), restarted it is 4 frames of motion (about 5 cm) from the shot's origin
+    assert np.linalg.norm(traj.poses[8, :3, 3]) < 0.5 * np.linalg.norm(poses[8, :3, 3])
+    # the flagged frame's pose is the constant-velocity prediction: nearer the truth than frame 2's pose held
+    assert err[3] < np.linalg.norm(truth[3, :3, 3] - truth[2, :3, 3])
+    record = DepthPass.open(dp.root).info.poses
+    assert [(s["start"], s["end"]) for s in record["shots"]] == [(0, 5), (5, 9)]
+    assert [f["valid"] for f in record["frames"]] == traj.valid.tolist()
+    calls: list[tuple[int, int]] = []
+    mesh_cli.run(mesh_cli.parse_args([str(dp.root), "-o", str(tmp_path / "tsdf"), "--tsdf", "0.08",
+                                      "--poses", "estimate", "--keep-filled"]),
+                 lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (8, 8)  # 9 frames, the flagged one left out (even with --keep-filled)
+    assert sorted(p.name for p in (tmp_path / "tsdf").iterdir() if p.suffix == ".glb") == ["shot_000.glb",
+                                                                                           "shot_001.glb"]
+
+
 def test_world_space_clouds_and_tsdf_mesh_with_exact_poses(moving_pass, tmp_path):
     dp, poses = moving_pass
     write_tum(tmp_path / "exact.txt", np.array(dp.info.timestamps), poses)
@@ -139,6 +180,11 @@ def test_world_space_clouds_and_tsdf_mesh_with_exact_poses(moving_pass, tmp_path
     cloud = read_ply(fused / "shot_000.ply")
     assert 0 < len(cloud) < N * len(first) / 2  # merged, not stacked
     assert np.percentile(surface_distance(cloud.positions.astype(np.float64)), 95) < 0.02
+    per_frame = tmp_path / "meshes"  # per-frame meshes in the shot's world, glTF axes
+    assert run_main(mesh_cli.main, [str(dp.root), "-o", str(per_frame), "--poses", str(tmp_path / "exact.txt"),
+                                    "--frames", f"{N - 1}", "--format", "ply"]) == 0
+    last_mesh = trimesh.load(per_frame / f"{N - 1:06d}.ply", process=False)
+    assert np.percentile(surface_distance(last_mesh.vertices @ CV_TO_GL[:3, :3].T), 99) < 1e-4
     meshes = tmp_path / "tsdf"
     assert run_main(mesh_cli.main, [str(dp.root), "-o", str(meshes), "--tsdf", "0.04",
                                     "--poses", str(tmp_path / "exact.txt")]) == 0
