@@ -107,7 +107,8 @@ def warp_view(
     real = slice(_PAD, _PAD + w)
     out, disp, holes = values[:3, :, real], values[3, :, real], holes[:, real]
     if fill == "spatial":
-        out = spatial_fill(out, disp, holes & ~at_edge[:, real])
+        # the screen-edge strips too, from their one side (unless they are to stay black)
+        out = spatial_fill(out, disp, holes if border == "fill" else holes & ~at_edge[:, real])
     return WarpResult(image=out.to(image.dtype), disparity=disp, holes=holes)
 
 
@@ -306,7 +307,7 @@ def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> to
     ``values``: (C, H, W + 4) on the padded grid, disparity last along C; ``holes``: (H, W + 4) bool, never set on
     the spare columns (so runs never cross rows). ``border="black"`` zeroes the runs that touch the frame edge,
     ``"fill"`` only those with no neighbour at all. Returns (H, W + 4) bool, the hole pixels of runs that touch the
-    frame edge (black, or stretched from their one neighbour: the spatial fill leaves them so).
+    frame edge (black, or stretched from their one neighbour).
     """
     pitch = holes.shape[-1]
     flat = values.view(values.shape[0], -1)
