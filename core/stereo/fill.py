@@ -236,11 +236,25 @@ def row_trend(
     return y, x, start + slope * reach, dist
 
 
+def background_mean(image: torch.Tensor, disparity: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """The mean of the background ``src`` (H, W) bool around each pixel, at half resolution: (C, H/2, W/2).
+
+    Each 2 x 2 cell holds the mean of its background pixels, weighted by their share of the cell, and
+    :func:`push_pull` spreads the cells into those without background (matching their mean disparity).
+    ``image``: (C, H, W); ``disparity``: (H, W) px.
+    """
+    w = src.to(image.dtype)[None, None]
+    share = F.avg_pool2d(w, 2, ceil_mode=True)[0, 0]
+    mean = F.avg_pool2d(image[None] * w, 2, ceil_mode=True)[0] / share.clamp_min(1e-6)
+    d = F.avg_pool2d(disparity[None, None], 2, ceil_mode=True)[0, 0]
+    return push_pull(torch.cat([mean, d[None]]), share, d)[:-1]
+
+
 def spatial_fill(image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     """Fill the ``holes`` of ``image`` (C, H, W) in [0, 1] from the background around them; returns a new (C, H, W).
 
     Near the background side the row's trend continues (:func:`row_trend`); with the distance into the hole the
-    mean of the background around it (:func:`push_pull`) takes up to ``_MEAN_SHARE`` of the colour. ``disparity``:
+    mean of the background around it (:func:`background_mean`) takes up to ``_MEAN_SHARE`` of the colour. ``disparity``:
     (H, W) px, holes carrying their background side's disparity (as the warp's stretch fill leaves them);
     ``holes``: (H, W) bool.
     """
@@ -248,7 +262,7 @@ def spatial_fill(image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tens
         return image
     src = background_sources(disparity, holes)
     y, x, trend, dist = row_trend(image, disparity, holes, src)
-    mean = push_pull(torch.cat([image, disparity[None]]), src.to(image.dtype), disparity)[:-1, y, x]
+    mean = background_mean(image, disparity, src)[:, y // 2, x // 2]
     share = _MEAN_SHARE * (1 - torch.exp(-dist / _MEAN_REACH))
     out = image.clone()
     out[:, y, x] = torch.lerp(trend, mean, share).clamp_(0.0, 1.0)
