@@ -5,9 +5,9 @@ background side's disparity, and the hole mask). It fills each hole from the bac
 that are nearer than the background the hole belongs to (the foreground object whose edge borders it) are left out.
 Next to the background the hole continues the background's trend along the row (a line fitted to the background
 pixels beside it, its slope averaged over neighbouring rows and levelling off with the distance, instead of one
-pixel stretched across it); farther in, it leans towards the mean of the background around the hole (a push-pull
-pyramid: weighted averages over ever coarser levels, blended back from coarse to fine), the best guess where the
-background's texture is no longer predictable. Everything is torch on the input's device.
+pixel stretched across it); farther in, it gives way to the mean of the background around the hole (a push-pull
+pyramid at half resolution: weighted averages over ever coarser levels, blended back from coarse to fine), the best
+guess where the background's texture is no longer predictable. Everything is torch on the input's device.
 
 The temporal fill (:class:`TemporalFill`, one per eye and video) carries the last output view forward with the
 optical flow and fills the holes from it where it shows the right background (see the class).
@@ -30,8 +30,7 @@ _SIGMA = 1.0
 _TREND_SAMPLES = 8  # background pixels beside a hole that its row's trend is fitted to
 _TREND_ROWS = 2  # the trend's slope is averaged over this many rows above and below
 _TREND_REACH = 16.0  # px: the trend levels off over this distance into the hole (at most this times the slope)
-_MEAN_REACH = 32.0  # px: the share of the background's mean grows with the distance into the hole over this
-_MEAN_SHARE = 0.5  # the mean's share far inside a hole
+_MEAN_REACH = 32.0  # px: the trend gives way to the background's mean as exp(-distance / this) into the hole
 _SAME_SURFACE = 1.0  # px of disparity: neighbouring background pixels of one fit differ by at most this
 
 
@@ -253,19 +252,19 @@ def background_mean(image: torch.Tensor, disparity: torch.Tensor, src: torch.Ten
 def spatial_fill(image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     """Fill the ``holes`` of ``image`` (C, H, W) in [0, 1] from the background around them; returns a new (C, H, W).
 
-    Near the background side the row's trend continues (:func:`row_trend`); with the distance into the hole the
-    mean of the background around it (:func:`background_mean`) takes up to ``_MEAN_SHARE`` of the colour. ``disparity``:
-    (H, W) px, holes carrying their background side's disparity (as the warp's stretch fill leaves them);
-    ``holes``: (H, W) bool.
+    Near the background side the row's trend continues (:func:`row_trend`); with the distance ``r`` into the hole it
+    gives way to the mean of the background around it (:func:`background_mean`), keeping ``exp(-r / _MEAN_REACH)``
+    of the colour (the farther from what was seen, the less predictable the texture; steadier from frame to frame
+    too). ``disparity``: (H, W) px, holes carrying their background side's disparity (as the warp's stretch fill
+    leaves them); ``holes``: (H, W) bool.
     """
     if not holes.any():
         return image
     src = background_sources(disparity, holes)
     y, x, trend, dist = row_trend(image, disparity, holes, src)
     mean = background_mean(image, disparity, src)[:, y // 2, x // 2]
-    share = _MEAN_SHARE * (1 - torch.exp(-dist / _MEAN_REACH))
     out = image.clone()
-    out[:, y, x] = torch.lerp(trend, mean, share).clamp_(0.0, 1.0)
+    out[:, y, x] = torch.lerp(mean, trend, torch.exp(-dist / _MEAN_REACH)).clamp_(0.0, 1.0)
     return out
 
 

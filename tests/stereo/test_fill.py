@@ -124,7 +124,7 @@ def test_temporal_fill_on_a_dolly_beats_stretching_and_flickers_less(dolly):
     truth = [v.right for v in dolly]
     stretch, temporal = run("stretch"), run("temporal")
     dis = [np.mean([psnr(p, v.right, ~v.covisible) for p, v in zip(preds, dolly)]) for preds in (stretch, temporal)]
-    assert dis[1] >= dis[0] + 3.0  # measured: +4.0 dB (+2.6 with the flow of the background; the issue asks +5)
+    assert dis[1] >= dis[0] + 5.0  # measured: +7.1 dB (+4.0 with the push-pull spatial fill; the issue asks +5)
     assert trmse(zip(temporal, truth)) <= 0.8 * trmse(zip(stretch, truth))
 
 
