@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import DepthshotError
-from core.stereo.fill import TemporalFill, spatial_fill
+from core.stereo.fill import TemporalFill, hole_runs, spatial_fill
 
 Mode = Literal["both_half", "right_only"]
 Border = Literal["fill", "black"]
@@ -312,14 +312,12 @@ def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> to
     pitch = holes.shape[-1]
     flat = values.view(values.shape[0], -1)
     blank = torch.zeros_like(holes)
-    q = holes.view(-1).nonzero().squeeze(1)  # hole positions in row-major order: a run is consecutive
-    if q.numel() == 0:
+    y, x, before, after = hole_runs(holes)
+    if y.numel() == 0:
         return blank
-    starts = torch.ones_like(q, dtype=torch.bool)
-    starts[1:] = q[1:] != q[:-1] + 1
-    run = starts.cumsum(0) - 1
-    left, right = q[starts][run] - 1, q[starts.roll(-1)][run] + 1
-    has_left, has_right = left % pitch >= _PAD, right % pitch < pitch - _PAD
+    row = y * pitch
+    q, left, right = row + x, row + before, row + after  # flat positions: the spare columns keep them in the row
+    has_left, has_right = before >= _PAD, after < pitch - _PAD
     d = flat[-1]
     use_left = has_left & (~has_right | (d[left] <= d[right]))
     fill = flat[:, torch.where(use_left, left, right)]
