@@ -2,10 +2,12 @@
 
 The spatial fill works on the warp's output (image, its per-pixel disparity with the holes already given their
 background side's disparity, and the hole mask). It fills each hole from the background around it only: pixels
-that are nearer than the background the hole belongs to (the foreground object whose edge borders it) are left out,
-and the rest are pulled in with a push-pull pyramid (weighted averages over ever coarser levels, blended back from
-coarse to fine), so a hole gets a smooth continuation of the background above, below and beside it instead of one
-pixel stretched across it. Everything is torch on the input's device.
+that are nearer than the background the hole belongs to (the foreground object whose edge borders it) are left out.
+Next to the background the hole continues the background's trend along the row (a line fitted to the background
+pixels beside it, its slope averaged over neighbouring rows and levelling off with the distance, instead of one
+pixel stretched across it); farther in, it gives way to the mean of the background around the hole (a push-pull
+pyramid at half resolution: weighted averages over ever coarser levels, blended back from coarse to fine), the best
+guess where the background's texture is no longer predictable. Everything is torch on the input's device.
 
 The temporal fill (:class:`TemporalFill`, one per eye and video) carries the last output view forward with the
 optical flow and fills the holes from it where it shows the right background (see the class).
@@ -23,9 +25,13 @@ import torch.nn.functional as F
 _MARGIN = 1.0  # px of disparity: pixels this much nearer than a hole's background are foreground for it
 _REACH = 6  # px: how far from a hole its foreground is looked for
 _MIN_FLOW_SIZE = 32  # px: smaller views are filled spatially only (too small for the optical flow)
-VERTICAL = 1
-BLEND = 0.5
-SIGMA = 1.0
+_VERTICAL = 1
+_SIGMA = 1.0
+_TREND_SAMPLES = 8  # background pixels beside a hole that its row's trend is fitted to
+_TREND_ROWS = 2  # the trend's slope is averaged over this many rows above and below
+_TREND_REACH = 16.0  # px: the trend levels off over this distance into the hole (at most this times the slope)
+_MEAN_REACH = 32.0  # px: the trend gives way to the background's mean as exp(-distance / this) into the hole
+_SAME_SURFACE = 1.0  # px of disparity: neighbouring background pixels of one fit differ by at most this
 
 
 def window_max(x: torch.Tensor, ry: int, rx: int) -> torch.Tensor:
@@ -98,7 +104,7 @@ def _push(
             nx = (torch.round(cx) + dx).clamp_(0, w2 - 1)
             cell = coarse[:, ny.long(), nx.long()]
             dist2 = (ny - cy) ** 2 + (nx - cx) ** 2
-            wgt = torch.exp(-dist2 - ((cell[-1] - t) / SIGMA) ** 2) + 1e-12
+            wgt = torch.exp(-dist2 - ((cell[-1] - t) / _SIGMA) ** 2) + 1e-12
             acc += cell * wgt
             total += wgt
     out = fine.clone()
@@ -119,7 +125,7 @@ def push_pull(values: torch.Tensor, weight: torch.Tensor, target: torch.Tensor) 
     levels = [(values, weight, target, 1)]
     while levels[-1][0].shape[-1] > 1 and bool((levels[-1][1] < 1).any()):
         v, wt, t, _ = levels[-1]
-        fy = 2 if len(levels) % VERTICAL == 0 and v.shape[-2] > 1 else 1
+        fy = 2 if len(levels) % _VERTICAL == 0 and v.shape[-2] > 1 else 1
         mean, total = _pull(v, wt, fy)
         t_mean, _ = _pull(t[None], torch.ones_like(t), fy)
         levels.append((mean, total, t_mean[0], fy))
@@ -164,18 +170,102 @@ def depth_flow(flow: torch.Tensor, disparity: torch.Tensor, known: torch.Tensor,
     return torch.addcmul(const, slope, disparity.expand_as(slope))
 
 
-def spatial_fill(image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
-    """Fill the ``holes`` of ``image`` (C, H, W) from the background around them; returns a new (C, H, W).
+def hole_runs(holes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The hole pixels and, for each, the columns just outside its horizontal run of holes.
 
-    ``disparity``: (H, W) px, holes carrying their background side's disparity (as the warp's stretch fill leaves
-    them); ``holes``: (H, W) bool.
+    ``holes``: (H, W) bool. Returns ``y``, ``x`` (N,) of the hole pixels in row-major order and ``left``, ``right``
+    (N,) int64: the column before the run (-1 at the frame's left edge) and after it (W at the right edge).
+    """
+    w = holes.shape[1]
+    q = holes.reshape(-1).nonzero().squeeze(1)
+    y, x = q // w, q % w
+    starts = torch.ones_like(q, dtype=torch.bool)
+    starts[1:] = (q[1:] != q[:-1] + 1) | (x[1:] == 0)
+    ends = starts.roll(-1)
+    run = starts.cumsum(0) - 1
+    return y, x, x[starts][run] - 1, x[ends][run] + 1
+
+
+def row_trend(
+    image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor, src: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The background's trend along each row continued into the holes.
+
+    Each hole pixel's background side is the row neighbour of the hole's run with the smaller disparity (as the
+    stretch chooses). A line is fitted (least squares, per channel) to the ``_TREND_SAMPLES`` pixels from there
+    deeper into the background; where they are not all background ``src`` of one surface the slope is 0 and the
+    stretched pixel stays. The slope is averaged over the hole pixels of ``_TREND_ROWS`` rows above and below
+    (noise) and followed from the line's value at the boundary, levelling off over ``_TREND_REACH`` px.
+    ``image``: (C, H, W); ``disparity``: (H, W) px; ``holes``, ``src``: (H, W) bool. Returns the hole pixels' ``y``,
+    ``x`` (N,), their colours (C, N) and their distances from the boundary pixel (N,) px.
+    """
+    _, h, w = image.shape
+    y, x, lb, rb = hole_runs(holes)
+    has_left, has_right = lb >= 0, rb < w
+    lb, rb = lb.clamp(0, w - 1), rb.clamp(0, w - 1)
+    use_left = has_left & (~has_right | (disparity[y, lb] <= disparity[y, rb]))
+    edge = torch.where(use_left, lb, rb)
+    step = torch.where(use_left, -1, 1)  # from the boundary deeper into the background
+    dist = (x - edge).abs().to(image.dtype)
+    cols, valid = [edge], src[y, edge]
+    for j in range(1, _TREND_SAMPLES):
+        col = edge + step * j
+        valid = valid & (col >= 0) & (col < w)
+        col = col.clamp(0, w - 1)
+        valid &= src[y, col] & ((disparity[y, col] - disparity[y, cols[-1]]).abs() <= _SAME_SURFACE)
+        cols.append(col)
+    samples = torch.stack([image[:, y, col] for col in cols], 1)  # (C, m, N), the boundary pixel first
+    t = torch.arange(_TREND_SAMPLES, device=image.device, dtype=image.dtype)  # px from the boundary
+    t = (t.mean() - t)[:, None]  # centred positions, increasing towards the hole
+    slope = ((samples * t).sum(1) / (t * t).sum()).where(valid, 0.0)  # (C, N): change per px towards the hole
+    if _TREND_ROWS > 0:  # the mean over the hole pixels of the same column in the rows around
+        index = torch.full((h + 2 * _TREND_ROWS, w), -1, dtype=torch.int64, device=image.device)
+        index[y + _TREND_ROWS, x] = torch.arange(y.numel(), device=image.device)
+        total, count = torch.zeros_like(slope), torch.zeros_like(dist)
+        for dy in range(2 * _TREND_ROWS + 1):
+            j = index[y + dy, x]
+            there = j >= 0
+            total += slope[:, j.clamp_min(0)] * there
+            count += there
+        slope = total / count
+    # from the line at the boundary pixel (an edge pixel there often still mixes in some of the foreground), or
+    # where the samples are not one background surface from the stretched pixel
+    start = torch.where(valid, samples.mean(1) + slope * t[0], image[:, y, x])
+    reach = _TREND_REACH * (1 - torch.exp(-dist / _TREND_REACH))
+    return y, x, start + slope * reach, dist
+
+
+def background_mean(image: torch.Tensor, disparity: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """The mean of the background ``src`` (H, W) bool around each pixel, at half resolution: (C, H/2, W/2).
+
+    Each 2 x 2 cell holds the mean of its background pixels, weighted by their share of the cell, and
+    :func:`push_pull` spreads the cells into those without background (matching their mean disparity).
+    ``image``: (C, H, W); ``disparity``: (H, W) px.
+    """
+    w = src.to(image.dtype)[None, None]
+    share = F.avg_pool2d(w, 2, ceil_mode=True)[0, 0]
+    mean = F.avg_pool2d(image[None] * w, 2, ceil_mode=True)[0] / share.clamp_min(1e-6)
+    d = F.avg_pool2d(disparity[None, None], 2, ceil_mode=True)[0, 0]
+    return push_pull(torch.cat([mean, d[None]]), share, d)[:-1]
+
+
+def spatial_fill(image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """Fill the ``holes`` of ``image`` (C, H, W) in [0, 1] from the background around them; returns a new (C, H, W).
+
+    Near the background side the row's trend continues (:func:`row_trend`); with the distance ``r`` into the hole it
+    gives way to the mean of the background around it (:func:`background_mean`), keeping ``exp(-r / _MEAN_REACH)``
+    of the colour (the farther from what was seen, the less predictable the texture; steadier from frame to frame
+    too). ``disparity``: (H, W) px, holes carrying their background side's disparity (as the warp's stretch fill
+    leaves them); ``holes``: (H, W) bool.
     """
     if not holes.any():
         return image
-    src = background_sources(disparity, holes).to(image.dtype)
-    filled = push_pull(torch.cat([image, disparity[None]]), src, disparity)[:-1]
-    filled = torch.lerp(filled, image, BLEND)
-    return torch.where(holes, filled, image)
+    src = background_sources(disparity, holes)
+    y, x, trend, dist = row_trend(image, disparity, holes, src)
+    mean = background_mean(image, disparity, src)[:, y // 2, x // 2]
+    out = image.clone()
+    out[:, y, x] = torch.lerp(mean, trend, torch.exp(-dist / _MEAN_REACH)).clamp_(0.0, 1.0)
+    return out
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import DepthshotError
-from core.stereo.fill import TemporalFill, spatial_fill
+from core.stereo.fill import TemporalFill, hole_runs, spatial_fill
 
 Mode = Literal["both_half", "right_only"]
 Border = Literal["fill", "black"]
@@ -107,7 +107,8 @@ def warp_view(
     real = slice(_PAD, _PAD + w)
     out, disp, holes = values[:3, :, real], values[3, :, real], holes[:, real]
     if fill == "spatial":
-        out = spatial_fill(out, disp, holes & ~at_edge[:, real])
+        # the screen-edge strips too, from their one side (unless they are to stay black)
+        out = spatial_fill(out, disp, holes if border == "fill" else holes & ~at_edge[:, real])
     return WarpResult(image=out.to(image.dtype), disparity=disp, holes=holes)
 
 
@@ -306,19 +307,17 @@ def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> to
     ``values``: (C, H, W + 4) on the padded grid, disparity last along C; ``holes``: (H, W + 4) bool, never set on
     the spare columns (so runs never cross rows). ``border="black"`` zeroes the runs that touch the frame edge,
     ``"fill"`` only those with no neighbour at all. Returns (H, W + 4) bool, the hole pixels of runs that touch the
-    frame edge (black, or stretched from their one neighbour: the spatial fill leaves them so).
+    frame edge (black, or stretched from their one neighbour).
     """
     pitch = holes.shape[-1]
     flat = values.view(values.shape[0], -1)
     blank = torch.zeros_like(holes)
-    q = holes.view(-1).nonzero().squeeze(1)  # hole positions in row-major order: a run is consecutive
-    if q.numel() == 0:
+    y, x, before, after = hole_runs(holes)
+    if y.numel() == 0:
         return blank
-    starts = torch.ones_like(q, dtype=torch.bool)
-    starts[1:] = q[1:] != q[:-1] + 1
-    run = starts.cumsum(0) - 1
-    left, right = q[starts][run] - 1, q[starts.roll(-1)][run] + 1
-    has_left, has_right = left % pitch >= _PAD, right % pitch < pitch - _PAD
+    row = y * pitch
+    q, left, right = row + x, row + before, row + after  # flat positions: the spare columns keep them in the row
+    has_left, has_right = before >= _PAD, after < pitch - _PAD
     d = flat[-1]
     use_left = has_left & (~has_right | (d[left] <= d[right]))
     fill = flat[:, torch.where(use_left, left, right)]

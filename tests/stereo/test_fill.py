@@ -4,7 +4,7 @@ import torch
 
 from core.errors import DepthshotError
 from core.metrics.stereo import trmse
-from core.stereo.fill import TemporalFill, background_sources, depth_flow, spatial_fill, window_max
+from core.stereo.fill import TemporalFill, background_sources, depth_flow, hole_runs, spatial_fill, window_max
 from core.stereo.warp import ViewSynthesizer, synthesize_views, warp_view
 
 from .scene import dolly_sequence, psnr, render_view
@@ -31,6 +31,27 @@ def test_spatial_fill_takes_background_not_the_foreground_beside_the_hole():
     # and it follows the background's vertical ramp rather than one stretched pixel per row
     col = res.image[0, :, hole[len(hole) // 2]]
     assert torch.all(col[1:] >= col[:-1] - 1e-4) and col[-1] - col[0] > 0.1
+
+
+def test_spatial_fill_continues_the_backgrounds_trend_along_the_row():
+    img, d = _step_scene()
+    img[:, :, 22:] = torch.linspace(0.2, 0.6, 18)  # the background right of the block brightens to the right
+    res = warp_view(img, d, -1.0, fill="spatial")
+    hole = res.holes[0].nonzero().squeeze(1)
+    row = res.image[0, 5, hole]
+    # the hole's right side is the background: going left into the hole the fill keeps darkening like the ramp
+    # (a stretch would repeat the ramp's first value)
+    assert torch.all(row[:-1] <= row[1:] + 1e-6) and row[-1] - row[0] > 0.05
+
+
+def test_hole_runs_name_the_columns_around_each_run():
+    holes = torch.zeros(3, 8, dtype=torch.bool)
+    holes[0, 0:2] = holes[0, 5:8] = holes[1, 3] = holes[2, 2:6] = True
+    y, x, left, right = hole_runs(holes)
+    want = {(0, 0): (-1, 2), (0, 1): (-1, 2), (0, 5): (4, 8), (0, 6): (4, 8), (0, 7): (4, 8), (1, 3): (2, 4)}
+    want.update({(2, c): (1, 6) for c in range(2, 6)})
+    got = {(int(a), int(b)): (int(lo), int(hi)) for a, b, lo, hi in zip(y, x, left, right)}
+    assert got == want
 
 
 def test_background_sources_leave_out_nearer_pixels_beside_holes():
@@ -67,8 +88,7 @@ def test_spatial_fill_beats_stretching_on_stills(stills, name):
     stretch = synthesize_views(view.left, view.disparity, mode="right_only", fill="stretch")[1]
     spatial = synthesize_views(view.left, view.disparity, mode="right_only")[1]  # the default
     gain = psnr(spatial, view.right, ~view.covisible) - psnr(stretch, view.right, ~view.covisible)
-    # layered: +0.3 dB (+0.5 before edge pixels were unmixed, which helps the stretch more: both rose)
-    assert gain >= (1.0 if name != "layered" else 0.2)
+    assert gain >= 1.0  # measured at 320x180: +3.1, +3.2, +3.5 dB
     assert psnr(spatial, view.right, np.ones(view.covisible.shape, bool)) > psnr(
         stretch, view.right, np.ones(view.covisible.shape, bool))
 
@@ -104,7 +124,7 @@ def test_temporal_fill_on_a_dolly_beats_stretching_and_flickers_less(dolly):
     truth = [v.right for v in dolly]
     stretch, temporal = run("stretch"), run("temporal")
     dis = [np.mean([psnr(p, v.right, ~v.covisible) for p, v in zip(preds, dolly)]) for preds in (stretch, temporal)]
-    assert dis[1] >= dis[0] + 3.0  # measured: +4.0 dB (+2.6 with the flow of the background; the issue asks +5)
+    assert dis[1] >= dis[0] + 5.0  # measured: +7.1 dB (+4.0 with the push-pull spatial fill; the issue asks +5)
     assert trmse(zip(temporal, truth)) <= 0.8 * trmse(zip(stretch, truth))
 
 
