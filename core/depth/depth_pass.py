@@ -36,7 +36,6 @@ so a shot end reads every staged frame once, to quantise it. Finished shots are 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import functools
 import json
 import logging
@@ -55,6 +54,7 @@ import numpy as np
 
 from core import __version__
 from core.atomic import atomic_path, finished_files, sweep_partials, write_text
+from core.depth.png import write_png
 from core.errors import DepthshotError
 from core.video.pipeline import Sink
 
@@ -72,8 +72,10 @@ FILLED, UNRELIABLE, EMPTY = 1, 2, 4
 WORK_DIR = ".work"
 LOCK_FILE = ".lock"
 _LEVELS = 65535
+_QUANTIZE_ROWS = 32  # rows quantised at a time (a 1920-wide float64 block of 480 KB)
 _SAMPLES_PER_FRAME = 8192  # pixels sampled per frame for the robust percentiles ...
 _SAMPLED_FRAMES = 128  # ... from at most this many frames of a shot, evenly spaced (about 1M samples)
+_HELD_BYTES = 256 << 20  # staged frames kept in memory for the shot-end PNGs (so they are not read back)
 _NO_SAMPLE = np.empty(0, np.float32)
 
 Kind = Literal["relative_inverse_depth", "metric_depth"]
@@ -309,14 +311,20 @@ def manifest_problem(info: PassInfo) -> str | None:
 
 
 def quantize(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """float [H, W] raw values -> uint16 [H, W] normalised over ``[lo, hi]`` (round to nearest, in float64)."""
+    """float [H, W] raw values -> uint16 [H, W] normalised over ``[lo, hi]`` (round to nearest, in float64).
+    Computed ``_QUANTIZE_ROWS`` rows at a time, so the float64 intermediate stays in the CPU cache."""
     scale = _LEVELS / (hi - lo) if hi > lo else 0.0
-    q = depth.astype(np.float64)
-    q -= lo
-    q *= scale
-    np.rint(q, out=q)
-    np.clip(q, 0, _LEVELS, out=q)
-    return q.astype(np.uint16)
+    out = np.empty(depth.shape, np.uint16)
+    work = np.empty((min(_QUANTIZE_ROWS, len(depth)), *depth.shape[1:]), np.float64)
+    for r in range(0, len(depth), _QUANTIZE_ROWS):
+        rows = slice(r, r + _QUANTIZE_ROWS)
+        q = work[: min(_QUANTIZE_ROWS, len(depth) - r)]
+        np.subtract(depth[rows], lo, out=q, dtype=np.float64)
+        q *= scale
+        np.rint(q, out=q)
+        np.clip(q, 0, _LEVELS, out=q)
+        out[rows] = q
+    return out
 
 
 def dequantize(q: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -390,14 +398,15 @@ class DepthPassWriter:
 
     The disk work runs behind the caller: ``write`` checks the frame and updates the shot's running statistics,
     then queues the staging (at most ``queue_size`` frames wait); ``end_shot`` records the shot at once and hands
-    its 16-bit PNGs to a pool of ``png_workers`` threads, which write them while later shots are computed.
+    its 16-bit PNGs to a pool of ``png_workers`` threads, which write them while later shots are computed (from
+    the staged frames still held in memory, up to ``held_bytes`` of them, and reading the others back).
     ``then(fn)`` runs ``fn`` after everything queued before it is on disk (how a caller saves its own resume state
     in step with the pass). ``flush()`` waits for the queue, ``close()`` for everything. A failure in the
     background is raised by the next call.
     """
 
     def __init__(self, path: str | os.PathLike[str], info: PassInfo, *, resume: bool = True, queue_size: int = 8,
-                 png_workers: int | None = None) -> None:
+                 png_workers: int | None = None, held_bytes: int = _HELD_BYTES) -> None:
         if info.kind not in KINDS:
             raise DepthshotError(f"unknown depth kind {info.kind!r} (expected one of {', '.join(KINDS)})")
         self.root = Path(path)
@@ -424,6 +433,9 @@ class DepthPassWriter:
         self._pngs = ThreadPoolExecutor(png_workers or min(4, os.cpu_count() or 1), thread_name_prefix="depth-png")
         self._png_jobs: list[Future[None]] = []
         self._png_lock = threading.Lock()  # the disk thread adds PNG jobs, the caller's thread checks them
+        self._held: dict[int, np.ndarray] = {}  # staged frames still in memory, by index (the PNG jobs take them)
+        self._held_room = held_bytes
+        self._held_lock = threading.Lock()
         if not (resume and self._load_progress()):
             shutil.rmtree(self.work_dir, ignore_errors=True)
             self._raw_dir.mkdir(parents=True)
@@ -515,8 +527,9 @@ class DepthPassWriter:
         flags = self._flags(i, staged, mask)
         self._shot.add(i, staged, pts, self._valid(flags))
         if flags is not None:  # before the staged frame, so a staged frame always has its mask
-            self._disk.put(functools.partial(_write_png, self.root / self.info.mask_pattern.format(index=i), flags))
+            self._disk.put(functools.partial(write_png, self.root / self.info.mask_pattern.format(index=i), flags))
         self._disk.put(functools.partial(self._stage, i, staged, float(pts)))
+        self._hold(i, staged)
         self._next = max(self._next, i + 1)
 
     def then(self, fn: Callable[[], Any]) -> None:
@@ -602,9 +615,25 @@ class DepthPassWriter:
         with self._png_lock:
             self._png_jobs += jobs
 
+    def _hold(self, i: int, depth: np.ndarray) -> None:
+        """Keep staged frame ``i`` in memory for its PNG while the budget allows (replacing a re-written one)."""
+        with self._held_lock:
+            old = self._held.pop(i, None)
+            self._held_room += old.nbytes if old is not None else 0
+            if depth.nbytes <= self._held_room:
+                self._held[i] = depth
+                self._held_room -= depth.nbytes
+
+    def _staged_depth(self, i: int) -> np.ndarray:
+        """Staged frame ``i``: from memory when held, else read back from ``.work/raw/``."""
+        with self._held_lock:
+            depth = self._held.pop(i, None)
+            self._held_room += depth.nbytes if depth is not None else 0
+        return depth if depth is not None else self._read_staged(i)[0]
+
     def _write_frame_png(self, i: int, lo: float, hi: float) -> None:
-        depth, _ = self._read_staged(i)
-        _write_png(self.root / self.info.frame_pattern.format(index=i), quantize(depth, lo, hi))
+        depth = self._staged_depth(i)
+        write_png(self.root / self.info.frame_pattern.format(index=i), quantize(depth, lo, hi))
         (self._raw_dir / f"{i:06d}.npy").unlink()
 
     def _check_pngs(self) -> None:
@@ -638,11 +667,3 @@ def read_staged_frame(path: Path) -> tuple[np.ndarray, float, np.ndarray | None]
 
 def _call(fn: Callable[[], Any]) -> None:
     fn()
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), image):
-            if shutil.disk_usage(path.parent).free < 2 * image.nbytes:
-                raise OSError(errno.ENOSPC, "No space left on device", str(path))
-            raise DepthshotError(f"{path}: cannot write depth frame")
