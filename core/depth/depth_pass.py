@@ -380,6 +380,12 @@ class _ShotStats:
         return Shot(index=index, start=self.start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
 
 
+def default_png_workers() -> int:
+    """Threads that write a shot's PNGs: one per CPU core this process may run on, at most 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 class DepthPassWriter:
     """Writes a depth pass shot by shot, frame by frame, with flat memory; resumable.
 
@@ -430,7 +436,7 @@ class DepthPassWriter:
         self._next = 0
         for folder in (self.root, self.root / FRAME_DIR, self.root / MASK_DIR, self.work_dir, self._raw_dir):
             sweep_partials(folder)  # files a killed run was writing
-        self._pngs = ThreadPoolExecutor(png_workers or min(4, os.cpu_count() or 1), thread_name_prefix="depth-png")
+        self._pngs = ThreadPoolExecutor(png_workers or default_png_workers(), thread_name_prefix="depth-png")
         self._png_jobs: list[Future[None]] = []
         self._png_lock = threading.Lock()  # the disk thread adds PNG jobs, the caller's thread checks them
         self._held: dict[int, np.ndarray] = {}  # staged frames still in memory, by index (the PNG jobs take them)

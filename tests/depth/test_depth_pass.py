@@ -245,6 +245,27 @@ def test_resume_finishes_the_pngs_of_a_recorded_shot(tmp_path):
         assert resumed.frame_path(i).read_bytes() == fresh.frame_path(i).read_bytes()
 
 
+def test_shot_end_pngs_come_from_memory_within_the_budget_and_from_staging_beyond_it(tmp_path):
+    from core.depth.depth_pass import stage_frame
+
+    frames = _frames(4)
+    path = tmp_path / "p"
+    w = DepthPassWriter(path, _info(), held_bytes=2 * frames[0].nbytes)  # room for frames 0 and 1
+    w.begin_shot(0)
+    for i in range(4):
+        w.write(i, frames[i], pts=i / 30)
+    w.flush()
+    for i in range(4):  # what is on disk now differs from what was written: shows where each PNG came from
+        stage_frame(path / ".work" / "raw" / f"{i:06d}.npy", frames[i][::-1].copy(), i / 30)
+    w.end_shot()
+    dp = w.close()
+    fresh = _write(tmp_path / "q", frames, cuts=[])
+    same = [dp.frame_path(i).read_bytes() == fresh.frame_path(i).read_bytes() for i in range(4)]
+    assert same == [True, True, False, False]
+    assert np.array_equal(cv2.imread(str(dp.frame_path(3)), cv2.IMREAD_UNCHANGED),
+                          cv2.imread(str(fresh.frame_path(3)), cv2.IMREAD_UNCHANGED)[::-1])
+
+
 def test_long_shot_percentiles_come_from_a_bounded_sample(tmp_path):
     from core.depth.depth_pass import _SAMPLED_FRAMES, _ShotStats
 
