@@ -42,6 +42,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -54,7 +55,7 @@ import numpy as np
 
 from core import __version__
 from core.atomic import atomic_path, finished_files, sweep_partials, write_text
-from core.depth.png import write_png
+from core.depth.png import encode_png, write_png
 from core.errors import DepthshotError
 from core.video.pipeline import Sink
 
@@ -354,6 +355,7 @@ class _ShotStats:
     def __init__(self, start: int) -> None:
         self.start = start
         self.frames: dict[int, _FrameStats] = {}
+        self.range = (math.inf, -math.inf)  # running (lo, hi) of the frames added (read by other threads)
         self._level = 0
 
     def add(self, i: int, depth: np.ndarray, pts: float, valid: np.ndarray | None = None) -> None:
@@ -363,6 +365,7 @@ class _ShotStats:
         keep = (i - self.start) % (1 << self._level) == 0
         lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (math.inf, -math.inf)
         self.frames[i] = _FrameStats(lo, hi, float(pts), sample.astype(np.float32) if keep else _NO_SAMPLE)
+        self.range = (min(self.range[0], lo), max(self.range[1], hi))
         while (len(self.frames) - 1) // (1 << self._level) + 1 > _SAMPLED_FRAMES:
             self._level += 1
             for j, f in self.frames.items():
@@ -405,7 +408,11 @@ class DepthPassWriter:
     The disk work runs behind the caller: ``write`` checks the frame and updates the shot's running statistics,
     then queues the staging (at most ``queue_size`` frames wait); ``end_shot`` records the shot at once and hands
     its 16-bit PNGs to a pool of ``png_workers`` threads, which write them while later shots are computed (from
-    the staged frames still held in memory, up to ``held_bytes`` of them, and reading the others back).
+    the staged frames still held in memory, up to ``held_bytes`` of them, and reading the others back). While a
+    shot is open, one low-priority thread encodes each held frame's PNG ahead with the shot's range so far
+    (kept in memory): at the shot end a guess whose range is the shot's final one is written as it is, the
+    others are encoded again, so the bytes never depend on the guess; when a shot's range is reached early, most
+    of its PNG work is done before the shot ends instead of after it.
     ``then(fn)`` runs ``fn`` after everything queued before it is on disk (how a caller saves its own resume state
     in step with the pass). ``flush()`` waits for the queue, ``close()`` for everything. A failure in the
     background is raised by the next call.
@@ -441,7 +448,10 @@ class DepthPassWriter:
         self._png_lock = threading.Lock()  # the disk thread adds PNG jobs, the caller's thread checks them
         self._held: dict[int, np.ndarray] = {}  # staged frames still in memory, by index (the PNG jobs take them)
         self._held_room = held_bytes
-        self._held_lock = threading.Lock()
+        self._held_lock = threading.Lock()  # also guards _guesses
+        self._guesses: dict[int, Future[tuple[tuple[float, float], list[bytes]] | None]] = {}
+        self._guesser = ThreadPoolExecutor(1, thread_name_prefix="depth-png-guess", initializer=_background_priority)
+        self.pngs_ahead = 0  # PNGs written as they were encoded ahead (a figure for the benchmarks)
         if not (resume and self._load_progress()):
             shutil.rmtree(self.work_dir, ignore_errors=True)
             self._raw_dir.mkdir(parents=True)
@@ -535,7 +545,8 @@ class DepthPassWriter:
         if flags is not None:  # before the staged frame, so a staged frame always has its mask
             self._disk.put(functools.partial(write_png, self.root / self.info.mask_pattern.format(index=i), flags))
         self._disk.put(functools.partial(self._stage, i, staged, float(pts)))
-        self._hold(i, staged)
+        if self._hold(i, staged):
+            self._guess_later(i, self._shot)
         self._next = max(self._next, i + 1)
 
     def then(self, fn: Callable[[], Any]) -> None:
@@ -575,9 +586,12 @@ class DepthPassWriter:
         self.flush()
         self._disk.__exit__(None, None, None)
         self._pngs.shutdown()
+        self._guesser.shutdown(cancel_futures=True)
         self.info.frame_count = self.info.shots[-1].end
         write_text(self.root / MANIFEST, json.dumps(self.info.to_json(), indent=1))
         shutil.rmtree(self.work_dir, ignore_errors=True)
+        log.info("depth pass %s: %d of %d PNGs were encoded ahead of their shot's end", self.root, self.pngs_ahead,
+                 self.info.frame_count)
         return DepthPass(self.root, self.info)
 
     # -- validity masks -------------------------------------------------------------------------------------------
@@ -621,14 +635,59 @@ class DepthPassWriter:
         with self._png_lock:
             self._png_jobs += jobs
 
-    def _hold(self, i: int, depth: np.ndarray) -> None:
-        """Keep staged frame ``i`` in memory for its PNG while the budget allows (replacing a re-written one)."""
+    def _hold(self, i: int, depth: np.ndarray) -> bool:
+        """Keep staged frame ``i`` in memory for its PNG while the budget allows (replacing a re-written one, and
+        dropping its guess); whether it is held."""
         with self._held_lock:
-            old = self._held.pop(i, None)
+            old, guess = self._held.pop(i, None), self._guesses.pop(i, None)
             self._held_room += old.nbytes if old is not None else 0
-            if depth.nbytes <= self._held_room:
-                self._held[i] = depth
-                self._held_room -= depth.nbytes
+            if guess is not None and not guess.cancel() and guess.done():
+                self._held_room += _guess_bytes(guess.result())
+            # (a guess still being encoded sees that its frame was replaced and keeps nothing)
+            if depth.nbytes > self._held_room:
+                return False
+            self._held[i] = depth
+            self._held_room -= depth.nbytes
+            return True
+
+    def _guess_later(self, i: int, stats: _ShotStats) -> None:
+        with self._held_lock:
+            self._guesses[i] = self._guesser.submit(self._guess, i, stats)
+
+    def _guess(self, i: int, stats: _ShotStats) -> tuple[tuple[float, float], list[bytes]] | None:
+        """Held frame ``i``'s PNG encoded with the open shot's running ``(lo, hi)``, which is its final PNG when no
+        later frame widens the range; None when the frame is no longer held or the range is not finite. The
+        encoded PNG takes the raw frame's place in memory (a stale guess reads the frame back from staging)."""
+        with self._held_lock:
+            depth = self._held.get(i)
+        for _ in range(2):  # once more when the range widened while encoding (frames come in bursts)
+            lo, hi = stats.range
+            if depth is None or not (math.isfinite(lo) and math.isfinite(hi)):
+                return None
+            parts = encode_png(quantize(depth, lo, hi))
+            if stats.range == (lo, hi):
+                break
+        with self._held_lock:
+            if self._held.get(i) is not depth:  # re-written or taken meanwhile
+                return None
+            del self._held[i]
+            self._held_room += depth.nbytes - _guess_bytes(((lo, hi), parts))
+        return (lo, hi), parts
+
+    def _guessed_png(self, i: int, lo: float, hi: float) -> list[bytes] | None:
+        """Frame ``i``'s guessed PNG when it was encoded with the shot's final ``(lo, hi)`` (waits for a guess
+        being encoded), else None."""
+        with self._held_lock:
+            guess = self._guesses.pop(i, None)
+        if guess is None or guess.cancel():
+            return None
+        made = guess.result()
+        with self._held_lock:
+            self._held_room += _guess_bytes(made)
+            if made is None or made[0] != (lo, hi):
+                return None
+            self.pngs_ahead += 1
+        return made[1]
 
     def _staged_depth(self, i: int) -> np.ndarray:
         """Staged frame ``i``: from memory when held, else read back from ``.work/raw/``."""
@@ -638,8 +697,10 @@ class DepthPassWriter:
         return depth if depth is not None else self._read_staged(i)[0]
 
     def _write_frame_png(self, i: int, lo: float, hi: float) -> None:
-        depth = self._staged_depth(i)
-        write_png(self.root / self.info.frame_pattern.format(index=i), quantize(depth, lo, hi))
+        png = self._guessed_png(i, lo, hi)  # a right guess no longer holds its raw frame
+        if png is None:
+            png = encode_png(quantize(self._staged_depth(i), lo, hi))
+        write_png(self.root / self.info.frame_pattern.format(index=i), png)
         (self._raw_dir / f"{i:06d}.npy").unlink()
 
     def _check_pngs(self) -> None:
@@ -673,3 +734,15 @@ def read_staged_frame(path: Path) -> tuple[np.ndarray, float, np.ndarray | None]
 
 def _call(fn: Callable[[], Any]) -> None:
     fn()
+
+
+def _guess_bytes(guess: tuple[tuple[float, float], list[bytes]] | None) -> int:
+    """Memory an encoded guess takes (bytes)."""
+    return 0 if guess is None else sum(len(part) for part in guess[1])
+
+
+def _background_priority() -> None:
+    """Lower the calling thread's CPU priority (nice 10) where threads have their own (Linux), so that work
+    done ahead yields to the engine."""
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)

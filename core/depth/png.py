@@ -52,8 +52,9 @@ def encode_png(image: np.ndarray) -> list[bytes]:
     return [_SIGNATURE, *_chunk(b"IHDR", header), *_chunk(b"IDAT", data), *_chunk(b"IEND", b"")]
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write greyscale ``image`` (uint8/uint16 [H, W]) to ``path`` as a PNG, atomically."""
-    parts = encode_png(image)
+def write_png(path: Path, image: np.ndarray | list[bytes]) -> None:
+    """Write greyscale ``image`` (uint8/uint16 [H, W], or what ``encode_png`` made of one) to ``path`` as a PNG,
+    atomically."""
+    parts = image if isinstance(image, list) else encode_png(image)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.writelines(parts)
