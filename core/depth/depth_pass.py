@@ -631,6 +631,7 @@ class DepthPassWriter:
 
     def _record_shot(self, state: dict[str, Any], shot: Shot) -> None:
         self._save_progress(state)
+        self._stop_guessing(shot.start, shot.end)
         jobs = [self._pngs.submit(self._write_frame_png, i, shot.lo, shot.hi) for i in range(shot.start, shot.end)]
         with self._png_lock:
             self._png_jobs += jobs
@@ -674,12 +675,23 @@ class DepthPassWriter:
             self._held_room += depth.nbytes - _guess_bytes(((lo, hi), parts))
         return (lo, hi), parts
 
+    def _stop_guessing(self, start: int, end: int) -> None:
+        """Cancel the guesses of frames ``start .. end-1`` not begun yet: once the shot has ended, its PNGs are
+        encoded by the pool (at normal priority)."""
+        with self._held_lock:
+            for i in range(start, end):
+                if i in self._guesses and self._guesses[i].cancel():
+                    del self._guesses[i]
+
     def _guessed_png(self, i: int, lo: float, hi: float) -> list[bytes] | None:
-        """Frame ``i``'s guessed PNG when it was encoded with the shot's final ``(lo, hi)`` (waits for a guess
-        being encoded), else None."""
+        """Frame ``i``'s guessed PNG when it was encoded with the shot's final ``(lo, hi)``, else None (also for a
+        guess still being encoded: the low-priority thread is not waited for)."""
         with self._held_lock:
             guess = self._guesses.pop(i, None)
         if guess is None or guess.cancel():
+            return None
+        if not guess.done():
+            guess.add_done_callback(self._forget_guess)
             return None
         made = guess.result()
         with self._held_lock:
@@ -688,6 +700,12 @@ class DepthPassWriter:
                 return None
             self.pngs_ahead += 1
         return made[1]
+
+    def _forget_guess(self, guess: Future[tuple[tuple[float, float], list[bytes]] | None]) -> None:
+        """Give back the memory of a guess that finished too late to be used."""
+        if not guess.cancelled() and guess.exception() is None:
+            with self._held_lock:
+                self._held_room += _guess_bytes(guess.result())
 
     def _staged_depth(self, i: int) -> np.ndarray:
         """Staged frame ``i``: from memory when held, else read back from ``.work/raw/``."""
