@@ -2,7 +2,9 @@
 
 For ``core.depth`` (a synthetic clip, default 1920x1080, with VDA-S synthetic weights at a small network input: a
 cheap model setting) it times, in one run, each stage alone (decode; the engine on frames already in memory;
-the depth-pass writer on the engine's maps, with its CPU ms per frame) and then the whole job (``run_depth``).
+the depth-pass writer on the engine's maps, its shot end included: staging, then the shot's PNGs in ``close()``;
+with its CPU ms per frame) and then the whole job (``run_depth``), with the whole job's tail: the seconds from
+the last depth frame out of the engine to the job's end (what a one-shot clip's PNGs add after the network).
 For ``core.stereo`` (synthetic clips at 640x360 and 1920x1080 with a synthetic depth pass) it times decode, depth
 read + disparity, warp + pack, x264 encode alone and then ``run_stereo``. A job is as fast as its slowest stage when
 whole / slowest is near 1 (the target is 1.15); the sum of the stages is what a serial job would take.
