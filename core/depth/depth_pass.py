@@ -77,6 +77,7 @@ _QUANTIZE_ROWS = 32  # rows quantised at a time (a 1920-wide float64 block of 48
 _SAMPLES_PER_FRAME = 8192  # pixels sampled per frame for the robust percentiles ...
 _SAMPLED_FRAMES = 128  # ... from at most this many frames of a shot, evenly spaced (about 1M samples)
 _HELD_BYTES = 256 << 20  # staged frames kept in memory for the shot-end PNGs (so they are not read back)
+_AHEAD_CORES = 4  # encode PNGs ahead by default only with this many cores (room beside engine, decode, staging)
 _NO_SAMPLE = np.empty(0, np.float32)
 
 Kind = Literal["relative_inverse_depth", "metric_depth"]
@@ -383,10 +384,14 @@ class _ShotStats:
         return Shot(index=index, start=self.start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
 
 
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_png_workers() -> int:
     """Threads that write a shot's PNGs: one per CPU core this process may run on, at most 4."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(4, cores))
+    return max(1, min(4, _cores()))
 
 
 class DepthPassWriter:
@@ -409,17 +414,20 @@ class DepthPassWriter:
     then queues the staging (at most ``queue_size`` frames wait); ``end_shot`` records the shot at once and hands
     its 16-bit PNGs to a pool of ``png_workers`` threads, which write them while later shots are computed (from
     the staged frames still held in memory, up to ``held_bytes`` of them, and reading the others back). While a
-    shot is open, one low-priority thread encodes each held frame's PNG ahead with the shot's range so far
-    (kept in memory): at the shot end a guess whose range is the shot's final one is written as it is, the
-    others are encoded again, so the bytes never depend on the guess; when a shot's range is reached early, most
-    of its PNG work is done before the shot ends instead of after it.
+    shot is open and ``encode_ahead`` is on, one low-priority thread encodes each held frame's PNG ahead with the
+    shot's range so far (kept in memory): at the shot end a guess whose range is the shot's final one is written
+    as it is, the others are encoded again, so the bytes never depend on the guess; when a shot's range is
+    reached early, most of its PNG work is done before the shot ends instead of after it. That only pays where a
+    core is free beside the engine: ``encode_ahead=None`` turns it on with at least ``_AHEAD_CORES`` cores (on 2
+    shared cores it slowed the network as much as it shortened the tail; README, Speed and memory).
     ``then(fn)`` runs ``fn`` after everything queued before it is on disk (how a caller saves its own resume state
     in step with the pass). ``flush()`` waits for the queue, ``close()`` for everything. A failure in the
     background is raised by the next call.
     """
 
     def __init__(self, path: str | os.PathLike[str], info: PassInfo, *, resume: bool = True, queue_size: int = 8,
-                 png_workers: int | None = None, held_bytes: int = _HELD_BYTES) -> None:
+                 png_workers: int | None = None, held_bytes: int = _HELD_BYTES,
+                 encode_ahead: bool | None = None) -> None:
         if info.kind not in KINDS:
             raise DepthshotError(f"unknown depth kind {info.kind!r} (expected one of {', '.join(KINDS)})")
         self.root = Path(path)
@@ -451,6 +459,7 @@ class DepthPassWriter:
         self._held_lock = threading.Lock()  # also guards _guesses
         self._guesses: dict[int, Future[tuple[tuple[float, float], list[bytes]] | None]] = {}
         self._guesser = ThreadPoolExecutor(1, thread_name_prefix="depth-png-guess", initializer=_background_priority)
+        self._encode_ahead = _cores() >= _AHEAD_CORES if encode_ahead is None else encode_ahead
         self.pngs_ahead = 0  # PNGs written as they were encoded ahead (a figure for the benchmarks)
         if not (resume and self._load_progress()):
             shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -545,7 +554,7 @@ class DepthPassWriter:
         if flags is not None:  # before the staged frame, so a staged frame always has its mask
             self._disk.put(functools.partial(write_png, self.root / self.info.mask_pattern.format(index=i), flags))
         self._disk.put(functools.partial(self._stage, i, staged, float(pts)))
-        if self._hold(i, staged):
+        if self._hold(i, staged) and self._encode_ahead:
             self._guess_later(i, self._shot)
         self._next = max(self._next, i + 1)
 

@@ -245,13 +245,14 @@ def test_resume_finishes_the_pngs_of_a_recorded_shot(tmp_path):
         assert resumed.frame_path(i).read_bytes() == fresh.frame_path(i).read_bytes()
 
 
-def test_shot_end_pngs_come_from_memory_within_the_budget_and_from_staging_beyond_it(tmp_path):
+@pytest.mark.parametrize("ahead", [False, True])
+def test_shot_end_pngs_come_from_memory_within_the_budget_and_from_staging_beyond_it(tmp_path, ahead):
     from core.depth.depth_pass import stage_frame
 
     frames = _frames(4)
     frames[0][0, :2] = [-1.0, 99.0]  # the shot's range from frame 0 on: every PNG encoded ahead is right
     path = tmp_path / "p"
-    w = DepthPassWriter(path, _info(), held_bytes=2 * frames[0].nbytes)  # room for frames 0 and 1
+    w = DepthPassWriter(path, _info(), held_bytes=2 * frames[0].nbytes, encode_ahead=ahead)  # room for frames 0, 1
     w.begin_shot(0)
     for i in range(4):
         w.write(i, frames[i], pts=i / 30)
@@ -273,7 +274,7 @@ def test_pngs_encoded_ahead_are_kept_only_when_their_range_is_the_shots(tmp_path
     frames[0][0, :2] = [-1.0, 99.0]  # frame 0 holds the shot's range ...
     if widen_at is not None:
         frames[widen_at][0, 0] = 200.0  # ... unless a later frame widens it
-    w = DepthPassWriter(tmp_path / "p", _info())
+    w = DepthPassWriter(tmp_path / "p", _info(), encode_ahead=True)
     w.begin_shot(0)
     for i in range(6):
         if i == widen_at:
@@ -283,7 +284,7 @@ def test_pngs_encoded_ahead_are_kept_only_when_their_range_is_the_shots(tmp_path
     w.end_shot()
     dp = w.close()
     assert w.pngs_ahead == ahead
-    plain = DepthPassWriter(tmp_path / "q", _info(), held_bytes=0)  # nothing held: nothing encoded ahead
+    plain = DepthPassWriter(tmp_path / "q", _info(), encode_ahead=False)
     plain.begin_shot(0)
     for i in range(6):
         plain.write(i, frames[i], pts=i / 30)
