@@ -417,9 +417,10 @@ class DepthPassWriter:
     shot is open and ``encode_ahead`` is on, one low-priority thread encodes each held frame's PNG ahead with the
     shot's range so far (kept in memory): at the shot end a guess whose range is the shot's final one is written
     as it is, the others are encoded again, so the bytes never depend on the guess; when a shot's range is
-    reached early, most of its PNG work is done before the shot ends instead of after it. That only pays where a
-    core is free beside the engine: ``encode_ahead=None`` turns it on with at least ``_AHEAD_CORES`` cores (on 2
-    shared cores it slowed the network as much as it shortened the tail; README, Speed and memory).
+    reached early, most of its PNG work is done before the shot ends instead of after it. That pays only where
+    frames arrive spread over time (an engine computing them, not a shot handed over whole) and a core is free
+    beside the engine: ``encode_ahead=None`` turns it on with at least ``_AHEAD_CORES`` cores (on 2 shared cores
+    it slowed the network as much as it shortened the tail; README, Speed and memory).
     ``then(fn)`` runs ``fn`` after everything queued before it is on disk (how a caller saves its own resume state
     in step with the pass). ``flush()`` waits for the queue, ``close()`` for everything. A failure in the
     background is raised by the next call.
@@ -427,7 +428,7 @@ class DepthPassWriter:
 
     def __init__(self, path: str | os.PathLike[str], info: PassInfo, *, resume: bool = True, queue_size: int = 8,
                  png_workers: int | None = None, held_bytes: int = _HELD_BYTES,
-                 encode_ahead: bool | None = None) -> None:
+                 encode_ahead: bool | None = False) -> None:
         if info.kind not in KINDS:
             raise DepthshotError(f"unknown depth kind {info.kind!r} (expected one of {', '.join(KINDS)})")
         self.root = Path(path)
