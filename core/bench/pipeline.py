@@ -2,7 +2,9 @@
 
 For ``core.depth`` (a synthetic clip, default 1920x1080, with VDA-S synthetic weights at a small network input: a
 cheap model setting) it times, in one run, each stage alone (decode; the engine on frames already in memory;
-the depth-pass writer on the engine's maps, with its CPU ms per frame) and then the whole job (``run_depth``).
+the depth-pass writer on the engine's maps, its shot end included: staging, then the shot's PNGs in ``close()``;
+with its CPU ms per frame) and then the whole job (``run_depth``), with the whole job's tail: the seconds from
+the last depth frame out of the engine to the job's end (what a one-shot clip's PNGs add after the network).
 For ``core.stereo`` (synthetic clips at 640x360 and 1920x1080 with a synthetic depth pass) it times decode, depth
 read + disparity, warp + pack, x264 encode alone and then ``run_stereo``. A job is as fast as its slowest stage when
 whole / slowest is near 1 (the target is 1.15); the sum of the stages is what a serial job would take.
@@ -103,8 +105,8 @@ def load_model(model: str, weights: Path, device: str):
 def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-s", input_size: int = 70,
                    device: str = "cpu", precision: str = "auto") -> StageReport:
     """Stages of ``core.depth`` alone, then the whole job, on ``video`` (one shot, no cut detection)."""
-    from core.depth import DepthJob, run_depth
-    from core.depth.depth_pass import DepthPassWriter, PassInfo
+    from core.depth import DepthJob, Progress, run_depth
+    from core.depth.depth_pass import DepthPassWriter, PassInfo, default_png_workers
     from core.depth.engine import ShotDepth, VdaRunner
     from core.video import probe, read_frames
 
@@ -131,13 +133,15 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
     n = len(frames)
     del frames
 
-    def write() -> None:
+    shot_end: list[float] = []
+
+    def write() -> None:  # the whole stage: staging every frame, then the shot end (its PNGs) in close()
         w = DepthPassWriter(work / "writer", PassInfo(source="", fps=30.0, width=info.width, height=info.height,
                                                       kind="relative_inverse_depth"))
         w.begin_shot(0)
         for i in range(n):
             w.write(i, kept[i % len(kept)], i / 30)
-        w.close()
+        shot_end.append(_timed(w.close))
 
     cpu0 = _cpu_seconds()
     writer_s = _timed(write)
@@ -146,8 +150,19 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
                    precision=precision, device=device, shots=False)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    whole = _timed(lambda: run_depth(job))
-    extra: dict[str, Any] = {"writer CPU ms/frame": writer_cpu_ms, "precision": runner.precision,
+    marks: dict[str, float] = {}
+
+    def heard(p: Progress) -> None:  # the last report of a depth frame (out of the engine), and the job's end
+        marks[p.stage] = time.perf_counter()
+
+    whole = _timed(lambda: run_depth(job, on_progress=heard))
+    pngs = sorted((work / "pass" / "depth").glob("*.png"))
+    extra: dict[str, Any] = {"writer CPU ms/frame": writer_cpu_ms,
+                             "writer shot end alone (PNGs) s": shot_end[0],
+                             "whole job: last depth frame to done s": marks["done"] - marks["depth"],
+                             "PNG MB/frame": sum(f.stat().st_size for f in pngs) / len(pngs) / 1e6,
+                             "PNG workers": default_png_workers(),
+                             "precision": runner.precision,
                              "encode_batch": runner.encode_batch, "decode_chunk": runner.decode_chunk,
                              "size": f"{info.width}x{info.height}", "input_size": input_size, "model": model}
     if dev.type == "cuda":

@@ -36,13 +36,13 @@ so a shot end reads every staged frame once, to quantise it. Finished shots are 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import functools
 import json
 import logging
 import math
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,6 +55,7 @@ import numpy as np
 
 from core import __version__
 from core.atomic import atomic_path, finished_files, sweep_partials, write_text
+from core.depth.png import encode_png, write_png
 from core.errors import DepthshotError
 from core.video.pipeline import Sink
 
@@ -72,8 +73,11 @@ FILLED, UNRELIABLE, EMPTY = 1, 2, 4
 WORK_DIR = ".work"
 LOCK_FILE = ".lock"
 _LEVELS = 65535
+_QUANTIZE_ROWS = 32  # rows quantised at a time (a 1920-wide float64 block of 480 KB)
 _SAMPLES_PER_FRAME = 8192  # pixels sampled per frame for the robust percentiles ...
 _SAMPLED_FRAMES = 128  # ... from at most this many frames of a shot, evenly spaced (about 1M samples)
+_HELD_BYTES = 256 << 20  # staged frames kept in memory for the shot-end PNGs (so they are not read back)
+_AHEAD_CORES = 4  # encode PNGs ahead by default only with this many cores (room beside engine, decode, staging)
 _NO_SAMPLE = np.empty(0, np.float32)
 
 Kind = Literal["relative_inverse_depth", "metric_depth"]
@@ -309,14 +313,20 @@ def manifest_problem(info: PassInfo) -> str | None:
 
 
 def quantize(depth: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """float [H, W] raw values -> uint16 [H, W] normalised over ``[lo, hi]`` (round to nearest, in float64)."""
+    """float [H, W] raw values -> uint16 [H, W] normalised over ``[lo, hi]`` (round to nearest, in float64).
+    Computed ``_QUANTIZE_ROWS`` rows at a time, so the float64 intermediate stays in the CPU cache."""
     scale = _LEVELS / (hi - lo) if hi > lo else 0.0
-    q = depth.astype(np.float64)
-    q -= lo
-    q *= scale
-    np.rint(q, out=q)
-    np.clip(q, 0, _LEVELS, out=q)
-    return q.astype(np.uint16)
+    out = np.empty(depth.shape, np.uint16)
+    work = np.empty((min(_QUANTIZE_ROWS, len(depth)), *depth.shape[1:]), np.float64)
+    for r in range(0, len(depth), _QUANTIZE_ROWS):
+        rows = slice(r, r + _QUANTIZE_ROWS)
+        q = work[: min(_QUANTIZE_ROWS, len(depth) - r)]
+        np.subtract(depth[rows], lo, out=q, dtype=np.float64)
+        q *= scale
+        np.rint(q, out=q)
+        np.clip(q, 0, _LEVELS, out=q)
+        out[rows] = q
+    return out
 
 
 def dequantize(q: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -346,6 +356,7 @@ class _ShotStats:
     def __init__(self, start: int) -> None:
         self.start = start
         self.frames: dict[int, _FrameStats] = {}
+        self.range = (math.inf, -math.inf)  # running (lo, hi) of the frames added (read by other threads)
         self._level = 0
 
     def add(self, i: int, depth: np.ndarray, pts: float, valid: np.ndarray | None = None) -> None:
@@ -355,6 +366,7 @@ class _ShotStats:
         keep = (i - self.start) % (1 << self._level) == 0
         lo, hi = (float(flat.min()), float(flat.max())) if flat.size else (math.inf, -math.inf)
         self.frames[i] = _FrameStats(lo, hi, float(pts), sample.astype(np.float32) if keep else _NO_SAMPLE)
+        self.range = (min(self.range[0], lo), max(self.range[1], hi))
         while (len(self.frames) - 1) // (1 << self._level) + 1 > _SAMPLED_FRAMES:
             self._level += 1
             for j, f in self.frames.items():
@@ -370,6 +382,16 @@ class _ShotStats:
             lo, hi = (lo, hi) if math.isfinite(lo) else (0.0, 0.0)
         p2, p98 = (float(v) for v in np.percentile(samples, [2, 98]))
         return Shot(index=index, start=self.start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_png_workers() -> int:
+    """Threads that write a shot's PNGs: one per CPU core this process may run on, at most 4."""
+    return max(1, min(4, _cores()))
 
 
 class DepthPassWriter:
@@ -390,14 +412,23 @@ class DepthPassWriter:
 
     The disk work runs behind the caller: ``write`` checks the frame and updates the shot's running statistics,
     then queues the staging (at most ``queue_size`` frames wait); ``end_shot`` records the shot at once and hands
-    its 16-bit PNGs to a pool of ``png_workers`` threads, which write them while later shots are computed.
+    its 16-bit PNGs to a pool of ``png_workers`` threads, which write them while later shots are computed (from
+    the staged frames still held in memory, up to ``held_bytes`` of them, and reading the others back). While a
+    shot is open and ``encode_ahead`` is on, one low-priority thread encodes each held frame's PNG ahead with the
+    shot's range so far (kept in memory): at the shot end a guess whose range is the shot's final one is written
+    as it is, the others are encoded again, so the bytes never depend on the guess; when a shot's range is
+    reached early, most of its PNG work is done before the shot ends instead of after it. That pays only where
+    frames arrive spread over time (an engine computing them, not a shot handed over whole) and a core is free
+    beside the engine: ``encode_ahead=None`` turns it on with at least ``_AHEAD_CORES`` cores (on 2 shared cores
+    it slowed the network as much as it shortened the tail; README, Speed and memory).
     ``then(fn)`` runs ``fn`` after everything queued before it is on disk (how a caller saves its own resume state
     in step with the pass). ``flush()`` waits for the queue, ``close()`` for everything. A failure in the
     background is raised by the next call.
     """
 
     def __init__(self, path: str | os.PathLike[str], info: PassInfo, *, resume: bool = True, queue_size: int = 8,
-                 png_workers: int | None = None) -> None:
+                 png_workers: int | None = None, held_bytes: int = _HELD_BYTES,
+                 encode_ahead: bool | None = False) -> None:
         if info.kind not in KINDS:
             raise DepthshotError(f"unknown depth kind {info.kind!r} (expected one of {', '.join(KINDS)})")
         self.root = Path(path)
@@ -421,9 +452,16 @@ class DepthPassWriter:
         self._next = 0
         for folder in (self.root, self.root / FRAME_DIR, self.root / MASK_DIR, self.work_dir, self._raw_dir):
             sweep_partials(folder)  # files a killed run was writing
-        self._pngs = ThreadPoolExecutor(png_workers or min(4, os.cpu_count() or 1), thread_name_prefix="depth-png")
+        self._pngs = ThreadPoolExecutor(png_workers or default_png_workers(), thread_name_prefix="depth-png")
         self._png_jobs: list[Future[None]] = []
         self._png_lock = threading.Lock()  # the disk thread adds PNG jobs, the caller's thread checks them
+        self._held: dict[int, np.ndarray] = {}  # staged frames still in memory, by index (the PNG jobs take them)
+        self._held_room = held_bytes
+        self._held_lock = threading.Lock()  # also guards _guesses
+        self._guesses: dict[int, Future[tuple[tuple[float, float], list[bytes]] | None]] = {}
+        self._guesser = ThreadPoolExecutor(1, thread_name_prefix="depth-png-guess", initializer=_background_priority)
+        self._encode_ahead = _cores() >= _AHEAD_CORES if encode_ahead is None else encode_ahead
+        self.pngs_ahead = 0  # PNGs written as they were encoded ahead (a figure for the benchmarks)
         if not (resume and self._load_progress()):
             shutil.rmtree(self.work_dir, ignore_errors=True)
             self._raw_dir.mkdir(parents=True)
@@ -515,8 +553,10 @@ class DepthPassWriter:
         flags = self._flags(i, staged, mask)
         self._shot.add(i, staged, pts, self._valid(flags))
         if flags is not None:  # before the staged frame, so a staged frame always has its mask
-            self._disk.put(functools.partial(_write_png, self.root / self.info.mask_pattern.format(index=i), flags))
+            self._disk.put(functools.partial(write_png, self.root / self.info.mask_pattern.format(index=i), flags))
         self._disk.put(functools.partial(self._stage, i, staged, float(pts)))
+        if self._hold(i, staged) and self._encode_ahead:
+            self._guess_later(i, self._shot)
         self._next = max(self._next, i + 1)
 
     def then(self, fn: Callable[[], Any]) -> None:
@@ -556,9 +596,12 @@ class DepthPassWriter:
         self.flush()
         self._disk.__exit__(None, None, None)
         self._pngs.shutdown()
+        self._guesser.shutdown(cancel_futures=True)
         self.info.frame_count = self.info.shots[-1].end
         write_text(self.root / MANIFEST, json.dumps(self.info.to_json(), indent=1))
         shutil.rmtree(self.work_dir, ignore_errors=True)
+        log.info("depth pass %s: %d of %d PNGs were encoded ahead of their shot's end", self.root, self.pngs_ahead,
+                 self.info.frame_count)
         return DepthPass(self.root, self.info)
 
     # -- validity masks -------------------------------------------------------------------------------------------
@@ -598,13 +641,94 @@ class DepthPassWriter:
 
     def _record_shot(self, state: dict[str, Any], shot: Shot) -> None:
         self._save_progress(state)
+        self._stop_guessing(shot.start, shot.end)
         jobs = [self._pngs.submit(self._write_frame_png, i, shot.lo, shot.hi) for i in range(shot.start, shot.end)]
         with self._png_lock:
             self._png_jobs += jobs
 
+    def _hold(self, i: int, depth: np.ndarray) -> bool:
+        """Keep staged frame ``i`` in memory for its PNG while the budget allows (replacing a re-written one, and
+        dropping its guess); whether it is held."""
+        with self._held_lock:
+            old, guess = self._held.pop(i, None), self._guesses.pop(i, None)
+            self._held_room += old.nbytes if old is not None else 0
+            if guess is not None and not guess.cancel() and guess.done():
+                self._held_room += _guess_bytes(guess.result())
+            # (a guess still being encoded sees that its frame was replaced and keeps nothing)
+            if depth.nbytes > self._held_room:
+                return False
+            self._held[i] = depth
+            self._held_room -= depth.nbytes
+            return True
+
+    def _guess_later(self, i: int, stats: _ShotStats) -> None:
+        with self._held_lock:
+            self._guesses[i] = self._guesser.submit(self._guess, i, stats)
+
+    def _guess(self, i: int, stats: _ShotStats) -> tuple[tuple[float, float], list[bytes]] | None:
+        """Held frame ``i``'s PNG encoded with the open shot's running ``(lo, hi)``, which is its final PNG when no
+        later frame widens the range; None when the frame is no longer held or the range is not finite. The
+        encoded PNG takes the raw frame's place in memory (a stale guess reads the frame back from staging)."""
+        with self._held_lock:
+            depth = self._held.get(i)
+        for _ in range(2):  # once more when the range widened while encoding (frames come in bursts)
+            lo, hi = stats.range
+            if depth is None or not (math.isfinite(lo) and math.isfinite(hi)):
+                return None
+            parts = encode_png(quantize(depth, lo, hi))
+            if stats.range == (lo, hi):
+                break
+        with self._held_lock:
+            if self._held.get(i) is not depth:  # re-written or taken meanwhile
+                return None
+            del self._held[i]
+            self._held_room += depth.nbytes - _guess_bytes(((lo, hi), parts))
+        return (lo, hi), parts
+
+    def _stop_guessing(self, start: int, end: int) -> None:
+        """Cancel the guesses of frames ``start .. end-1`` not begun yet: once the shot has ended, its PNGs are
+        encoded by the pool (at normal priority)."""
+        with self._held_lock:
+            for i in range(start, end):
+                if i in self._guesses and self._guesses[i].cancel():
+                    del self._guesses[i]
+
+    def _guessed_png(self, i: int, lo: float, hi: float) -> list[bytes] | None:
+        """Frame ``i``'s guessed PNG when it was encoded with the shot's final ``(lo, hi)``, else None (also for a
+        guess still being encoded: the low-priority thread is not waited for)."""
+        with self._held_lock:
+            guess = self._guesses.pop(i, None)
+        if guess is None or guess.cancel():
+            return None
+        if not guess.done():
+            guess.add_done_callback(self._forget_guess)
+            return None
+        made = guess.result()
+        with self._held_lock:
+            self._held_room += _guess_bytes(made)
+            if made is None or made[0] != (lo, hi):
+                return None
+            self.pngs_ahead += 1
+        return made[1]
+
+    def _forget_guess(self, guess: Future[tuple[tuple[float, float], list[bytes]] | None]) -> None:
+        """Give back the memory of a guess that finished too late to be used."""
+        if not guess.cancelled() and guess.exception() is None:
+            with self._held_lock:
+                self._held_room += _guess_bytes(guess.result())
+
+    def _staged_depth(self, i: int) -> np.ndarray:
+        """Staged frame ``i``: from memory when held, else read back from ``.work/raw/``."""
+        with self._held_lock:
+            depth = self._held.pop(i, None)
+            self._held_room += depth.nbytes if depth is not None else 0
+        return depth if depth is not None else self._read_staged(i)[0]
+
     def _write_frame_png(self, i: int, lo: float, hi: float) -> None:
-        depth, _ = self._read_staged(i)
-        _write_png(self.root / self.info.frame_pattern.format(index=i), quantize(depth, lo, hi))
+        png = self._guessed_png(i, lo, hi)  # a right guess no longer holds its raw frame
+        if png is None:
+            png = encode_png(quantize(self._staged_depth(i), lo, hi))
+        write_png(self.root / self.info.frame_pattern.format(index=i), png)
         (self._raw_dir / f"{i:06d}.npy").unlink()
 
     def _check_pngs(self) -> None:
@@ -640,9 +764,13 @@ def _call(fn: Callable[[], Any]) -> None:
     fn()
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), image):
-            if shutil.disk_usage(path.parent).free < 2 * image.nbytes:
-                raise OSError(errno.ENOSPC, "No space left on device", str(path))
-            raise DepthshotError(f"{path}: cannot write depth frame")
+def _guess_bytes(guess: tuple[tuple[float, float], list[bytes]] | None) -> int:
+    """Memory an encoded guess takes (bytes)."""
+    return 0 if guess is None else sum(len(part) for part in guess[1])
+
+
+def _background_priority() -> None:
+    """Lower the calling thread's CPU priority (nice 10) where threads have their own (Linux), so that work
+    done ahead yields to the engine."""
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)

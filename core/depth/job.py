@@ -347,7 +347,9 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
             finished = finished_pass(job, model, width, height)
             write_preview_when_asked(job, finished, Meter(len(finished), len(finished), on_progress))
             return Path(job.output)
-        writer = DepthPassWriter(job.output, pass_info, resume=True)
+        # frames computed here arrive spread over time: their PNGs can be encoded ahead (a cluster's come in whole)
+        writer = DepthPassWriter(job.output, pass_info, resume=True,
+                                 encode_ahead=None if isinstance(executor, LocalShots) else False)
         meter = Meter(info.frame_count, writer.resume_point(), on_progress)
         meters.append(meter)
         size = None if (width, height) == (info.width, info.height) else (width, height)

@@ -245,6 +245,55 @@ def test_resume_finishes_the_pngs_of_a_recorded_shot(tmp_path):
         assert resumed.frame_path(i).read_bytes() == fresh.frame_path(i).read_bytes()
 
 
+@pytest.mark.parametrize("ahead", [False, True])
+def test_shot_end_pngs_come_from_memory_within_the_budget_and_from_staging_beyond_it(tmp_path, ahead):
+    from core.depth.depth_pass import stage_frame
+
+    frames = _frames(4)
+    frames[0][0, :2] = [-1.0, 99.0]  # the shot's range from frame 0 on: every PNG encoded ahead is right
+    path = tmp_path / "p"
+    w = DepthPassWriter(path, _info(), held_bytes=2 * frames[0].nbytes, encode_ahead=ahead)  # room for frames 0, 1
+    w.begin_shot(0)
+    for i in range(4):
+        w.write(i, frames[i], pts=i / 30)
+    w.flush()
+    for i in range(4):  # what is on disk now differs from what was written: shows where each PNG came from
+        stage_frame(path / ".work" / "raw" / f"{i:06d}.npy", frames[i][::-1].copy(), i / 30)
+    w.end_shot()
+    dp = w.close()
+    fresh = _write(tmp_path / "q", frames, cuts=[])
+    same = [dp.frame_path(i).read_bytes() == fresh.frame_path(i).read_bytes() for i in range(4)]
+    assert same == [True, True, False, False]
+    assert np.array_equal(cv2.imread(str(dp.frame_path(3)), cv2.IMREAD_UNCHANGED),
+                          cv2.imread(str(fresh.frame_path(3)), cv2.IMREAD_UNCHANGED)[::-1])
+
+
+@pytest.mark.parametrize("widen_at, ahead", [(None, 6), (5, 1)])  # (5: only frame 5 saw the final range)
+def test_pngs_encoded_ahead_are_kept_only_when_their_range_is_the_shots(tmp_path, widen_at, ahead):
+    frames = _frames(6)
+    frames[0][0, :2] = [-1.0, 99.0]  # frame 0 holds the shot's range ...
+    if widen_at is not None:
+        frames[widen_at][0, 0] = 200.0  # ... unless a later frame widens it
+    w = DepthPassWriter(tmp_path / "p", _info(), encode_ahead=True)
+    w.begin_shot(0)
+    for i in range(6):
+        if i == widen_at:
+            w._guesser.submit(lambda: None).result()  # the guesses of the frames before are done
+        w.write(i, frames[i], pts=i / 30)
+    w._guesser.submit(lambda: None).result()
+    w.end_shot()
+    dp = w.close()
+    assert w.pngs_ahead == ahead
+    plain = DepthPassWriter(tmp_path / "q", _info(), encode_ahead=False)
+    plain.begin_shot(0)
+    for i in range(6):
+        plain.write(i, frames[i], pts=i / 30)
+    fresh = plain.close()
+    assert plain.pngs_ahead == 0
+    for i in range(6):
+        assert dp.frame_path(i).read_bytes() == fresh.frame_path(i).read_bytes()
+
+
 def test_long_shot_percentiles_come_from_a_bounded_sample(tmp_path):
     from core.depth.depth_pass import _SAMPLED_FRAMES, _ShotStats
 
