@@ -213,7 +213,7 @@ def _reference_warp(image: np.ndarray, disp: np.ndarray, shift: float, tolerance
         for x in range(w - 1):
             beside = min(steps[x - 1] if x > 0 else np.inf, steps[x + 1] if x + 1 < w - 1 else np.inf)
             conn.append(steps[x] <= tolerance or steps[x] <= 2.0 * beside)
-        stretch = [min(max(abs(t[x + 1] - t[x]), f32(1)), f32(1.5)) if conn[x] else f32(1) for x in range(w - 1)]
+        stretch = [min(abs(t[x + 1] - t[x]), f32(1.5)) if conn[x] else f32(1) for x in range(w - 1)]
         colour, frac = image[:, y].copy(), np.ones((2, w))  # edge pixels unmixed; own share open right / left
         for x in range(1, w - 1):
             for k, (inner, outer) in enumerate([(x - 1, x + 1), (x + 1, x - 1)]):
