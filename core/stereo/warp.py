@@ -193,7 +193,7 @@ def _pieces(
     pixel ``src_a`` (flat index) at ``start`` to ``src_b`` at ``end``. Every pixel has a piece to its right: to its
     right neighbour when connected, else an *edge* piece of its own colour. A pixel not connected on its left gets an
     edge piece there too. An edge piece reaches ``extent`` (right, left: (H, W) source px, see :func:`_edge_extent`)
-    beyond the pixel's centre (scaled by how much the surface stretches there), and then half a target pixel more
+    beyond the pixel's centre (scaled by how much the surface stretches or shrinks there), and then half a target pixel more
     over which its coverage falls from 1 to 0 (the target pixels an object's edge only partly covers blend with what
     lies behind); its ``start`` is the outer end.
     """
@@ -202,8 +202,10 @@ def _pieces(
     target = torch.arange(w, device=dev, dtype=torch.float32) + shift * disparity
     flat = torch.arange(h * w, device=dev).view(h, w)
     # target px per source px of the surface next to an open end: the smaller of its last two steps (an edge
-    # pixel's own step is often off, its colour and depth being a mix of both surfaces)
-    step = target.diff(dim=1).abs_().clamp_(1.0, 1.5).where(conn, torch.ones_like(conn, dtype=torch.float32))
+    # pixel's own step is often off, its colour and depth being a mix of both surfaces); below 1 too, where the
+    # surface shrinks (it turns away from the target view: a curved object's limb, a side face the source sees
+    # more of), so that its edge stays as near its last pixel as the surface says
+    step = target.diff(dim=1).abs_().clamp_(max=1.5).where(conn, torch.ones_like(conn, dtype=torch.float32))
     inner = step.clone()
     inner[:, 1:] = torch.minimum(step[:, 1:], step[:, :-1])  # for the pair (x, x+1): also the pair before
     outer = step.clone()

@@ -58,6 +58,20 @@ def test_random_disparity_leaves_no_hole_pixels():
     assert res.image.min() >= 0.1 - 1e-6 and res.image.max() <= 0.9 + 1e-6
 
 
+def test_edge_of_a_shrinking_surface_reaches_as_far_as_the_surface_says():
+    # a near surface whose disparity grows by 0.5 px per px shrinks to 0.5 px per source px in the right view: its
+    # first pixel (20, disparity 10.25) lands at 9.75 and its outer edge, half a source pixel beyond (disparity
+    # 10.0), at 9.5, so target pixel 9 (8.5..9.5) is all background (a step of 1 would reach 9.25: a quarter of it)
+    w = 40
+    vals, disp = [BG] * w, [0.0] * w
+    for x in range(20, 30):
+        vals[x], disp[x] = FG, 10.25 + 0.5 * (x - 20)
+    img, d = _rows(vals, disp)
+    out = warp_view(img, d, -1.0).image[0, 0]
+    assert out[9].item() == pytest.approx(BG, abs=1e-3)
+    assert torch.all(out[10:15] == FG)
+
+
 def test_border_fill_or_black():
     img = torch.full((3, 4, 20), 0.5)
     d = torch.full((4, 20), 3.0)
@@ -199,7 +213,7 @@ def _reference_warp(image: np.ndarray, disp: np.ndarray, shift: float, tolerance
         for x in range(w - 1):
             beside = min(steps[x - 1] if x > 0 else np.inf, steps[x + 1] if x + 1 < w - 1 else np.inf)
             conn.append(steps[x] <= tolerance or steps[x] <= 2.0 * beside)
-        stretch = [min(max(abs(t[x + 1] - t[x]), f32(1)), f32(1.5)) if conn[x] else f32(1) for x in range(w - 1)]
+        stretch = [min(abs(t[x + 1] - t[x]), f32(1.5)) if conn[x] else f32(1) for x in range(w - 1)]
         colour, frac = image[:, y].copy(), np.ones((2, w))  # edge pixels unmixed; own share open right / left
         for x in range(1, w - 1):
             for k, (inner, outer) in enumerate([(x - 1, x + 1), (x + 1, x - 1)]):
