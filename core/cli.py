@@ -179,6 +179,15 @@ def ray_options(args: argparse.Namespace) -> Any:
                       chunk_frames=args.ray_chunk_frames)
 
 
+def connect_ray(options: Any) -> None:
+    """With ``--ray`` (``options`` from ``ray_options``; None without it, then nothing happens): connect now, so
+    that Ray missing or unreachable is one line before any input is touched."""
+    if options is not None:
+        from core.cluster import connect
+
+        connect(options)
+
+
 def run_inputs(inputs: Sequence[Any], run_one: Callable[[Any], Any], *, name: Callable[[Any], str] = str,
                parallel: int = 1) -> int:
     """Run ``run_one(input)`` for every input (``parallel`` at a time, in threads); an input that fails with a

@@ -19,6 +19,7 @@ from core.cli import (
     ArgumentParser,
     add_decode_errors_argument,
     add_ray_arguments,
+    connect_ray,
     input_source,
     ray_options,
     run_inputs,
@@ -162,10 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DepthshotError("a live source is one input in one process (no several inputs, no --ray)")
         return _main_live(jobs[0], args)
     options = ray_options(args)
-    if options is not None:
-        from core.cluster import connect
-
-        connect(options)  # Ray missing or unreachable: one line, before any input is touched
+    connect_ray(options)  # Ray missing or unreachable: one line, before any input is touched
     progress = JobProgress(args.progress)
 
     def run_one(job: DepthJob) -> None:

@@ -21,7 +21,14 @@ import numpy as np
 from tqdm import tqdm
 
 from core.atomic import sweep_partials
-from core.cli import ArgumentParser, add_decode_errors_argument, add_ray_arguments, ray_options, setup_logging
+from core.cli import (
+    ArgumentParser,
+    add_decode_errors_argument,
+    add_ray_arguments,
+    connect_ray,
+    ray_options,
+    setup_logging,
+)
 from core.depth.depth_pass import LOCK_FILE, DepthPass
 from core.depth.job import DepthJob, add_engine_arguments, ensure_pass
 from core.errors import DepthshotError, disk_full_reported
@@ -93,15 +100,6 @@ def open_input(args: argparse.Namespace) -> DepthPass:
     from core.cluster.depth import RayShots
 
     return ensure_pass(src, job, executor=RayShots(options))
-
-
-def connect_ray(args: argparse.Namespace) -> None:
-    """With ``--ray``: connect now, so that Ray missing or unreachable is one line before any input is touched."""
-    options = ray_options(args)
-    if options is not None:
-        from core.cluster import connect
-
-        connect(options)
 
 
 def camera_options(args: argparse.Namespace) -> CameraOptions:
@@ -194,7 +192,7 @@ def run_frames(
     camera = camera_options(args)  # validate options before any long job starts
     if args.output.exists() and not args.output.is_dir():
         raise DepthshotError(f"{args.output}: exists and is not a folder")
-    connect_ray(args)
+    connect_ray(ray_options(args))  # Ray missing or unreachable: one line, before any input
     dp = open_input(args)
     if check is not None:
         check(dp)
@@ -244,7 +242,7 @@ def run_shots(
     if getattr(args, "poses", None) is None:
         args.poses = "estimate"
     camera = camera_options(args)
-    connect_ray(args)
+    connect_ray(ray_options(args))  # Ray missing or unreachable: one line, before any input
     dp = open_input(args)
     traj = resolve_poses(args, dp, camera)
     selected = set(parse_frames(args.frames, len(dp)))

@@ -23,6 +23,7 @@ from core.cli import (
     add_decode_errors_argument,
     check_number,
     check_window,
+    connect_ray,
     input_source,
     ray_options,
     run_inputs,
@@ -234,10 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if str(job.output) != "-":
             print(job.output)
         return 0
-    if options is not None:
-        from core.cluster import connect
-
-        connect(options)  # Ray missing or unreachable: one line, before any input is touched
+    connect_ray(options)  # Ray missing or unreachable: one line, before any input is touched
 
     def run_one(job: StereoJob, on_progress: OnProgress) -> Path:
         if options is None:
