@@ -16,17 +16,21 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import DepthshotError
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'depthshot[ray]'"
+MAX_RETRIES = 3  # Ray's retries of a task whose worker died
+POLL_S = 0.5  # how often a driver looks at its running tasks (progress)
+
+Unit = TypeVar("Unit")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,31 @@ def fetch(ray: ModuleType, ref: Any, what: str) -> Any:
         log.debug("%s failed on Ray", what, exc_info=True)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise DepthshotError(f"{what} failed on Ray: {type(exc).__name__}: {first}") from None
+
+
+def run_tasks(ray: ModuleType, units: Sequence[Unit], submit: Callable[[Unit], Any], slots: float,
+              on_ready: Callable[[Unit, Any], bool], on_poll: Callable[[Unit], None] | None = None) -> None:
+    """One Ray task per unit, started in order with about 2 per task slot in flight. ``submit(unit)`` starts a
+    unit's task and returns its ref (or streaming generator); ``on_ready(unit, ref)`` is called whenever the ref is
+    ready (a generator: its next item is) and says whether the unit is finished; ``on_poll(unit)`` for each unit
+    still running at every poll (``POLL_S``). What is still running when this returns or raises is cancelled."""
+    todo = list(units)
+    running: dict[Any, Unit] = {}
+    try:
+        while todo or running:
+            while todo and len(running) < max(2, int(2 * slots)):
+                unit = todo.pop(0)
+                running[submit(unit)] = unit
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+            for ref in ready:
+                if on_ready(running[ref], ref):
+                    del running[ref]
+            if on_poll is not None:
+                for unit in running.values():
+                    on_poll(unit)
+    finally:
+        for ref in running:
+            ray.cancel(ref)
 
 
 def require_ray() -> ModuleType:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from core.atomic import finished_files, sweep_partials, write_text
-from core.cluster import RayOptions, check_shared_paths, connect, fetch, task_resources
+from core.cluster import MAX_RETRIES, POLL_S, RayOptions, check_shared_paths, connect, fetch, task_resources
 from core.depth.chunks import Chunk, ChunkJoin, split_shot
 from core.depth.depth_pass import WORK_DIR, DepthPassWriter, read_staged_frame, stage_frame
 from core.depth.engines import Engine, ShotInput, get_engine, make_config
@@ -44,8 +44,6 @@ STAGE_DIR = "cluster"  # under the pass's .work/
 _DONE = "done.json"
 _TASK = "task.json"
 _PLAN = "plan.json"
-_MAX_RETRIES = 3
-_POLL_S = 0.5  # how often the driver looks at the stages of running tasks (progress)
 
 
 def stage_folder(output: Path, start: int) -> Path:
@@ -179,7 +177,7 @@ class RayShots:
         self._gpu = self._task_resources["num_gpus"] > 0
 
     def _remote(self, fn: Callable, **kw: Any) -> Any:
-        return self.ray.remote(max_retries=_MAX_RETRIES, **self._task_resources, **kw)(fn)
+        return self.ray.remote(max_retries=MAX_RETRIES, **self._task_resources, **kw)(fn)
 
     def _device_job(self, job: DepthJob) -> DepthJob:
         import dataclasses
@@ -225,7 +223,7 @@ class RayShots:
                 window = times[max(0, chunk.start - 1) : chunk.end + 1]  # and the frames either side
                 ref = task.remote(job, device, pending.size, chunk.start, chunk.end, window)
                 running[ref] = chunk
-            ready, _ = self.ray.wait(list(running), num_returns=1, timeout=_POLL_S)
+            ready, _ = self.ray.wait(list(running), num_returns=1, timeout=POLL_S)
             for ref in ready:
                 chunk = running.pop(ref)
                 self._get(ref, f"{job.input}: frames {chunk.start}-{chunk.end - 1}")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.cluster import RayOptions, check_shared_paths, connect, fetch, task_resources
+from core.cluster import MAX_RETRIES, RayOptions, check_shared_paths, connect, fetch, run_tasks, task_resources
 from core.depth.depth_pass import DepthPass
 from core.errors import disk_full_reported
 from core.geometry.cli import FrameSource, write_frames, write_shot
@@ -34,8 +34,6 @@ from core.geometry.sequence import GeometryFrame
 
 log = logging.getLogger(__name__)
 
-_MAX_RETRIES = 3
-_POLL_S = 0.5
 _CHUNKS_PER_SLOT = 4
 _CHUNK_MAX = 200  # frames per task at most: what a retry redoes, and the progress grain once a chunk is done
 
@@ -85,30 +83,6 @@ def _for_every_node(ray: Any, source: FrameSource, outputs: list[Path]) -> Frame
     return source
 
 
-def _run(ray: Any, submit: Callable[[int], Any], count: int, slots: float, what: Callable[[int], str],
-         watch: Callable[[int], None], finished: Callable[[int], None]) -> None:
-    """Run units ``0 .. count - 1`` as tasks (``submit(k)`` -> its ref), about 2 per slot in flight, in order;
-    ``watch(k)`` for each running unit at every poll, ``finished(k)`` when unit ``k``'s task returned. A failed
-    task stops the run (``fetch``: its one line); what is still running is cancelled."""
-    todo = list(range(count))
-    running: dict[Any, int] = {}
-    try:
-        while todo or running:
-            while todo and len(running) < max(2, int(2 * slots)):
-                k = todo.pop(0)
-                running[submit(k)] = k
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
-            for ref in ready:
-                k = running.pop(ref)
-                fetch(ray, ref, what(k))
-                finished(k)
-            for k in running.values():
-                watch(k)
-    finally:
-        for ref in running:
-            ray.cancel(ref)
-
-
 def run_frame_tasks(options: RayOptions, source: FrameSource, todo: Sequence[int], out_path: Callable[[int], Path],
                     write: FrameWriter, on_frame: Callable[[int], None]) -> None:
     """Write the files of frames ``todo`` (sorted) as Ray tasks (see the module docstring); ``on_frame(index)``
@@ -132,12 +106,16 @@ def run_frame_tasks(options: RayOptions, source: FrameSource, todo: Sequence[int
             n += 1
         report(k, n)
 
-    task = ray.remote(max_retries=_MAX_RETRIES, **resources)(_frames_task)
+    task = ray.remote(max_retries=MAX_RETRIES, **resources)(_frames_task)
     shared = ray.put((source, write))
     log.info("%d frames in %d Ray tasks", len(todo), len(parts))
-    _run(ray, lambda k: task.remote(shared, parts[k], [paths[i] for i in parts[k]]), len(parts), slots,
-         lambda k: f"{source.dp.root}: frames {parts[k][0]}-{parts[k][-1]}", watch,
-         lambda k: report(k, len(parts[k])))
+    def ready(k: int, ref: Any) -> bool:
+        fetch(ray, ref, f"{source.dp.root}: frames {parts[k][0]}-{parts[k][-1]}")  # a failure: its one line
+        report(k, len(parts[k]))
+        return True
+
+    run_tasks(ray, range(len(parts)), lambda k: task.remote(shared, parts[k], [paths[i] for i in parts[k]]), slots,
+              ready, watch)
 
 
 def run_shot_tasks(options: RayOptions, source: FrameSource, shots: Sequence[tuple[list[int], Path]],
@@ -150,7 +128,11 @@ def run_shot_tasks(options: RayOptions, source: FrameSource, shots: Sequence[tup
     resources, slots = task_resources(ray, options, cpu_only=True)
     shots = [(indices, path.absolute()) for indices, path in shots]
     source = _for_every_node(ray, source, [shots[0][1]])
-    task = ray.remote(max_retries=_MAX_RETRIES, **resources)(_shot_task)
+    task = ray.remote(max_retries=MAX_RETRIES, **resources)(_shot_task)
     shared = ray.put((source, write))
-    _run(ray, lambda k: task.remote(shared, *shots[k]), len(shots), slots, lambda k: str(shots[k][1]),
-         lambda k: None, lambda k: on_frames(len(shots[k][0])))
+    def ready(k: int, ref: Any) -> bool:
+        fetch(ray, ref, str(shots[k][1]))
+        on_frames(len(shots[k][0]))
+        return True
+
+    run_tasks(ray, range(len(shots)), lambda k: task.remote(shared, *shots[k]), slots, ready)

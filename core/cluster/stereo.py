@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.cluster import RayOptions, check_shared_paths, connect, fetch, task_resources
+from core.cluster import MAX_RETRIES, RayOptions, check_shared_paths, connect, fetch, run_tasks, task_resources
 from core.errors import DepthshotError
 from core.progress import OnProgress, Stage
 from core.stereo.convert import StereoJob, StereoPlan, open_writer, plan_stereo, render_segment
@@ -35,9 +35,7 @@ from core.video import SegmentSpec, Sink, frame_times
 
 log = logging.getLogger(__name__)
 
-_MAX_RETRIES = 3
 _ENCODE_QUEUE = 4  # rendered frames waiting for the task's encoder
-_POLL_S = 0.5
 
 
 def segment_task(plan: StereoPlan, spec: SegmentSpec, k: int, before: float | None, times: list[float],
@@ -80,38 +78,32 @@ def run_stereo_ray(job: StereoJob, options: RayOptions, on_progress: OnProgress 
         if writer.complete:
             return plan.output
         shared = ray.put((plan, writer.spec))
-        task = ray.remote(max_retries=_MAX_RETRIES, **resources)(_task)
+        task = ray.remote(max_retries=MAX_RETRIES, **resources)(_task)
         kept = {k: s for k, s in writer.finished.items() if k < len(spans)}
         if kept:
             log.info("%s: %d of %d segments (%d frames) finished by an earlier run: reused", plan.output, len(kept),
                      len(spans), sum(s["frames"] for s in kept.values()))
         todo = [k for k in range(len(spans)) if k not in kept]
-        running: dict[Any, int] = {}  # the generator of each running task -> its segment
         rendered: dict[int, int] = {}  # frames each running task has rendered so far
-        try:
-            with Stage(on_progress, "stereo", len(times), done=sum(s["frames"] for s in kept.values())) as stage:
-                while todo or running:
-                    while todo and len(running) < max(2, int(2 * slots)):
-                        k = todo.pop(0)
-                        before = spans[k - 1][-1] if k > 0 else None
-                        after = spans[k + 1][0] if k + 1 < len(spans) else None
-                        running[task.remote(shared, k, before, spans[k], after)] = k
-                    ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
-                    for gen in ready:
-                        k = running[gen]
-                        item = fetch(ray, next(gen), f"{job.input}: stereo frames {k * size}-"
-                                                     f"{k * size + len(spans[k]) - 1}")
-                        frames = item if isinstance(item, int) else item["frames"]
-                        if frames > rendered.get(k, 0):
-                            stage.update(frames - rendered.get(k, 0))
-                            rendered[k] = frames
-                        if not isinstance(item, int):  # the segment's record: its file is on disk
-                            writer.record(k, item)
-                            del running[gen]
-                            rendered.pop(k, None)
-        finally:
-            for gen in running:
-                ray.cancel(gen)
+
+        def submit(k: int) -> Any:  # a streaming generator: per-frame counts, then the segment's record
+            before = spans[k - 1][-1] if k > 0 else None
+            after = spans[k + 1][0] if k + 1 < len(spans) else None
+            return task.remote(shared, k, before, spans[k], after)
+
+        def ready(k: int, gen: Any) -> bool:
+            item = fetch(ray, next(gen), f"{job.input}: stereo frames {k * size}-{k * size + len(spans[k]) - 1}")
+            frames = item if isinstance(item, int) else item["frames"]
+            if frames > rendered.get(k, 0):
+                stage.update(frames - rendered.get(k, 0))
+                rendered[k] = frames
+            if isinstance(item, int):
+                return False
+            writer.record(k, item)  # the segment's record: its file is on disk
+            return True
+
+        with Stage(on_progress, "stereo", len(times), done=sum(s["frames"] for s in kept.values())) as stage:
+            run_tasks(ray, todo, submit, slots, ready)
     return plan.output
 
 

@@ -93,9 +93,10 @@ class MidShotKiller(threading.Thread):
 @pytest.mark.slow
 def test_a_worker_killed_mid_shot_is_retried_and_the_pass_is_unchanged(local_ray, two_shots, reference,
                                                                         vits_weights, work):
-    from core.cluster.depth import _MAX_RETRIES, run_depth_ray, stage_folder
+    from core.cluster import MAX_RETRIES
+    from core.cluster.depth import run_depth_ray, stage_folder
 
-    assert _MAX_RETRIES >= 1
+    assert MAX_RETRIES >= 1
     out = work / "worker_killed"
     killer = MidShotKiller(stage_folder(out, 0))
     killer.start()
