@@ -186,15 +186,23 @@ def hole_runs(holes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return y, x, x[starts][run] - 1, x[ends][run] + 1
 
 
+def background_is_left(has_left: torch.Tensor, has_right: torch.Tensor, left_disparity: torch.Tensor,
+                       right_disparity: torch.Tensor) -> torch.Tensor:
+    """Which row neighbour of a hole's run is its background (N,) bool, True for the left one: the neighbour with
+    the smaller disparity (the farther surface), or the only one there is (``has_left``/``has_right``: (N,) bool,
+    the neighbours inside the frame; disparities (N,) px)."""
+    return has_left & (~has_right | (left_disparity <= right_disparity))
+
+
 def row_trend(
     image: torch.Tensor, disparity: torch.Tensor, holes: torch.Tensor, src: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The background's trend along each row continued into the holes.
 
-    Each hole pixel's background side is the row neighbour of the hole's run with the smaller disparity (as the
-    stretch chooses). A line is fitted (least squares, per channel) to the ``_TREND_SAMPLES`` pixels from there
-    deeper into the background; where they are not all background ``src`` of one surface the slope is 0 and the
-    stretched pixel stays. The slope is averaged over the hole pixels of ``_TREND_ROWS`` rows above and below
+    Each hole pixel's background side is the row neighbour of the hole's run with the smaller disparity
+    (:func:`background_is_left`, as the stretch chooses). A line is fitted (least squares, per channel) to the
+    ``_TREND_SAMPLES`` pixels from there deeper into the background; where they are not all background ``src`` of
+    one surface the slope is 0 and the stretched pixel stays. The slope is averaged over the hole pixels of ``_TREND_ROWS`` rows above and below
     (noise) and followed from the line's value at the boundary, levelling off over ``_TREND_REACH`` px.
     ``image``: (C, H, W); ``disparity``: (H, W) px; ``holes``, ``src``: (H, W) bool. Returns the hole pixels' ``y``,
     ``x`` (N,), their colours (C, N) and their distances from the boundary pixel (N,) px.
@@ -203,7 +211,7 @@ def row_trend(
     y, x, lb, rb = hole_runs(holes)
     has_left, has_right = lb >= 0, rb < w
     lb, rb = lb.clamp(0, w - 1), rb.clamp(0, w - 1)
-    use_left = has_left & (~has_right | (disparity[y, lb] <= disparity[y, rb]))
+    use_left = background_is_left(has_left, has_right, disparity[y, lb], disparity[y, rb])
     edge = torch.where(use_left, lb, rb)
     step = torch.where(use_left, -1, 1)  # from the boundary deeper into the background
     dist = (x - edge).abs().to(image.dtype)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import DepthshotError
-from core.stereo.fill import TemporalFill, hole_runs, spatial_fill
+from core.stereo.fill import TemporalFill, background_is_left, hole_runs, spatial_fill
 
 Mode = Literal["both_half", "right_only"]
 Border = Literal["fill", "black"]
@@ -321,7 +321,7 @@ def _fill_holes(values: torch.Tensor, holes: torch.Tensor, border: Border) -> to
     q, left, right = row + x, row + before, row + after  # flat positions: the spare columns keep them in the row
     has_left, has_right = before >= _PAD, after < pitch - _PAD
     d = flat[-1]
-    use_left = has_left & (~has_right | (d[left] <= d[right]))
+    use_left = background_is_left(has_left, has_right, d[left], d[right])
     fill = flat[:, torch.where(use_left, left, right)]
     empty = ~(has_left | has_right) if border == "fill" else ~(has_left & has_right)
     flat[:, q] = fill.masked_fill_(empty, 0.0)
