@@ -3,6 +3,8 @@
 ``VdaRunner`` holds the model and does the tensor work of one window (pre-processing, encoding, temporal
 decoding, resize back to the frame size). ``ShotDepth`` is the per-shot state machine: it buffers at most
 one window of frames, runs a window whenever 32 positions are filled, feeds the stitcher and returns finished frames.
+Windows run ahead of the stitching: window k is resized, downloaded (asynchronously on CUDA) and stitched on a
+thread of its own while window k+1 goes through the network, so only the stitching is sequential.
 
 Every frame is encoded exactly once: the 10 key positions a window takes over from the previous one reuse that
 window's features, so window 0 encodes 32 frames and every later window only its 22 new ones (in chunks of
@@ -14,8 +16,10 @@ and stays bit-identical.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,17 +149,20 @@ class VdaRunner:
             return _true_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
 
-    def encode(self, frames: np.ndarray) -> list[torch.Tensor]:
-        """Encoder features of uint8 RGB frames [N, H, W, 3]: 4 tensors [N, h*w, C] on the device.
+    def encode(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[torch.Tensor]:
+        """Encoder features of N uint8 RGB frames [H, W, 3] (a list or an array [N, H, W, 3]): 4 tensors
+        [N, h*w, C] on the device.
 
-        Frames are uploaded as uint8 and pre-processed on the device, in consecutive chunks of ``encode_batch``;
-        the same frames give the same bits.
+        Frames are uploaded as uint8 and pre-processed on the device one at a time (a window of full-size float
+        frames would be fresh memory every time: 800 MB at 1080p), then encoded in consecutive chunks of
+        ``encode_batch``; the same frames give the same bits.
         """
-        self._batches(frames.shape[1], frames.shape[2])
+        self._batches(*frames[0].shape[:2])
         chunks = []
         with torch.inference_mode(), self._autocast():
             for i in range(0, len(frames), self.encode_batch):
-                x = preprocess(frames[i : i + self.encode_batch], self.input_size, self.device)
+                batch = frames[i : i + self.encode_batch]
+                x = torch.cat([preprocess(f[None], self.input_size, self.device) for f in batch])
                 chunks.append(self._encode(x))
         return [torch.cat(layer) for layer in zip(*chunks)]
 
@@ -174,22 +181,45 @@ class VdaRunner:
             out = decode(features, 1, features[0].shape[0], th, tw, frames_per_chunk=self.decode_chunk, cache=cache)
         return out[0].float()
 
-    def window_depth(
+    def start_depth(
         self, features: list[torch.Tensor], height: int, width: int, cache: StreamCache | None = None
-    ) -> np.ndarray:
-        """Raw depth of one window resized to the frame size (bilinear, align_corners=True): float32 [32, H, W].
+    ) -> Callable[[], list[np.ndarray]]:
+        """Start one window's raw depth at the frame size; returns a function (callable from any thread, once) that
+        waits for it and gives its frames, float32 [H, W] each (bilinear resize, align_corners=True).
 
-        ``cache``: streaming mode (one frame, [1, H, W]), see ``network_output``.
+        On CUDA the resize runs on the device and the result is copied into pinned memory without blocking (the
+        function waits for the copy's event); on the CPU the resize is left to the function, frame by frame.
+        ``cache``: streaming mode (one frame), see ``network_output``.
         """
         out = self.network_output(features, height, width, cache)
-        with torch.inference_mode():
-            out = F.interpolate(out[:, None], size=(height, width), mode="bilinear", align_corners=True)[:, 0]
-            if self.device.type == "cuda":  # into pinned memory, so the copy runs at full bus speed
-                host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
-                host.copy_(out, non_blocking=True)
-                torch.cuda.current_stream(self.device).synchronize()
-                return host.numpy()
-        return out.cpu().numpy().astype(np.float32, copy=False)
+        size = (height, width)
+        if self.device.type == "cuda":
+            with torch.inference_mode():
+                full = F.interpolate(out[:, None], size=size, mode="bilinear", align_corners=True)[:, 0]
+                host = torch.empty(full.shape, dtype=full.dtype, pin_memory=True)
+                host.copy_(full, non_blocking=True)
+                copied = torch.cuda.Event()
+                copied.record(torch.cuda.current_stream(self.device))
+
+            def downloaded() -> list[np.ndarray]:
+                copied.synchronize()
+                return list(host.numpy())
+
+            return downloaded
+
+        def resized() -> list[np.ndarray]:
+            with torch.inference_mode():
+                return [F.interpolate(o[None, None], size=size, mode="bilinear", align_corners=True)[0, 0].numpy()
+                        for o in out]
+
+        return resized
+
+    def window_depth(
+        self, features: list[torch.Tensor], height: int, width: int, cache: StreamCache | None = None
+    ) -> list[np.ndarray]:
+        """Raw depth of one window resized to the frame size: 32 frames float32 [H, W] (``start_depth``, waited
+        for). ``cache``: streaming mode (one frame), see ``network_output``."""
+        return self.start_depth(features, height, width, cache)()
 
 
 @dataclass
@@ -201,17 +231,30 @@ class WindowRecord:
     scale_shift: tuple[float, float] | None
 
 
+@dataclass
+class _Stitched:
+    """A window that went through the network and the stitcher (on the stitching thread)."""
+
+    frames: list[np.ndarray]  # its 32 uint8 inputs [H, W, 3]
+    raw: list[np.ndarray]  # its 32 raw maps [H, W]
+    done: list[np.ndarray]  # the frames it made final [H, W]
+    stitcher: Stitcher  # the stitcher's state right after it (a shallow copy: its arrays are never changed)
+    received: int  # shot frames the network had received when it ran
+
+
 class ShotDepth:
     """Streaming long-video depth for one shot.
 
     ``push(frame, pts)`` returns the frames that became final as ``(index in shot, depth float32 [H, W], pts)``;
-    ``finish()`` pads the shot, runs what is left and returns the rest. Memory: one window of frames and features
-    plus ten depth maps.
+    ``finish()`` pads the shot, runs what is left and returns the rest. Window k is stitched on a thread of its own
+    while window k+1 goes through the network, so its frames are returned when window k+1 has run (``finish()``
+    returns everything left). Memory: two windows of frames and raw maps, one of features, plus ten depth maps.
 
-    Resuming: after a window run by ``push``, ``state()`` (small) and ``anchor()`` (the shot's first frame and its
-    features, constant for the shot) describe everything; ``from_state`` rebuilds the engine from them and the
-    frames of the last encoded batch (``batch_frames`` frames ending at ``received``), which it re-encodes exactly
-    as they were encoded the first time, so the continued run is bit-identical.
+    Resuming: once a window's frames have been returned, ``state()`` (small) and ``anchor()`` (the shot's first
+    frame and its features, constant for the shot) describe everything up to that window (``windows`` counts
+    them); ``from_state`` rebuilds the engine from them and the frames of that window's encoded batch
+    (``batch_frames`` frames ending at ``state()["received"]``), which it re-encodes exactly as they were encoded
+    the first time, so the continued run is bit-identical.
     """
 
     def __init__(
@@ -226,19 +269,24 @@ class ShotDepth:
         self.on_window = on_window
         self.stitcher = Stitcher(metric=metric)
         self.received = 0
-        self._keys: np.ndarray | None = None  # uint8 [10, H, W, 3]: next window's positions 0..9
+        self._launched = 0  # windows through the network
+        self._keys: list[np.ndarray] | None = None  # uint8 10 x [H, W, 3]: next window's positions 0..9
         self._key_features: list[torch.Tensor] | None = None
         self._anchor: tuple[np.ndarray, list[torch.Tensor]] | None = None  # shot frame 0 and its features
         self._new: list[np.ndarray] = []
         self._pts: deque[float] = deque()  # pts of frames received but not yet returned
+        self._stitching: Future[_Stitched] | None = None  # the window on the stitching thread
+        self._last: tuple[Stitcher, int, list[float]] | None = None  # (stitcher, received, pts) after the last
+        self._thread: ThreadPoolExecutor | None = None  # window returned
 
     @property
     def windows(self) -> int:
-        return self.stitcher.windows
+        """Windows whose frames have been returned."""
+        return self._last[0].windows if self._last is not None else 0
 
     @property
     def batch_frames(self) -> int:
-        """Frames the last window encoded (32 for window 0, 22 after): what a resume must re-decode."""
+        """Frames the last returned window encoded (32 for window 0, 22 after): what a resume must re-decode."""
         return WINDOW if self.windows <= 1 else WINDOW - OVERLAP
 
     def _capacity(self) -> int:
@@ -261,13 +309,17 @@ class ShotDepth:
             return out
         last = self._new[-1] if self._new else self._keys[-1]
         # window k contributes only if the shot reaches frame 22k+3 (see windows.useful_windows)
-        while self.windows == 0 or n - STEP * self.windows > 3:
+        while self._launched == 0 or n - STEP * self._launched > 3:
             self._new += [last] * (self._capacity() - len(self._new))
             out += self._run_window()
+        out += self._collect()
+        if self._thread is not None:
+            self._thread.shutdown()
+            self._thread = None
         out += self._emit(self.stitcher.finish())
         return [item for item in out if item[0] < n]
 
-    def _emit(self, depth: np.ndarray) -> list[tuple[int, np.ndarray, float]]:
+    def _emit(self, depth: list[np.ndarray]) -> list[tuple[int, np.ndarray, float]]:
         first = self.stitcher.emitted - len(depth)
         out = []
         for j, d in enumerate(depth):
@@ -275,7 +327,7 @@ class ShotDepth:
             out.append((first + j, d, pts))
         return out
 
-    def _encode_batch(self, new: np.ndarray) -> list[torch.Tensor] | None:
+    def _encode_batch(self, new: list[np.ndarray]) -> list[torch.Tensor] | None:
         """Encode a window's new frames; set the anchor on window 0. Returns None without feature reuse."""
         if self._keys is None:
             features = self.runner.encode(new)
@@ -283,15 +335,17 @@ class ShotDepth:
             return features
         return self.runner.encode(new) if self.reuse_features else None
 
-    def _set_keys(self, frames: np.ndarray, features: list[torch.Tensor] | None) -> None:
+    def _set_keys(self, frames: list[np.ndarray], features: list[torch.Tensor] | None) -> None:
         keys = list(KEY_POSITIONS)
-        self._keys = frames[keys].copy()
+        self._keys = [frames[k] for k in keys]
         self._key_features = [f[keys] for f in features] if features is not None else None
 
     def _run_window(self) -> list[tuple[int, np.ndarray, float]]:
-        new = np.stack(self._new)
+        """Run the buffered window through the network, return the previous window's frames, and hand this one
+        to the stitching thread."""
+        new, self._new = self._new, []
         first = self._keys is None
-        frames = new if first else np.concatenate([self._keys, new])
+        frames = new if first else self._keys + new
         encoded = self._encode_batch(new)
         if first:
             features = encoded
@@ -299,22 +353,43 @@ class ShotDepth:
             features = [torch.cat([k, f]) for k, f in zip(self._key_features, encoded)]
         else:
             features = self.runner.encode(frames)
-        raw = self.runner.window_depth(features, frames.shape[1], frames.shape[2])
-        done = self.stitcher.push(raw)
+        raw = self.runner.start_depth(features, *frames[0].shape[:2])
         self._set_keys(frames, features if self.reuse_features else None)
-        self._new = []
+        self._launched += 1
+        out = self._collect()
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="depth-stitch")
+        self._stitching = self._thread.submit(self._stitch, frames, raw, self.received)
+        return out
+
+    def _stitch(self, frames: list[np.ndarray], raw: Callable[[], list[np.ndarray]], received: int) -> _Stitched:
+        """The stitching thread's work for one window: wait for its raw maps, stitch them."""
+        maps = raw()
+        done = self.stitcher.push(maps)
+        return _Stitched(frames, maps, done, copy.copy(self.stitcher), received)
+
+    def _collect(self) -> list[tuple[int, np.ndarray, float]]:
+        """Wait for the window on the stitching thread; its final frames (none when there is no such window)."""
+        if self._stitching is None:
+            return []
+        window, self._stitching = self._stitching.result(), None
+        out = self._emit(window.done)
+        pending = window.received - window.stitcher.emitted  # frames received by then, not yet returned
+        self._last = (window.stitcher, window.received, list(self._pts)[:pending])
         if self.on_window is not None:
-            self.on_window(WindowRecord(frames, raw, self.stitcher.scale_shift))
-        return self._emit(done)
+            self.on_window(WindowRecord(np.stack(window.frames), np.stack(window.raw), window.stitcher.scale_shift))
+        return out
 
     def state(self) -> dict[str, np.ndarray]:
-        """State right after a window run by ``push``: arrays for ``np.savez`` (a few depth maps)."""
-        if self._new or self._keys is None:
-            raise ValueError("state is only defined right after a window")
+        """State right after the last window whose frames were returned: arrays for ``np.savez`` (a few depth
+        maps)."""
+        if self._last is None:
+            raise ValueError("state is only defined once a window's frames have been returned")
+        stitcher, received, pts = self._last
         return {
-            **{f"stitch_{k}": v for k, v in self.stitcher.state().items()},
-            "received": np.array(self.received, np.int64),
-            "pts": np.array(self._pts, np.float64),
+            **{f"stitch_{k}": v for k, v in stitcher.state().items()},
+            "received": np.array(received, np.int64),
+            "pts": np.array(pts, np.float64),
             "batch_sizes": np.array([self.runner.encode_batch, self.runner.decode_chunk], np.int64),
         }
 
@@ -340,20 +415,21 @@ class ShotDepth:
         shot = cls(runner, metric=bool(stitch["metric"]), reuse_features=reuse_features, on_window=on_window)
         shot.stitcher = Stitcher.from_state(stitch)
         shot.received = int(state["received"])
+        shot._launched = shot.stitcher.windows
         if "batch_sizes" in state:  # encode in the batches the first run used: the same bits
             runner.encode_batch, runner.decode_chunk = (int(v) for v in state["batch_sizes"])
         shot._pts = deque(float(p) for p in state["pts"])
+        shot._last = (copy.copy(shot.stitcher), shot.received, list(shot._pts))
         if len(batch) != shot.batch_frames:
             raise ValueError(f"expected the last {shot.batch_frames} frames, got {len(batch)}")
         layers = [torch.from_numpy(anchor[f"layer{i}"]).to(runner.device) for i in range(len(anchor) - 1)]
         shot._anchor = (np.array(anchor["frame"]), layers)
         features = runner.encode(batch) if reuse_features else None
+        batch = list(batch)
         if shot.windows == 1:
             frames = batch
         else:  # window positions 0..9 came from earlier windows; only position 0 is a key again
-            filler = np.repeat(batch[:1], OVERLAP, axis=0)
-            filler[0] = shot._anchor[0]
-            frames = np.concatenate([filler, batch])
+            frames = [shot._anchor[0]] + [batch[0]] * (OVERLAP - 1) + batch
             if features is not None:
                 features = [torch.cat([a.to(f.dtype), f[:1].expand(OVERLAP - 1, *f.shape[1:]), f])
                             for a, f in zip(layers, features)]

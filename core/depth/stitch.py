@@ -12,9 +12,13 @@ frames that are final, in order. It reproduces the reference ``infer_video_depth
 
 Only 10 maps are kept between windows (two references, eight frames awaiting the cross-fade), so memory does not
 grow with the length of the shot; ``state()`` / ``Stitcher.from_state`` save and restore them for resuming.
+Windows and results are lists of separate frames, not stacked arrays: a 1080p window is 265 MB, and arrays that
+large are fresh memory (page faults) every time, while frame-sized ones are reused by the allocator.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,17 +45,27 @@ def fit_scale_shift(pred: np.ndarray, target: np.ndarray) -> tuple[np.float32, n
 
 def apply_scale_shift(raw: np.ndarray, scale: np.float32, shift: np.float32) -> np.ndarray:
     """``scale * raw + shift`` clamped at 0 (a new array, float32 for float32 input): how an aligned window's maps
-    are made."""
-    out = raw * scale + shift
-    out[out < 0] = 0
+    are made. Computed in place in one output array (the values of ``out = raw * scale + shift; out[out < 0] = 0``)."""
+    out = np.multiply(raw, scale)
+    out += shift
+    np.maximum(out, 0, out=out)
     return out
 
 
+def _frames(raw: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+    """A window's 32 maps as a list of float32 [H, W] frames (no copies of float32 input)."""
+    frames = [np.asarray(f, dtype=np.float32) for f in raw]
+    if len(frames) != WINDOW or any(f.ndim != 2 or f.shape != frames[0].shape for f in frames):
+        raise ValueError(f"a window is {WINDOW} frames of one H x W size, got {[f.shape for f in frames]}")
+    return frames
+
+
 class Stitcher:
-    """Turns a stream of raw windows [32, H, W] into aligned frames [H, W], emitted as soon as they are final.
+    """Turns a stream of raw windows (32 frames [H, W]) into aligned frames [H, W], emitted as soon as they are final.
 
     After window 0, frames 0..23 are final; after each further window, 22 more. ``finish()`` returns the last 8.
-    The caller drops frames past the shot's real length (they come from the padding).
+    The caller drops frames past the shot's real length (they come from the padding). The frames returned are
+    not used by the stitcher afterwards; it never changes the arrays it was given.
     """
 
     def __init__(self, metric: bool = False) -> None:
@@ -59,40 +73,41 @@ class Stitcher:
         self.windows = 0  # windows consumed
         self.emitted = 0  # frames returned so far
         self.scale_shift: tuple[float, float] | None = None  # fit of the last window (None for window 0)
-        self._ref: np.ndarray | None = None  # [2, H, W]: window 0's raw frame 0, last aligned key frame
-        self._pending: np.ndarray | None = None  # [8, H, W]: frames awaiting the cross-fade
+        self._ref: list[np.ndarray] | None = None  # 2 x [H, W]: window 0's raw frame 0, last aligned key frame
+        self._pending: list[np.ndarray] | None = None  # 8 x [H, W]: frames awaiting the cross-fade
 
-    def push(self, raw: np.ndarray) -> np.ndarray:
-        """Consume one window's raw maps, float32 [32, H, W]; return the newly final frames, float32 [m, H, W]."""
-        raw = np.asarray(raw, dtype=np.float32)
-        if raw.ndim != 3 or raw.shape[0] != WINDOW:
-            raise ValueError(f"a window is [{WINDOW}, H, W], got {list(raw.shape)}")
+    def push(self, raw: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+        """Consume one window's raw maps (32 float32 frames [H, W], or an array [32, H, W]); return the newly final
+        frames, float32 [H, W] each."""
+        raw = _frames(raw)
         if self.windows == 0:
-            self._ref = np.stack([raw[0], raw[12]])
-            done, self._pending = raw[: WINDOW - BLEND], raw[WINDOW - BLEND :].copy()
+            self._ref = [raw[0].copy(), raw[12].copy()]
+            done, self._pending = raw[: WINDOW - BLEND], [f.copy() for f in raw[WINDOW - BLEND :]]
         else:
             if self.metric:
                 scale, shift = np.float32(1.0), np.float32(0.0)
             else:
-                pred = np.concatenate(list(raw[:ALIGN_FRAMES]))
-                scale, shift = fit_scale_shift(pred, np.concatenate(list(self._ref)))
+                scale, shift = fit_scale_shift(np.concatenate(raw[:ALIGN_FRAMES]), np.concatenate(self._ref))
             self.scale_shift = (float(scale), float(shift))
-            blended = [
-                self._pending[i] * (1 - w) + apply_scale_shift(raw[ALIGN_FRAMES + i], scale, shift) * w
-                for i, w in enumerate(_BLEND_WEIGHTS)
-            ]
-            new = apply_scale_shift(raw[OVERLAP:], scale, shift)
-            self._ref = np.stack([self._ref[0], apply_scale_shift(raw[12], scale, shift)])
-            done = np.concatenate([np.stack(blended), new[: -BLEND]])
-            self._pending = new[-BLEND:].copy()
+            done = []
+            for i, w in enumerate(_BLEND_WEIGHTS):  # pending * (1 - w) + aligned * w
+                blended = self._pending[i] * (1 - w)
+                aligned = apply_scale_shift(raw[ALIGN_FRAMES + i], scale, shift)
+                aligned *= w
+                blended += aligned
+                done.append(blended)
+            new = [apply_scale_shift(f, scale, shift) for f in raw[OVERLAP:]]
+            self._ref = [self._ref[0], new[12 - OVERLAP].copy()]
+            done += new[:-BLEND]
+            self._pending = new[-BLEND:]
         self.windows += 1
         self.emitted += len(done)
-        return np.ascontiguousarray(done)
+        return [np.ascontiguousarray(f) for f in done]
 
-    def finish(self) -> np.ndarray:
-        """Return the frames still awaiting a cross-fade, float32 [8, H, W] (empty before any window)."""
+    def finish(self) -> list[np.ndarray]:
+        """Return the frames still awaiting a cross-fade, 8 float32 [H, W] (none before any window)."""
         if self._pending is None:
-            return np.zeros((0, 0, 0), np.float32)
+            return []
         done, self._pending = self._pending, None
         self.emitted += len(done)
         return done
@@ -106,8 +121,8 @@ class Stitcher:
             "metric": np.array(self.metric),
             "counts": np.array([self.windows, self.emitted], np.int64),
             "scale_shift": np.array(fit, np.float64),
-            "ref": self._ref,
-            "pending": self._pending,
+            "ref": np.stack(self._ref),
+            "pending": np.stack(self._pending),
         }
 
     @classmethod
@@ -117,6 +132,6 @@ class Stitcher:
         st.windows, st.emitted = (int(v) for v in state["counts"])
         fit = state["scale_shift"]
         st.scale_shift = None if np.isnan(fit).any() else (float(fit[0]), float(fit[1]))
-        st._ref = np.array(state["ref"], np.float32)
-        st._pending = np.array(state["pending"], np.float32)
+        st._ref = list(np.array(state["ref"], np.float32))
+        st._pending = list(np.array(state["pending"], np.float32))
         return st

@@ -80,24 +80,28 @@ def test_feature_reuse_changes_nothing(runner, long):
     assert np.abs(with_reuse - without).max() <= 5e-5 * rng
 
 
-@pytest.mark.parametrize("stop", [32, 54])  # right after window 0, right after window 1
-def test_resume_from_state_is_bit_identical(runner, long, stop):
-    frames = long["frames"][:60]
+@pytest.mark.parametrize("windows", [1, 2])  # saved once window 0's frames are out, once window 1's are
+def test_resume_from_state_is_bit_identical(runner, long, windows):
+    frames = long["frames"][:80]
     full, _ = run_shot(ShotDepth(runner, metric=False), frames)
 
     first = ShotDepth(runner, metric=False)
-    out = []
-    for i, f in enumerate(frames[:stop]):
-        out += first.push(f, i / 24)
+    out, i = [], 0
+    while first.windows < windows:  # saved the way the vda engine saves: when a window's frames come out
+        out += first.push(frames[i], i / 24)
+        i += 1
     state = {k: np.array(v) for k, v in first.state().items()}
     anchor = {k: np.array(v) for k, v in first.anchor().items()}
+    stop = int(state["received"])
+    assert stop == 32 + 22 * (windows - 1) and len(out) == 24 + 22 * (windows - 1)
+    assert i > stop  # the network had run the next window when this one's frames came out
     batch = frames[stop - first.batch_frames : stop]
     resumed = ShotDepth.from_state(runner, state, anchor, batch)
     assert resumed.received == stop
     for i, f in enumerate(frames[stop:], start=stop):
         out += resumed.push(f, i / 24)
     out += resumed.finish()
-    assert [i for i, _, _ in out] == list(range(60))
+    assert [i for i, _, _ in out] == list(range(80))
     got = np.stack([d for _, d, _ in out])
     assert np.array_equal(got, full)
 
@@ -136,10 +140,10 @@ def test_precision_auto_and_batch_sizes_follow_the_device_and_the_work(runner):
 
 
 def test_resume_keeps_the_batch_sizes_of_the_first_run(runner, long):
-    frames = long["frames"][:40]
+    frames = long["frames"][:60]
     first = VdaRunner(runner.model, runner.input_size, device="cpu", encode_batch=5, decode_chunk=7)
     shot = ShotDepth(first, metric=False)
-    for i, f in enumerate(frames[:32]):
+    for i, f in enumerate(frames[:54]):  # window 0's frames come out once window 1 has run
         shot.push(f, i / 24)
     state = {k: np.array(v) for k, v in shot.state().items()}
     again = VdaRunner(runner.model, runner.input_size, device="cpu")  # would choose its own sizes
