@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from core.errors import DepthshotError
@@ -31,3 +32,21 @@ def resolve_device(name: str | None) -> str:
     if index >= torch.cuda.device_count():
         raise DepthshotError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
     return name
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cpu_left_free(device: str) -> bool:
+    """Whether a depth engine on ``device`` leaves a CPU core idle for work done ahead of need (a depth pass's
+    PNGs): on a GPU with at least 4 cores (the engine's, stitching, decode and staging threads mostly wait or
+    take one each), on the CPU when torch's threads leave at least 2 cores beside them (the engine's stitching
+    thread takes one)."""
+    import torch
+
+    cores = cpu_cores()
+    if device != "cpu":
+        return cores >= 4
+    return torch.get_num_threads() + 2 <= cores

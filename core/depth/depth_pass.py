@@ -56,6 +56,7 @@ import numpy as np
 from core import __version__
 from core.atomic import atomic_path, finished_files, sweep_partials, write_text
 from core.depth.png import encode_png, write_png
+from core.devices import cpu_cores
 from core.errors import DepthshotError
 from core.video.pipeline import Sink
 
@@ -77,7 +78,6 @@ _QUANTIZE_ROWS = 32  # rows quantised at a time (a 1920-wide float64 block of 48
 _SAMPLES_PER_FRAME = 8192  # pixels sampled per frame for the robust percentiles ...
 _SAMPLED_FRAMES = 128  # ... from at most this many frames of a shot, evenly spaced (about 1M samples)
 _HELD_BYTES = 256 << 20  # staged frames kept in memory for the shot-end PNGs (so they are not read back)
-_AHEAD_CORES = 4  # encode PNGs ahead by default only with this many cores (room beside engine, decode, staging)
 _NO_SAMPLE = np.empty(0, np.float32)
 
 Kind = Literal["relative_inverse_depth", "metric_depth"]
@@ -384,14 +384,9 @@ class _ShotStats:
         return Shot(index=index, start=self.start, end=end, lo=lo, hi=hi, p2=p2, p98=p98)
 
 
-def _cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def default_png_workers() -> int:
     """Threads that write a shot's PNGs: one per CPU core this process may run on, at most 4."""
-    return max(1, min(4, _cores()))
+    return max(1, min(4, cpu_cores()))
 
 
 class DepthPassWriter:
@@ -419,8 +414,8 @@ class DepthPassWriter:
     as it is, the others are encoded again, so the bytes never depend on the guess; when a shot's range is
     reached early, most of its PNG work is done before the shot ends instead of after it. That pays only where
     frames arrive spread over time (an engine computing them, not a shot handed over whole) and a core is free
-    beside the engine: ``encode_ahead=None`` turns it on with at least ``_AHEAD_CORES`` cores (on 2 shared cores
-    it slowed the network as much as it shortened the tail; README, Speed and memory).
+    beside the engine (``core.devices.cpu_left_free``; on 2 shared cores it slowed the network as much as it
+    shortened the tail: README, Speed and memory).
     ``then(fn)`` runs ``fn`` after everything queued before it is on disk (how a caller saves its own resume state
     in step with the pass). ``flush()`` waits for the queue, ``close()`` for everything. A failure in the
     background is raised by the next call.
@@ -428,7 +423,7 @@ class DepthPassWriter:
 
     def __init__(self, path: str | os.PathLike[str], info: PassInfo, *, resume: bool = True, queue_size: int = 8,
                  png_workers: int | None = None, held_bytes: int = _HELD_BYTES,
-                 encode_ahead: bool | None = False) -> None:
+                 encode_ahead: bool = False) -> None:
         if info.kind not in KINDS:
             raise DepthshotError(f"unknown depth kind {info.kind!r} (expected one of {', '.join(KINDS)})")
         self.root = Path(path)
@@ -460,7 +455,7 @@ class DepthPassWriter:
         self._held_lock = threading.Lock()  # also guards _guesses
         self._guesses: dict[int, Future[tuple[tuple[float, float], list[bytes]] | None]] = {}
         self._guesser = ThreadPoolExecutor(1, thread_name_prefix="depth-png-guess", initializer=_background_priority)
-        self._encode_ahead = _cores() >= _AHEAD_CORES if encode_ahead is None else encode_ahead
+        self._encode_ahead = encode_ahead
         self.pngs_ahead = 0  # PNGs written as they were encoded ahead (a figure for the benchmarks)
         if not (resume and self._load_progress()):
             shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -28,7 +28,7 @@ from core.cli import check_number, check_window, input_source
 from core.depth.depth_pass import LOCK_FILE, MANIFEST, DepthPass, DepthPassWriter, PassInfo
 from core.depth.engines import ENGINE_OPTIONS, ENGINES, PRECISIONS, Engine, ShotInput, get_engine, make_config
 from core.depth.shots import ShotScan, detect_cuts, scan_size
-from core.devices import resolve_device
+from core.devices import cpu_left_free, resolve_device
 from core.errors import DepthshotError, disk_full_reported
 from core.lock import claim_output, output_lock
 
@@ -347,9 +347,10 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
             finished = finished_pass(job, model, width, height)
             write_preview_when_asked(job, finished, Meter(len(finished), len(finished), on_progress))
             return Path(job.output)
-        # frames computed here arrive spread over time: their PNGs can be encoded ahead (a cluster's come in whole)
+        # frames computed here arrive spread over time: their PNGs can be encoded ahead where a core is left free
+        # (a cluster's come in whole)
         writer = DepthPassWriter(job.output, pass_info, resume=True,
-                                 encode_ahead=None if isinstance(executor, LocalShots) else False)
+                                 encode_ahead=isinstance(executor, LocalShots) and cpu_left_free(device))
         meter = Meter(info.frame_count, writer.resume_point(), on_progress)
         meters.append(meter)
         size = None if (width, height) == (info.width, info.height) else (width, height)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -253,9 +254,12 @@ def test_shot_end_pngs_come_from_memory_within_the_budget_and_from_staging_beyon
     frames[0][0, :2] = [-1.0, 99.0]  # the shot's range from frame 0 on: every PNG encoded ahead is right
     path = tmp_path / "p"
     w = DepthPassWriter(path, _info(), held_bytes=2 * frames[0].nbytes, encode_ahead=ahead)  # room for frames 0, 1
+    written = threading.Event()  # a guess done early gives its frame's room back: none before frames 2, 3 came
+    w._guesser.submit(written.wait)
     w.begin_shot(0)
     for i in range(4):
         w.write(i, frames[i], pts=i / 30)
+    written.set()
     w.flush()
     for i in range(4):  # what is on disk now differs from what was written: shows where each PNG came from
         stage_frame(path / ".work" / "raw" / f"{i:06d}.npy", frames[i][::-1].copy(), i / 30)
