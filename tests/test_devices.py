@@ -25,3 +25,20 @@ def test_cuda_without_a_gpu_is_one_line():
         resolve_device("cuda")
     with pytest.raises(DepthshotError, match="no CUDA device is available"):
         resolve_device("cuda:1")
+
+
+@pytest.mark.parametrize("device, cores, threads, free", [
+    ("cpu", 2, 2, False),  # torch takes every core: nothing to spare for work done ahead
+    ("cpu", 2, 1, False),  # the second core is the stitching thread's
+    ("cpu", 8, 6, True),
+    ("cuda", 2, 2, False),  # engine, stitching, decode and staging threads need the cores even with a GPU
+    ("cuda", 4, 4, True),  # the GPU computes: torch's CPU threads mostly wait
+])
+def test_cpu_left_free_follows_the_cores_the_engine_leaves(monkeypatch, device, cores, threads, free):
+    import torch
+
+    from core import devices
+
+    monkeypatch.setattr(devices, "cpu_cores", lambda: cores)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert devices.cpu_left_free(device) is free
