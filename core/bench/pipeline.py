@@ -108,6 +108,7 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
     from core.depth import DepthJob, Progress, run_depth
     from core.depth.depth_pass import DepthPassWriter, PassInfo, default_png_workers
     from core.depth.engine import ShotDepth, VdaRunner
+    from core.devices import cpu_cores, cpu_left_free
     from core.video import probe, read_frames
 
     work.mkdir(parents=True, exist_ok=True)
@@ -155,13 +156,19 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
     def heard(p: Progress) -> None:  # the last report of a depth frame (out of the engine), and the job's end
         marks[p.stage] = time.perf_counter()
 
+    cpu0 = _cpu_seconds()
     whole = _timed(lambda: run_depth(job, on_progress=heard))
+    whole_cpu = _cpu_seconds() - cpu0
     pngs = sorted((work / "pass" / "depth").glob("*.png"))
-    extra: dict[str, Any] = {"writer CPU ms/frame": writer_cpu_ms,
+    cores = cpu_cores()
+    extra: dict[str, Any] = {"whole job CPU s (all threads)": whole_cpu,
+                             f"whole / (CPU s / {cores} cores): 1 = every core busy": whole / (whole_cpu / cores),
+                             "writer CPU ms/frame": writer_cpu_ms,
                              "writer shot end alone (PNGs) s": shot_end[0],
                              "whole job: last depth frame to done s": marks["done"] - marks["depth"],
                              "PNG MB/frame": sum(f.stat().st_size for f in pngs) / len(pngs) / 1e6,
                              "PNG workers": default_png_workers(),
+                             "PNGs encoded ahead (a core left free)": cpu_left_free(str(dev)),
                              "precision": runner.precision,
                              "encode_batch": runner.encode_batch, "decode_chunk": runner.decode_chunk,
                              "size": f"{info.width}x{info.height}", "input_size": input_size, "model": model}
