@@ -188,7 +188,7 @@ def test_near_objects_shift_left_in_the_right_view(stills):
     assert abs(synth_x - true_x) < 0.5
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 def test_cuda_matches_cpu():
     g = torch.Generator().manual_seed(1)
     img = torch.rand(3, 30, 50, generator=g)
