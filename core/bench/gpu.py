@@ -87,13 +87,32 @@ CPU_PLAN = Plan("cpu", ("vits",), 8, ("vda-s",), 28, 54, False, "vda-s", (96, 54
                 12)
 
 
-def synthetic_model(encoder: str, device: str, fixtures: Path | None = None):
-    """VDA ``encoder`` with the fixtures' deterministic synthetic weights, eval mode, on ``device``."""
-    from core.models.vda import VideoDepthAnything
+class SyntheticWeights:
+    """The fixtures' synthetic state dicts, each made once per run: making VDA-L's takes about 45 s of CPU here, and
+    five sections use it."""
 
-    model = VideoDepthAnything(encoder)
-    model.load_state_dict(synthetic_state_dict(encoder, fixtures), strict=True)
-    return model.eval().to(device)
+    def __init__(self, fixtures: Path | None = None) -> None:
+        self.fixtures = fixtures
+        self._states: dict[str, dict[str, torch.Tensor]] = {}
+
+    def state_dict(self, encoder: str) -> dict[str, torch.Tensor]:
+        """The state dict of ``encoder`` (vits, vitb, vitl); not to be modified."""
+        if encoder not in self._states:
+            self._states[encoder] = synthetic_state_dict(encoder, self.fixtures)
+        return self._states[encoder]
+
+    def checkpoint(self, folder: Path, encoder: str) -> Path:
+        """``encoder``'s state dict saved in ``folder`` as an official-style checkpoint (``synthetic_weights``)."""
+        path = folder / f"{encoder}_synthetic.pth"
+        return path if path.is_file() else synthetic_weights(folder, encoder, state=self.state_dict(encoder))
+
+    def model(self, encoder: str, device: str):
+        """VDA ``encoder`` with these weights, eval mode, on ``device``."""
+        from core.models.vda import VideoDepthAnything
+
+        model = VideoDepthAnything(encoder)
+        model.load_state_dict(self.state_dict(encoder), strict=True)
+        return model.eval().to(device)
 
 
 def _over_range(got: np.ndarray, ref: np.ndarray) -> dict[str, float]:
@@ -102,7 +121,7 @@ def _over_range(got: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     return {"max_over_range": float(err.max() / rng), "mean_over_range": float(err.mean() / rng)}
 
 
-def parity_and_precision(plan: Plan, report: dict[str, Any]) -> None:
+def parity_and_precision(plan: Plan, report: dict[str, Any], weights: SyntheticWeights) -> None:
     """Sections ``parity`` and ``precision``: the fixtures' forward inputs through each encoder."""
     dev = torch.device(plan.device)
     old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
@@ -113,7 +132,7 @@ def parity_and_precision(plan: Plan, report: dict[str, Any]) -> None:
             with np.load(fixtures_dir(plan.fixtures) / f"forward_{enc}.npz") as z:
                 x = torch.from_numpy(z["x"][:, : plan.parity_frames]).to(dev)
                 ref = z[f"out_T{plan.parity_frames}"]
-            model = synthetic_model(enc, plan.device, plan.fixtures)
+            model = weights.model(enc, plan.device)
             with torch.inference_mode():
                 fp32 = model(x).float().cpu().numpy()
             check = _over_range(fp32, ref)
@@ -150,14 +169,14 @@ def _square_frames(plan: Plan) -> np.ndarray:
                      for i in range(plan.fps_frames)]).astype(np.uint8)
 
 
-def throughput(plan: Plan, report: dict[str, Any]) -> None:
+def throughput(plan: Plan, report: dict[str, Any], weights: SyntheticWeights) -> None:
     """Section ``throughput``: steady-state frames/s of each model at ``fps_size`` square frames."""
     dev = torch.device(plan.device)
     s = plan.fps_size
     frames = _square_frames(plan)
     report["throughput"] = {}
     for name in plan.fps_models:
-        model = synthetic_model(ENCODERS[name], plan.device, plan.fixtures)
+        model = weights.model(ENCODERS[name], plan.device)
         row: dict[str, Any] = {"frames": plan.fps_frames, "size": s, "input_size": s}
         peaks: dict[str, float] = {}
 
@@ -186,7 +205,7 @@ def throughput(plan: Plan, report: dict[str, Any]) -> None:
         _free(dev)
 
 
-def throughput_compiled(plan: Plan, report: dict[str, Any], deadline: float,
+def throughput_compiled(plan: Plan, report: dict[str, Any], weights: SyntheticWeights, deadline: float,
                         save: Callable[[], None] = lambda: None) -> None:
     """``--compile`` frames/s for each model, VDA-L first (its own step: compilation takes the longest). A model is
     skipped when the time the previous one took would end past ``deadline`` (``time.perf_counter()``); one that
@@ -204,7 +223,7 @@ def throughput_compiled(plan: Plan, report: dict[str, Any], deadline: float,
             continue
         t0 = time.perf_counter()
         try:
-            model = synthetic_model(ENCODERS[name], plan.device, plan.fixtures)
+            model = weights.model(ENCODERS[name], plan.device)
             depthshot_windows(model, frames[:54], s, plan.device, "auto", compile=True)  # compiles both batch shapes
             first = time.perf_counter() - t0
             fps = _steady_fps(depthshot_windows(model, frames, s, plan.device, "auto", compile=True))
@@ -217,12 +236,11 @@ def throughput_compiled(plan: Plan, report: dict[str, Any], deadline: float,
         save()
 
 
-def engine(plan: Plan, report: dict[str, Any], work: Path) -> None:
+def engine(plan: Plan, report: dict[str, Any], work: Path, weights: SyntheticWeights) -> None:
     """Section ``engine``: ``core.depth`` stage by stage and whole on the synthetic clip."""
     w, h = plan.engine_size
     video = synthetic_video(work / "engine.mp4", plan.engine_frames, w, h)
-    weights = synthetic_weights(work, ENCODERS[plan.engine_model], plan.fixtures)
-    r = depth_pipeline(video, weights, work / "engine", model=plan.engine_model, input_size=plan.engine_input,
+    r = depth_pipeline(video, weights.checkpoint(work, ENCODERS[plan.engine_model]), work / "engine", model=plan.engine_model, input_size=plan.engine_input,
                        device=plan.device, precision="auto")
     report["engine"] = {**r.to_json(), "host_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                         "host_peak_rss_scope": "this process's peak so far (the earlier sections and the stage-alone "
@@ -297,7 +315,7 @@ def rollingdepth(plan: Plan, report: dict[str, Any]) -> None:
         report["rollingdepth"]["peak_vram_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
 
 
-def stream(plan: Plan, report: dict[str, Any], work: Path) -> None:
+def stream(plan: Plan, report: dict[str, Any], work: Path, weights: SyntheticWeights) -> None:
     """Section ``stream``: the streaming engine at batch 1 (one frame in, one out), when registered."""
     from core.depth import DepthJob, run_depth
     from core.depth.engines import ENGINES
@@ -308,9 +326,9 @@ def stream(plan: Plan, report: dict[str, Any], work: Path) -> None:
     model = "vda-s"  # the real-time claim (>= 30 frames/s at the default input size) is made for ViT-S
     w, h = plan.engine_size
     video = synthetic_video(work / "stream.mp4", plan.stream_frames, w, h)
-    weights = synthetic_weights(work, ENCODERS[model], plan.fixtures)
     job = DepthJob(input=video, output=work / "stream_pass", engine="vda-stream", model=model,
-                   weights=weights, input_size=plan.engine_input, device=plan.device, shots=False)
+                   weights=weights.checkpoint(work, ENCODERS[model]), input_size=plan.engine_input,
+                   device=plan.device, shots=False)
     marks: list[tuple[float, int]] = []  # (time, frames done) of each depth frame out
 
     def heard(p) -> None:
@@ -391,6 +409,7 @@ def run(plan: Plan, sections: Sequence[str], budget_s: float, out: Path | None =
         "threads": torch.get_num_threads(), "section_seconds": {}, "running": None, "interrupted": None,
     }
     t0 = time.perf_counter()
+    weights = SyntheticWeights(plan.fixtures)
 
     def save() -> None:
         report["seconds"] = time.perf_counter() - t0
@@ -400,13 +419,14 @@ def run(plan: Plan, sections: Sequence[str], budget_s: float, out: Path | None =
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         work = Path(tmp)
         steps: list[tuple[str, str, Callable[[], None]]] = [  # (report key, the --sections name that selects it, run)
-            ("parity", "parity", lambda: parity_and_precision(plan, report)),
-            ("throughput", "throughput", lambda: throughput(plan, report)),
-            ("engine", "engine", lambda: engine(plan, report, work)),
+            ("parity", "parity", lambda: parity_and_precision(plan, report, weights)),
+            ("throughput", "throughput", lambda: throughput(plan, report, weights)),
+            ("engine", "engine", lambda: engine(plan, report, work, weights)),
             ("stereo", "stereo", lambda: stereo(plan, report, work)),
             ("rollingdepth", "rollingdepth", lambda: rollingdepth(plan, report)),
-            ("stream", "stream", lambda: stream(plan, report, work)),
-            ("throughput_compile", "throughput", lambda: throughput_compiled(plan, report, t0 + budget_s, save)),
+            ("stream", "stream", lambda: stream(plan, report, work, weights)),
+            ("throughput_compile", "throughput",
+             lambda: throughput_compiled(plan, report, weights, t0 + budget_s, save)),
         ]
         for key, name, step in steps:
             wanted = name in sections or (name == "parity" and "precision" in sections)
