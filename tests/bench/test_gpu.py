@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from core.bench.gpu import NO_GPU
 from tests.shared_data import REPO, VDA_FIXTURES
@@ -39,7 +40,8 @@ def report(tmp_path_factory):
 def test_cpu_path_says_no_gpu_was_measured_and_runs_every_section(report):
     assert report["gpu_measured"] is False and report["note"] == NO_GPU
     assert report["errors"] == {} and report["skipped"] == []
-    assert report["plan"]["device"] == "cpu"
+    assert report["plan"]["device"] == "cpu" and report["device"].startswith("CPU")
+    assert report["torch"] == torch.__version__ and report["cuda"] == torch.version.cuda and report["threads"] == 1
     assert report["running"] is None and report["interrupted"] is None
     assert set(report["section_seconds"]) == ALL_STEPS
     assert 0 < sum(report["section_seconds"].values()) <= report["seconds"]
@@ -60,6 +62,8 @@ def test_parity_and_precision_fields(report):
 @pytest.mark.slow
 def test_throughput_fields(report):
     row = report["throughput"]["vda-s"]
+    plan = report["plan"]
+    assert (row["frames"], row["size"], row["input_size"]) == (plan["fps_frames"], plan["fps_size"], plan["fps_size"])
     for key in ("auto_reuse_fps", "auto_no_reuse_fps", "fp16_reuse_fps", "fp32_reuse_fps",
                 "reference_schedule_fp16_fps"):
         assert row[key] > 0, key
@@ -85,6 +89,10 @@ def test_pipeline_fields(report, key, stages):
     if key == "engine":
         assert r["frames"] == report["plan"]["engine_frames"]
         assert r["extra"]["precision"] == "fp32" and r["extra"]["writer CPU ms/frame"] > 0
+        assert 1 <= r["extra"]["encode_batch"] <= 32 and 1 <= r["extra"]["decode_chunk"] <= 32
+        w, h = report["plan"]["engine_size"]
+        assert r["extra"]["size"] == f"{w}x{h}" and r["extra"]["PNG MB/frame"] > 0
+        assert "peak VRAM MiB (whole job)" not in r["extra"]
         assert r["host_peak_rss_mib"] > 0 and "peak so far" in r["host_peak_rss_scope"]
 
 
@@ -94,8 +102,13 @@ def test_rollingdepth_and_stream_fields(report):
     assert rd["model"].startswith("tiny") and rd["dtype"] == "float32"
     assert rd["full"]["refine_steps"] > rd["fast"]["refine_steps"] == 0
     assert rd["full"]["ms_per_frame"] > rd["fast"]["ms_per_frame"] > 0  # refinement costs time
+    for name in ("fast", "full"):
+        assert rd[name]["ms_per_frame"] == pytest.approx(1000 * rd[name]["seconds"] / rd["frames"])
+        assert rd[name]["resolution"] == report["plan"]["rd_resolution"]
+    assert rd["frames"] == report["plan"]["rd_frames"] and "peak_vram_mib" not in rd
     stream = report["stream"]
     assert stream["available"] is True and stream["fps"] > 0 and stream["model"] == "vda-s"
+    assert stream["frames"] == report["plan"]["stream_frames"] and stream["input_size"] == report["plan"]["engine_input"]
     assert stream["steady_fps"] > stream["fps"]  # the whole pass adds the model's load and the first window
     assert stream["real_time"] is None  # measured only on CUDA (the whole pass, decode and writing included)
 
