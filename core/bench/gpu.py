@@ -240,8 +240,8 @@ def engine(plan: Plan, report: dict[str, Any], work: Path, weights: SyntheticWei
     """Section ``engine``: ``core.depth`` stage by stage and whole on the synthetic clip."""
     w, h = plan.engine_size
     video = synthetic_video(work / "engine.mp4", plan.engine_frames, w, h)
-    r = depth_pipeline(video, weights.checkpoint(work, ENCODERS[plan.engine_model]), work / "engine", model=plan.engine_model, input_size=plan.engine_input,
-                       device=plan.device, precision="auto")
+    r = depth_pipeline(video, weights.checkpoint(work, ENCODERS[plan.engine_model]), work / "engine",
+                       model=plan.engine_model, input_size=plan.engine_input, device=plan.device, precision="auto")
     report["engine"] = {**r.to_json(), "host_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                         "host_peak_rss_scope": "this process's peak so far (the earlier sections and the stage-alone "
                                                "runs, which hold every decoded frame, included)"}
@@ -292,6 +292,7 @@ def rollingdepth(plan: Plan, report: dict[str, Any]) -> None:
     report["rollingdepth"] = {"model": "full-size UNet/VAE, random weights" if plan.rd_full_size
                               else "tiny UNet/VAE, random weights", "dtype": str(dtype).removeprefix("torch."),
                               "frames": plan.rd_frames, "frame_size": f"{w}x{h}"}
+
     def preset(name: str):
         config = get_preset(name)
         return replace(config, precision="fp16" if plan.rd_full_size else "fp32",

@@ -108,7 +108,8 @@ def test_rollingdepth_and_stream_fields(report):
     assert rd["frames"] == report["plan"]["rd_frames"] and "peak_vram_mib" not in rd
     stream = report["stream"]
     assert stream["available"] is True and stream["fps"] > 0 and stream["model"] == "vda-s"
-    assert stream["frames"] == report["plan"]["stream_frames"] and stream["input_size"] == report["plan"]["engine_input"]
+    plan = report["plan"]
+    assert stream["frames"] == plan["stream_frames"] and stream["input_size"] == plan["engine_input"]
     assert stream["steady_fps"] > stream["fps"]  # the whole pass adds the model's load and the first window
     assert stream["real_time"] is None  # measured only on CUDA (the whole pass, decode and writing included)
 
