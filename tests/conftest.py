@@ -29,6 +29,15 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> 
     return None
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``cuda`` skip, visibly, where torch sees no CUDA device."""
+    if item.get_closest_marker("cuda") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device (scripts/gpu_check.sh runs pytest -m cuda on a GPU machine)")
+
+
 @pytest.fixture(scope="session")
 def make_weights() -> ModuleType:
     """The fixtures' ``make_weights.py``, imported by path."""

@@ -72,12 +72,14 @@ def synthetic_state_dict(encoder: str, fixtures: Path | None = None) -> dict[str
     return _make_weights(folder.resolve()).make_state_dict(str(folder / f"layout_{encoder}.json"))
 
 
-def synthetic_weights(folder: Path, encoder: str = "vits", fixtures: Path | None = None) -> Path:
-    """``synthetic_state_dict`` saved as ``folder/<encoder>_synthetic.pth`` (an official-style checkpoint)."""
+def synthetic_weights(folder: Path, encoder: str = "vits", fixtures: Path | None = None,
+                      state: dict[str, Any] | None = None) -> Path:
+    """``synthetic_state_dict`` (or ``state``, one made already) saved as ``folder/<encoder>_synthetic.pth`` (an
+    official-style checkpoint)."""
     import torch
 
     path = folder / f"{encoder}_synthetic.pth"
-    torch.save(synthetic_state_dict(encoder, fixtures), path)
+    torch.save(synthetic_state_dict(encoder, fixtures) if state is None else state, path)
     return path
 
 

@@ -132,7 +132,10 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
 
     engine_s = _timed(engine)
     n = len(frames)
-    del frames
+    ran = {"precision": runner.precision, "encode_batch": runner.encode_batch, "decode_chunk": runner.decode_chunk}
+    del frames, runner, engine  # the whole job loads its own model: the peak VRAM below is the job's alone
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
 
     shot_end: list[float] = []
 
@@ -169,8 +172,7 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
                              "PNG MB/frame": sum(f.stat().st_size for f in pngs) / len(pngs) / 1e6,
                              "PNG workers": default_png_workers(),
                              "PNGs encoded ahead (a core left free)": cpu_left_free(str(dev)),
-                             "precision": runner.precision,
-                             "encode_batch": runner.encode_batch, "decode_chunk": runner.decode_chunk,
+                             **ran,
                              "size": f"{info.width}x{info.height}", "input_size": input_size, "model": model}
     if dev.type == "cuda":
         extra["peak VRAM MiB (whole job)"] = torch.cuda.max_memory_allocated(dev) / 2**20

@@ -20,3 +20,24 @@ def _one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def long(vda_fixtures):
+    """The reference long-video run of vits (``long_vits.npz``): frames, windows, depth, fits."""
+    import numpy as np
+
+    return np.load(vda_fixtures / "long_vits.npz")
+
+
+@pytest.fixture(scope="module")
+def runner(vits_weights, long):
+    """A CPU fp32 ``VdaRunner`` of the synthetic vits weights at the long run's input size."""
+    import torch
+
+    from core.depth.engine import VdaRunner
+    from core.models.vda import VideoDepthAnything
+
+    model = VideoDepthAnything("vits")
+    model.load_state_dict(torch.load(vits_weights, weights_only=True), strict=True)
+    return VdaRunner(model, input_size=int(long["input_size"]), device="cpu", precision="fp32")

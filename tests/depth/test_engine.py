@@ -2,23 +2,9 @@
 
 import numpy as np
 import pytest
-import torch
 
 from core.depth.engine import ShotDepth, VdaRunner, WindowRecord
 from core.depth.windows import WINDOW, window_frame_index
-from core.models.vda import VideoDepthAnything
-
-
-@pytest.fixture(scope="module")
-def long(vda_fixtures):
-    return np.load(vda_fixtures / "long_vits.npz")
-
-
-@pytest.fixture(scope="module")
-def runner(vits_weights, long):
-    model = VideoDepthAnything("vits")
-    model.load_state_dict(torch.load(vits_weights, weights_only=True), strict=True)
-    return VdaRunner(model, input_size=int(long["input_size"]), device="cpu", precision="fp32")
 
 
 def run_shot(shot: ShotDepth, frames: np.ndarray) -> tuple[np.ndarray, list[float]]:
@@ -80,14 +66,12 @@ def test_feature_reuse_changes_nothing(runner, long):
     assert np.abs(with_reuse - without).max() <= 5e-5 * rng
 
 
-@pytest.mark.parametrize("windows", [1, 2])  # saved once window 0's frames are out, once window 1's are
-def test_resume_from_state_is_bit_identical(runner, long, windows):
-    frames = long["frames"][:80]
-    full, _ = run_shot(ShotDepth(runner, metric=False), frames)
-
+def run_resumed(runner: VdaRunner, frames: np.ndarray, windows: int) -> np.ndarray:
+    """Depth of ``frames`` run until ``windows`` windows' frames are out, saved there (state, anchor: numpy as in
+    a resume file, the way the vda engine saves) and resumed with ``ShotDepth.from_state``: float32 [N, H, W]."""
     first = ShotDepth(runner, metric=False)
     out, i = [], 0
-    while first.windows < windows:  # saved the way the vda engine saves: when a window's frames come out
+    while first.windows < windows:
         out += first.push(frames[i], i / 24)
         i += 1
     state = {k: np.array(v) for k, v in first.state().items()}
@@ -101,9 +85,23 @@ def test_resume_from_state_is_bit_identical(runner, long, windows):
     for i, f in enumerate(frames[stop:], start=stop):
         out += resumed.push(f, i / 24)
     out += resumed.finish()
-    assert [i for i, _, _ in out] == list(range(80))
-    got = np.stack([d for _, d, _ in out])
-    assert np.array_equal(got, full)
+    assert [i for i, _, _ in out] == list(range(len(frames)))
+    return np.stack([d for _, d, _ in out])
+
+
+@pytest.mark.parametrize("windows", [1, 2])  # saved once window 0's frames are out, once window 1's are
+def test_resume_from_state_is_bit_identical(runner, long, windows):
+    frames = long["frames"][:80]
+    full, _ = run_shot(ShotDepth(runner, metric=False), frames)
+    assert np.array_equal(run_resumed(runner, frames, windows), full)
+
+
+def test_resume_in_bf16_is_bit_identical(runner, long):
+    # the anchor's bf16 features go through float32 numpy and back (ShotDepth.anchor / from_state)
+    half = VdaRunner(runner.model, runner.input_size, device="cpu", precision="bf16")
+    frames = long["frames"][:60]
+    full, _ = run_shot(ShotDepth(half, metric=False), frames)
+    assert np.array_equal(run_resumed(half, frames, 1), full)
 
 
 def test_short_shots(runner, long):

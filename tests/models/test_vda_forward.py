@@ -145,9 +145,6 @@ def test_forward_matches_reference(model_for, encoder: str) -> None:
         assert_close_to_reference(model(torch.from_numpy(x[:, :8])).numpy(), out_t8)
 
 
-cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
 @pytest.fixture
 def no_tf32():
     """Full float32 matmuls/convs on CUDA for the parity check (TF32 would exceed the tolerance)."""
@@ -157,7 +154,7 @@ def no_tf32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-@cuda_only
+@pytest.mark.cuda
 def test_vits_forward_cuda_fp32(model_for, vits_npz, no_tf32) -> None:
     model = model_for("vits").to("cuda")
     try:
@@ -168,7 +165,7 @@ def test_vits_forward_cuda_fp32(model_for, vits_npz, no_tf32) -> None:
     assert_close_to_reference(out, vits_npz["out_T32"])
 
 
-@cuda_only
+@pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
 def test_vits_forward_cuda_autocast_near_fp32(model_for, vits_npz, dtype: torch.dtype) -> None:
     model = model_for("vits").to("cuda")

@@ -188,7 +188,7 @@ def test_near_objects_shift_left_in_the_right_view(stills):
     assert abs(synth_x - true_x) < 0.5
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 def test_cuda_matches_cpu():
     g = torch.Generator().manual_seed(1)
     img = torch.rand(3, 30, 50, generator=g)
@@ -197,6 +197,27 @@ def test_cuda_matches_cpu():
     gpu = warp_view(img.cuda(), d.cuda(), -0.5)
     assert gpu.image.device.type == "cuda"
     assert torch.allclose(cpu.image, gpu.image.cpu(), atol=1e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("fill", ["stretch", "spatial", "temporal"])
+def test_view_synthesizer_on_cuda_matches_cpu(fill):
+    # the per-frame stereo path (dilation, warp, each fill, the temporal fill's history) on both devices
+    from core.stereo.warp import ViewSynthesizer
+
+    g = torch.Generator().manual_seed(2)
+    texture = torch.rand(3, 40, 80, generator=g)
+    views = {dev: ViewSynthesizer("both_half", fill, dilate=2) for dev in ("cpu", "cuda")}
+    for i in range(4):  # a panning picture with a near square moving across it
+        img = texture[:, :, i : i + 64].contiguous()
+        d = torch.full((40, 64), 2.0)
+        d[10:30, 10 + 3 * i : 30 + 3 * i] = 9.0
+        cpu = views["cpu"](img, d)
+        gpu = views["cuda"](img.cuda(), d.cuda())
+        for a, b in zip(cpu, gpu):
+            assert b.device.type == "cuda" and b.dtype == a.dtype
+            err = (a - b.cpu()).abs()
+            assert float(err.mean()) <= 1e-4 and float(err.max()) <= (1e-3 if fill != "temporal" else 0.05)
 
 
 def _reference_warp(image: np.ndarray, disp: np.ndarray, shift: float, tolerance: float, border: str):
