@@ -246,7 +246,7 @@ def reference_windows(model, frames: np.ndarray, input_size: int, device: str, p
     network inputs (positions 0..9 taken from the previous window's inputs at the key positions) through the whole
     network in one call, resized to the frame size; stitching after the last window (not timed: both schedules
     stitch the same way)."""
-    from core.depth.engine import PRECISIONS, resolve_precision
+    from core.depth.engine import VdaRunner, resolve_precision
     from core.depth.windows import KEY_POSITIONS, OVERLAP, STEP, WINDOW
     from core.models.vda.preprocess import preprocess
 
@@ -257,8 +257,7 @@ def reference_windows(model, frames: np.ndarray, input_size: int, device: str, p
     nwin = -(-n // STEP)
     padded = np.concatenate([frames, np.repeat(frames[-1:], nwin * STEP + OVERLAP - n, axis=0)])
     inputs = torch.cat([preprocess(padded[i : i + WINDOW], input_size, dev) for i in range(0, len(padded), WINDOW)])
-    autocast = (torch.autocast(device_type=dev.type, dtype=PRECISIONS[precision]) if precision != "fp32"
-                else torch.autocast(device_type=dev.type, enabled=False))
+    autocast = VdaRunner(model, input_size, device=device, precision=precision).autocast()  # the same precision
     times, previous = [], None
     with torch.inference_mode(), autocast:
         for k in range(nwin):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 
 from core.depth.stitch import Stitcher
 from core.devices import resolve_device
+from core.errors import DepthshotError
 from core.depth.windows import KEY_POSITIONS, OVERLAP, STEP, WINDOW
 from core.models.vda import VideoDepthAnything
 from core.models.vda.preprocess import network_size, preprocess
@@ -48,13 +50,16 @@ def resolve_precision(precision: str, device: str | torch.device) -> str:
         return precision
     if torch.device(device).type != "cuda":
         return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    # native bf16 from compute capability 8 (Ampere) on; older GPUs would only emulate it, slowly
+    return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
 
 
 def free_memory(device: torch.device) -> int:
-    """Bytes free for activations on ``device``: the GPU's free memory, or the host's available memory."""
+    """Bytes free for activations on ``device``: the GPU's free memory (with what torch holds cached but unused),
+    or the host's available memory."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + cached
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -129,6 +134,8 @@ class VdaRunner:
         self.encode_batch = encode_batch  # frames per encoder call (bounds activation memory)
         self.decode_chunk = decode_chunk  # frames per call of the head's full-resolution stages (bounds memory)
         self.compile = compile
+        if compile and self.device.type == "cuda" and importlib.util.find_spec("triton") is None:
+            raise DepthshotError("--compile on CUDA needs Triton (pip install triton), which is not installed")
         self._encode = torch.compile(model.encode, dynamic=False) if compile else model.encode
         self._decode = torch.compile(model.decode, dynamic=False) if compile else model.decode
 
@@ -144,7 +151,8 @@ class VdaRunner:
             self.encode_batch = self.encode_batch or sizes.encode
             self.decode_chunk = self.decode_chunk or sizes.decode
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The precision context of this runner's network calls (fp32: true fp32, no TF32, on CUDA)."""
         if self.precision == "fp32":
             return _true_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
@@ -159,7 +167,7 @@ class VdaRunner:
         """
         self._batches(*frames[0].shape[:2])
         chunks = []
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self.autocast():
             for i in range(0, len(frames), self.encode_batch):
                 batch = frames[i : i + self.encode_batch]
                 x = torch.cat([preprocess(f[None], self.input_size, self.device) for f in batch])
@@ -177,7 +185,7 @@ class VdaRunner:
         self._batches(height, width)
         th, tw = network_size(height, width, self.input_size)
         decode = self._decode if cache is None else self.model.decode
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self.autocast():
             out = decode(features, 1, features[0].shape[0], th, tw, frames_per_chunk=self.decode_chunk, cache=cache)
         return out[0].float()
 
