@@ -387,15 +387,17 @@ class LocalShots:
         done = writer.info.shots[-1].end if writer.info.shots else 0
         skipped: list[int] = []
 
-        def check(boundary: int) -> None:  # the finished shots are [skipped[k], next start) up to ``boundary``
+        def check(boundary: int) -> None:  # the shots found so far, then the next start or the video's end
             if skipped != recorded or boundary != done:
-                raise DepthshotError(f"{writer.root}: the shots found now ({skipped}, then frame {boundary}) differ "
-                                     f"from those of the interrupted run ({recorded}, then frame {done}); remove the "
-                                     "folder to start again")
+                raise DepthshotError(f"{writer.root}: the video's shots differ from the interrupted run's (shots at "
+                                     f"{skipped} then frame {boundary} now, at {recorded} then frame {done} "
+                                     "before); remove the folder to start again")
 
         ran = False
         for shot in frames.shots():
             if shot.start < done:
+                if recorded[len(skipped) : len(skipped) + 1] != [shot.start]:  # refused before decoding further
+                    check(shot.start)
                 skipped.append(shot.start)
                 continue
             if not ran:
