@@ -259,3 +259,16 @@ def test_a_resumed_job_whose_cuts_moved_is_refused(vits_weights, tmp_path):
     with pytest.raises(DepthshotError, match=moved):
         run_depth(job(src, target, vits_weights))
     assert {p: p.read_bytes() for p in target.rglob("*.png")} == before
+
+
+def test_weights_that_fail_to_load_stop_the_decoding_started_ahead(cut_video, tmp_path):
+    """Decoding starts before the weights load (it only reads the input); a load failure is still reported before
+    anything is created, and the decode thread is stopped, not left running."""
+    import threading
+
+    bad = tmp_path / "weights.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(DepthshotError, match="weights"):
+        run_depth(job(cut_video[0], tmp_path / "p", bad))
+    assert not (tmp_path / "p").exists()
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]
