@@ -114,7 +114,7 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
     from core.depth import DepthJob, Progress, run_depth
     from core.depth.depth_pass import DepthPassWriter, PassInfo, default_png_workers
     from core.depth.engine import ShotDepth, VdaRunner
-    from core.depth.shots import detect_cuts, scan_size
+    from core.depth.shots import detect_cuts, flag_cuts, scan_size
     from core.video import probe, read_frames
 
     work.mkdir(parents=True, exist_ok=True)
@@ -165,6 +165,9 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
     whole = _timed(lambda: run_depth(job, on_progress=heard))
     with_shots = _timed(lambda: run_depth(dataclasses.replace(job, output=work / "shots", shots=True)))
     scan_s = _timed(lambda: detect_cuts(f.image for f in read_frames(video, size=scan_size(info.width, info.height))))
+    decoded = list(read_frames(video))
+    flag_s = _timed(lambda: _drain(flag_cuts(decoded, scan_size(info.width, info.height))))
+    del decoded
     pngs = sorted((work / "pass" / "depth").glob("*.png"))
     extra: dict[str, Any] = {"writer CPU ms/frame": writer_cpu_ms,
                              "writer shot end alone (PNGs) s": shot_end[0],
@@ -172,6 +175,7 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
                              "whole job with shot detection s": with_shots,
                              "shot detection's cost in the whole job s": with_shots - whole,
                              "separate shot scan alone s": scan_s,
+                             "cut detection on decoded frames alone s": flag_s,
                              "PNG MB/frame": sum(f.stat().st_size for f in pngs) / len(pngs) / 1e6,
                              "PNG workers": default_png_workers(),
                              "precision": runner.precision,

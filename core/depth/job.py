@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from core.video import Frame, VideoInfo
+    from core.video.pipeline import Prefetched
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ _SHOTS_FILE = "shots.json"
 _ENGINE_ARGS = ("engine", "model", "weights", "preset", "input_size", "max_res", "precision", "device", "shots",
                 "compile")
 _DECODE_AHEAD = 24  # decoded frames waiting for the engine (about one window's new frames)
+_CUT_AHEAD = 4  # decoded frames waiting for the cut detector's thread
 
 
 @dataclass
@@ -228,9 +230,10 @@ class ShotFrames:
     (``shots()``): a shot runs up to the next frame that starts one.
 
     The shots start at ``starts`` (pass indices from a scan; ``[]``: one shot) or, with ``starts=None``, at the cuts
-    ``flag_cuts`` finds in the decode thread on each frame scaled to ``cut_size`` (None: as decoded). ``size``:
-    (w, h) to decode at, None for the video's size. Decoding starts at once; ``close()`` (or leaving a ``with``)
-    stops it.
+    ``flag_cuts`` finds on each frame scaled to ``cut_size`` (None: as decoded), in a thread of its own between the
+    decoder's and the engine (the scaling costs about half a 1080p decode: the two overlap on a machine with cores
+    to spare). ``size``: (w, h) to decode at, None for the video's size. Decoding starts at once; ``close()`` (or
+    leaving a ``with``) stops it.
     """
 
     def __init__(self, job: DepthJob, size: tuple[int, int] | None, starts: list[int] | None,
@@ -238,8 +241,15 @@ class ShotFrames:
         from core.video import prefetch, read_frames
 
         frames = read_frames(job.input, start=job.start, end=job.end, size=size, max_damaged=max_damaged(job))
-        flagged = flag_cuts(frames, cut_size) if starts is None else _flag_starts(frames, set(starts))
+        self._stages: list[Prefetched[Any]] = []  # the threads' outputs, the engine's side first (closed in that order)
+        if starts is None:
+            frames = prefetch(frames, maxsize=_CUT_AHEAD)
+            self._stages.append(frames)
+            flagged = flag_cuts(frames, cut_size)
+        else:
+            flagged = _flag_starts(frames, set(starts))
         self._decoded = prefetch(flagged, maxsize=_DECODE_AHEAD)
+        self._stages.insert(0, self._decoded)
         self._ahead: tuple[Frame, bool] | None = None  # the next decoded frame, taken from the queue
         self.count = 0  # pass index of the next frame: frames handed out or skipped so far
 
@@ -251,8 +261,9 @@ class ShotFrames:
         self.close()
 
     def close(self) -> None:
-        """Stop decoding."""
-        self._decoded.close()
+        """Stop decoding (and wait for the threads to end)."""
+        for stage in self._stages:
+            stage.close()
 
     def shots(self, ends: dict[int, int] | None = None) -> Iterator[ShotInput]:
         """The shots in order, each a ``ShotInput`` whose ``end`` is ``ends[start]`` when given, else None (known only
