@@ -241,7 +241,7 @@ class ShotFrames:
         from core.video import prefetch, read_frames
 
         frames = read_frames(job.input, start=job.start, end=job.end, size=size, max_damaged=max_damaged(job))
-        self._stages: list[Prefetched[Any]] = []  # the threads' outputs, the engine's side first (closed in that order)
+        self._stages: list[Prefetched[Any]] = []  # the threads' outputs, engine side first (closed in order)
         if starts is None:
             frames = prefetch(frames, maxsize=_CUT_AHEAD)
             self._stages.append(frames)
@@ -415,6 +415,8 @@ class LocalShots:
                 check(shot.start)
                 ran = True
             self.loaded.run_shot(shot, writer, on_frame)
+        if frames.count == 0:
+            raise DepthshotError(f"{writer.root}: no frames to compute depth for (empty --start/--end window?)")
         if not ran:
             check(frames.count)
 
