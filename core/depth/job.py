@@ -4,8 +4,8 @@
 (``core.depth.engines``), which writes it into the depth pass (``core.depth.depth_pass``). With shot detection on,
 the cuts are found in that same decode pass (each frame also scaled down for the detector, a few frames ahead of
 the engine); only an engine that needs each shot's length in advance (rollingdepth) or a cluster executor gets a
-cheap low-resolution scan of the whole video first. Engines save their state in the pass's ``.work/`` folder, so the same job
-started again after an interruption continues where it stopped and produces byte-identical files.
+cheap low-resolution scan of the whole video first. Engines save their state in the pass's ``.work/`` folder, so the
+same job started again after an interruption continues where it stopped and produces byte-identical files.
 
 ``add_engine_arguments(parser)`` + ``DepthJob.from_args`` give every command that can compute depth the same engine
 options; ``ensure_pass(video, job)`` is the one way those commands get a pass for a video.
