@@ -77,10 +77,10 @@ def test_closing_stdin_stops_the_worker_within_the_grace_even_when_it_is_busy(tm
     proc.stdin.flush()
     lines = []
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # until the model is loaded and the shot scan is done
+    while time.monotonic() < deadline:  # until the model is loaded and the depth stage under way
         line = proc.stdout.readline()
         lines.append(line)
-        if not line or protocol.decode(line).type == "progress" and protocol.decode(line)["stage"] == "scan":
+        if not line or protocol.decode(line).type == "progress" and protocol.decode(line)["stage"] == "depth":
             break
     time.sleep(2.0)  # the first window of 32 frames at 518 px is being computed now (a minute on 2 cores)
     t0 = time.monotonic()

@@ -3,8 +3,11 @@
 For ``core.depth`` (a synthetic clip, default 1920x1080, with VDA-S synthetic weights at a small network input: a
 cheap model setting) it times, in one run, each stage alone (decode; the engine on frames already in memory;
 the depth-pass writer on the engine's maps, its shot end included: staging, then the shot's PNGs in ``close()``;
-with its CPU ms per frame) and then the whole job (``run_depth``), with the whole job's tail: the seconds from
-the last depth frame out of the engine to the job's end (what a one-shot clip's PNGs add after the network).
+with its CPU ms per frame) and then the whole job (``run_depth``, shot detection off), with the whole job's tail:
+the seconds from the last depth frame out of the engine to the job's end (what a one-shot clip's PNGs add after
+the network). Then the whole job again with shot detection on (the default), beside the separate low-resolution
+scan alone (decode at 256 px + AdaptiveDetector: what a job whose engine needs shot lengths, or a cluster job,
+runs before any depth; local VDA jobs find the cuts in the engine's decode pass instead).
 For ``core.stereo`` (synthetic clips at 640x360 and 1920x1080 with a synthetic depth pass) it times decode, depth
 read + disparity, warp + pack, x264 encode alone and then ``run_stereo``. A job is as fast as its slowest stage when
 whole / slowest is near 1 (the target is 1.15); the sum of the stages is what a serial job would take.
@@ -70,7 +73,7 @@ class StageReport:
             out.append(f"  {name:<22} {s:8.2f} s  {self.frames / s:8.2f} frames/s")
         out.append(f"  whole / slowest stage ({self.slowest}) = {self.ratio:.2f}; "
                    f"whole / sum of stages = {self.whole / sum(self.stages.values()):.2f}")
-        out += [f"  {k}: {v:.1f}" if isinstance(v, float) else f"  {k}: {v}" for k, v in self.extra.items()]
+        out += [f"  {k}: {v:.2f}" if isinstance(v, float) else f"  {k}: {v}" for k, v in self.extra.items()]
         return out
 
 
@@ -104,10 +107,14 @@ def load_model(model: str, weights: Path, device: str):
 
 def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-s", input_size: int = 70,
                    device: str = "cpu", precision: str = "auto") -> StageReport:
-    """Stages of ``core.depth`` alone, then the whole job, on ``video`` (one shot, no cut detection)."""
+    """Stages of ``core.depth`` alone, then the whole job, on ``video`` (one shot, no cut detection); then the
+    whole job with cut detection and the separate shot scan alone (see the module docstring)."""
+    import dataclasses
+
     from core.depth import DepthJob, Progress, run_depth
     from core.depth.depth_pass import DepthPassWriter, PassInfo, default_png_workers
     from core.depth.engine import ShotDepth, VdaRunner
+    from core.depth.shots import detect_cuts, flag_cuts, scan_size
     from core.devices import cpu_cores, cpu_left_free
     from core.video import probe, read_frames
 
@@ -162,6 +169,11 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
     cpu0 = _cpu_seconds()
     whole = _timed(lambda: run_depth(job, on_progress=heard))
     whole_cpu = _cpu_seconds() - cpu0
+    with_shots = _timed(lambda: run_depth(dataclasses.replace(job, output=work / "shots", shots=True)))
+    scan_s = _timed(lambda: detect_cuts(f.image for f in read_frames(video, size=scan_size(info.width, info.height))))
+    decoded = list(read_frames(video))
+    flag_s = _timed(lambda: _drain(flag_cuts(decoded, scan_size(info.width, info.height))))
+    del decoded
     pngs = sorted((work / "pass" / "depth").glob("*.png"))
     cores = cpu_cores()
     extra: dict[str, Any] = {"whole job CPU s (all threads)": whole_cpu,
@@ -169,6 +181,10 @@ def depth_pipeline(video: Path, weights: Path, work: Path, *, model: str = "vda-
                              "writer CPU ms/frame": writer_cpu_ms,
                              "writer shot end alone (PNGs) s": shot_end[0],
                              "whole job: last depth frame to done s": marks["done"] - marks["depth"],
+                             "whole job with shot detection s": with_shots,
+                             "shot detection's cost in the whole job s": with_shots - whole,
+                             "separate shot scan alone s": scan_s,
+                             "cut detection on decoded frames alone s": flag_s,
                              "PNG MB/frame": sum(f.stat().st_size for f in pngs) / len(pngs) / 1e6,
                              "PNG workers": default_png_workers(),
                              "PNGs encoded ahead (a core left free)": cpu_left_free(str(dev)),

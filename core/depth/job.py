@@ -1,9 +1,11 @@
 """A depth job: video in, depth pass out; resumable.
 
-``run_depth(job)`` decodes the video once as a stream (plus, with shot detection on, a cheap low-resolution pass
-to find the cuts first) and hands each shot to the chosen engine (``core.depth.engines``), which writes it into
-the depth pass (``core.depth.depth_pass``). Engines save their state in the pass's ``.work/`` folder, so the same job
-started again after an interruption continues where it stopped and produces byte-identical files.
+``run_depth(job)`` decodes the video once as a stream and hands each shot to the chosen engine
+(``core.depth.engines``), which writes it into the depth pass (``core.depth.depth_pass``). With shot detection on,
+the cuts are found in that same decode pass (each frame also scaled down for the detector, a few frames ahead of
+the engine); only an engine that needs each shot's length in advance (rollingdepth) or a cluster executor gets a
+cheap low-resolution scan of the whole video first. Engines save their state in the pass's ``.work/`` folder, so the
+same job started again after an interruption continues where it stopped and produces byte-identical files.
 
 ``add_engine_arguments(parser)`` + ``DepthJob.from_args`` give every command that can compute depth the same engine
 options; ``ensure_pass(video, job)`` is the one way those commands get a pass for a video.
@@ -12,6 +14,7 @@ options; ``ensure_pass(video, job)`` is the one way those commands get a pass fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,19 +28,22 @@ import numpy as np
 
 from core.atomic import write_text
 from core.cli import check_number, check_window, input_source
-from core.depth.depth_pass import LOCK_FILE, MANIFEST, DepthPass, DepthPassWriter, PassInfo
+from core.depth.depth_pass import LOCK_FILE, MANIFEST, WORK_DIR, DepthPass, DepthPassWriter, PassInfo
 from core.depth.engines import ENGINE_OPTIONS, ENGINES, PRECISIONS, Engine, ShotInput, get_engine, make_config
-from core.depth.shots import ShotScan, detect_cuts, scan_size
+from core.depth.shots import ShotScan, detect_cuts, flag_cuts, scan_size
 from core.devices import cpu_left_free, resolve_device
 from core.errors import DepthshotError, disk_full_reported
 from core.lock import claim_output, output_lock
 
 if TYPE_CHECKING:
-    from core.video import VideoInfo
+    from types import TracebackType
+
+    from core.video import Frame, VideoInfo
+    from core.video.pipeline import Prefetched
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ENGINES", "PRECISIONS", "DepthJob", "LocalShots", "PendingShots", "Progress", "ShotExecutor",
+__all__ = ["ENGINES", "PRECISIONS", "DepthJob", "LocalShots", "PendingShots", "Progress", "ShotExecutor", "ShotFrames",
            "add_engine_arguments", "ensure_pass", "run_depth"]
 
 _SHOTS_FILE = "shots.json"
@@ -45,6 +51,7 @@ _SHOTS_FILE = "shots.json"
 _ENGINE_ARGS = ("engine", "model", "weights", "preset", "input_size", "max_res", "precision", "device", "shots",
                 "compile")
 _DECODE_AHEAD = 24  # decoded frames waiting for the engine (about one window's new frames)
+_CUT_AHEAD = 4  # decoded frames waiting for the cut detector's thread
 
 
 @dataclass
@@ -218,26 +225,88 @@ def max_damaged(job: DepthJob) -> float | None:
     return None if job.ignore_decode_errors else DAMAGED_FRACTION
 
 
-class _SequentialFrames:
-    """The job's frames decoded once, in order, handed out shot after shot (``ShotInput.frames``)."""
+class ShotFrames:
+    """The job's frames decoded once, in order, in their own thread ahead of the engine, handed out shot after shot
+    (``shots()``): a shot runs up to the next frame that starts one.
 
-    def __init__(self, frames: Iterator) -> None:
-        self._frames = frames
-        self._next = 0  # pass index of the next frame the decoder delivers
+    The shots start at ``starts`` (pass indices from a scan; ``[]``: one shot) or, with ``starts=None``, at the cuts
+    ``flag_cuts`` finds on each frame scaled to ``cut_size`` (None: as decoded), in a thread of its own between the
+    decoder's and the engine (the scaling costs about half a 1080p decode: the two overlap on a machine with cores
+    to spare). ``size``: (w, h) to decode at, None for the video's size. Decoding starts at once; ``close()`` (or
+    leaving a ``with``) stops it.
+    """
 
-    def shot(self, start: int, end: int | None) -> ShotInput:
-        return ShotInput(start, end, lambda first: self._take(first, end))
+    def __init__(self, job: DepthJob, size: tuple[int, int] | None, starts: list[int] | None,
+                 cut_size: tuple[int, int] | None = None) -> None:
+        from core.video import prefetch, read_frames
 
-    def _take(self, first: int, end: int | None) -> Iterator:
-        if first < self._next:
+        frames = read_frames(job.input, start=job.start, end=job.end, size=size, max_damaged=max_damaged(job))
+        self._stages: list[Prefetched[Any]] = []  # the threads' outputs, engine side first (closed in order)
+        if starts is None:
+            frames = prefetch(frames, maxsize=_CUT_AHEAD)
+            self._stages.append(frames)
+            flagged = flag_cuts(frames, cut_size)
+        else:
+            flagged = _flag_starts(frames, set(starts))
+        self._decoded = prefetch(flagged, maxsize=_DECODE_AHEAD)
+        self._stages.insert(0, self._decoded)
+        self._ahead: tuple[Frame, bool] | None = None  # the next decoded frame, taken from the queue
+        self.count = 0  # pass index of the next frame: frames handed out or skipped so far
+
+    def __enter__(self) -> ShotFrames:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop decoding (and wait for the threads to end)."""
+        for stage in self._stages:
+            stage.close()
+
+    def shots(self, ends: dict[int, int] | None = None) -> Iterator[ShotInput]:
+        """The shots in order, each a ``ShotInput`` whose ``end`` is ``ends[start]`` when given, else None (known only
+        once its frames are read); frames of a shot the caller did not read are skipped when it asks for the next."""
+        ends = ends or {}
+        while self._peek() is not None:
+            start = self.count
+            end = ends.get(start)
+            yield ShotInput(start, end, lambda first, start=start, end=end: self._take(start, end, first))
+            for _ in self._take(start, end, self.count):  # what the caller left of this shot
+                pass
+
+    def _peek(self) -> tuple[Frame, bool] | None:
+        if self._ahead is None:
+            self._ahead = next(self._decoded, None)
+        return self._ahead
+
+    def _take(self, start: int, end: int | None, first: int) -> Iterator[Frame]:
+        """The frames of the shot at ``start`` from pass index ``first`` on."""
+        if first < self.count:
             raise ValueError(f"frame {first} was already decoded (shots must be run in order)")
-        while end is None or self._next < end:
-            frame = next(self._frames, None)
-            if frame is None:
+        while end is None or self.count < end:
+            item = self._peek()
+            if item is None or (item[1] and self.count > start):  # the video's end or the next shot's first frame
                 return
-            self._next += 1
-            if self._next > first:
-                yield frame
+            self._ahead = None
+            self.count += 1
+            if self.count > first:
+                yield item[0]
+
+
+def _flag_starts(frames: Iterator[Frame], starts: set[int]) -> Iterator[tuple[Frame, bool]]:
+    """Each frame with whether it is in ``starts`` (a shot starts there)."""
+    for i, frame in enumerate(frames):
+        yield frame, i in starts
+
+
+def _cuts_inline(job: DepthJob, engine: Engine, executor: ShotExecutor) -> bool:
+    """Whether the shots are found in the decode pass that feeds the engine instead of by a scan first: for an
+    executor that computes from frames decoded here and an engine that needs no shot lengths in advance, unless the
+    pass was started by an older depthshot that scanned (its ``.work/shots.json`` keeps deciding the shots)."""
+    old_scan = job.shots and (Path(job.output) / WORK_DIR / _SHOTS_FILE).is_file()
+    return not (executor.needs_scan or engine.needs_shot_length or old_scan)
 
 
 def plan_depth(job: DepthJob, *, check_device: bool = True) -> tuple[Engine, Any, VideoInfo, int, int]:
@@ -261,15 +330,18 @@ class PendingShots:
 
     job: DepthJob
     size: tuple[int, int] | None  # (w, h) to decode at; None = the video's size
-    bounds: list[tuple[int, int | None]]  # pass frame ranges [start, end) in order (end None: to the video's end)
+    bounds: list[tuple[int, int]] | None  # pass frame ranges [start, end) in order; None: found while decoding
     timestamps: list[float] | None  # pts (s) of every pass frame, from the scan (None when there was no scan)
+    frames: ShotFrames | None = None  # the frames decoded here, for an executor without needs_scan (else None)
 
 
 class ShotExecutor(Protocol):
     """Where the shots of a job are computed: ``LocalShots`` (this process, the default) or a cluster
     (``core.cluster``). ``run_depth`` does everything else (checks, resume, the one pass writer, the manifest)."""
 
-    needs_scan: bool  # True: the executor needs every shot's bounds and frame times before it starts
+    # True: the executor needs every shot's bounds and frame times before it starts; False: it computes from the
+    # frames run_depth decodes in this process (PendingShots.frames), where the cuts can be found as they go by
+    needs_scan: bool
 
     def resolve(self, engine: Engine, config: Any, job: DepthJob) -> tuple[str, dict[str, Any]]:
         """The device the engine will run on and the engine's fingerprint there."""
@@ -302,14 +374,66 @@ class LocalShots:
         return self.loaded.record
 
     def run(self, pending: PendingShots, writer: DepthPassWriter, meter: Meter) -> None:
-        from core.video import prefetch, read_frames
+        assert pending.frames is not None  # needs_scan False: run_depth decodes the frames here
 
-        job = pending.job
-        decoded = prefetch(read_frames(job.input, start=job.start, end=job.end, size=pending.size,
-                                       max_damaged=max_damaged(job)), maxsize=_DECODE_AHEAD)
-        frames = _SequentialFrames(decoded)  # decoded in its own thread, ahead of the engine
-        for start, end in pending.bounds:
-            self.loaded.run_shot(frames.shot(start, end), writer, lambda i: meter.report(i + 1))
+        def on_frame(i: int) -> None:
+            meter.report(i + 1)
+
+        with pending.frames as frames:
+            if pending.bounds is None:
+                self._run_found(frames, writer, on_frame)
+                meter.frame_count = frames.count  # known now
+            elif pending.bounds:
+                ends = dict(pending.bounds)
+                for shot in frames.shots(ends):
+                    if shot.start in ends:  # the others: frames before the first pending shot, done by an earlier run
+                        self.loaded.run_shot(shot, writer, on_frame)
+                    if shot.start == pending.bounds[-1][0]:
+                        break
+
+    def _run_found(self, frames: ShotFrames, writer: DepthPassWriter, on_frame: Callable[[int], None]) -> None:
+        """Run the shots as ``frames`` finds them, skipping those an earlier run finished (which must be found
+        again where it recorded them: the same frames give the same cuts)."""
+        recorded = [s.start for s in writer.info.shots]
+        done = writer.info.shots[-1].end if writer.info.shots else 0
+        skipped: list[int] = []
+
+        def check(boundary: int) -> None:  # the shots found so far, then the next start or the video's end
+            if skipped != recorded or boundary != done:
+                raise DepthshotError(f"{writer.root}: the video's shots differ from the interrupted run's (shots at "
+                                     f"{skipped} then frame {boundary} now, at {recorded} then frame {done} "
+                                     "before); remove the folder to start again")
+
+        ran = False
+        for shot in frames.shots():
+            if shot.start < done:
+                if recorded[len(skipped) : len(skipped) + 1] != [shot.start]:  # refused before decoding further
+                    check(shot.start)
+                skipped.append(shot.start)
+                continue
+            if not ran:
+                check(shot.start)
+                ran = True
+            self.loaded.run_shot(shot, writer, on_frame)
+        if frames.count == 0:
+            raise DepthshotError(f"{writer.root}: no frames to compute depth for (empty --start/--end window?)")
+        if not ran:
+            check(frames.count)
+
+
+def scanned_shots(job: DepthJob, executor: ShotExecutor, writer: DepthPassWriter, pass_size: tuple[int, int],
+                  size: tuple[int, int] | None, meter: Meter) -> PendingShots:
+    """The shots still to compute from a scan of the whole video (``scan_shots``) run first; for an executor
+    without ``needs_scan`` their frames are being decoded (``PendingShots.frames``)."""
+    scan = scan_shots(job, writer, *pass_size, detect=job.shots, meter=meter)
+    if executor.needs_scan and scan.timestamps is None:  # scanned by a depthshot that kept no times
+        (writer.work_dir / _SHOTS_FILE).unlink()
+        scan = scan_shots(job, writer, *pass_size, detect=job.shots, meter=meter)
+    meter.frame_count = scan.frame_count
+    done = writer.info.shots[-1].end if writer.info.shots else 0  # shots finished by an earlier run
+    bounds = [b for b in scan.bounds() if b[0] >= done]
+    frames = None if executor.needs_scan else ShotFrames(job, size, [b[0] for b in bounds])
+    return PendingShots(job, size, bounds, scan.timestamps, frames)
 
 
 def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = None,
@@ -331,7 +455,14 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
         with output_lock(Path(job.output) / LOCK_FILE, job.output):
             write_preview_when_asked(job, finished, Meter(len(finished), len(finished), on_progress))
         return Path(job.output)
-    record = executor.load(engine, config, device)
+    size = None if (width, height) == (info.width, info.height) else (width, height)
+    inline = _cuts_inline(job, engine, executor)
+    ahead = None  # decoding starts before the weights are loaded when it can (it only reads the input)
+    with contextlib.ExitStack() as on_error:
+        if inline:
+            ahead = on_error.enter_context(ShotFrames(job, size, None if job.shots else [], scan_size(width, height)))
+        record = executor.load(engine, config, device)
+        on_error.pop_all()
     model.update({**record, "device": device})
     pass_info = PassInfo(source=str(job.input), fps=float(info.fps), width=width, height=height,
                          kind=engine.kind(config), model=model)
@@ -341,7 +472,8 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
         left = info.frame_count - (meters[0].done if meters else 0)
         return max(0, left) * width * height * 6
 
-    with claim_output(job.output, Path(job.output) / LOCK_FILE, created=[job.output]), \
+    with ahead or contextlib.nullcontext(), \
+            claim_output(job.output, Path(job.output) / LOCK_FILE, created=[job.output]), \
             disk_full_reported(job.output, needed):
         if (Path(job.output) / MANIFEST).is_file():  # another run of this job finished while we got ready
             finished = finished_pass(job, model, width, height)
@@ -353,22 +485,12 @@ def run_depth(job: DepthJob, on_progress: Callable[[Progress], None] | None = No
                                  encode_ahead=isinstance(executor, LocalShots) and cpu_left_free(device))
         meter = Meter(info.frame_count, writer.resume_point(), on_progress)
         meters.append(meter)
-        size = None if (width, height) == (info.width, info.height) else (width, height)
-        scanning = job.shots or engine.needs_shot_length or executor.needs_scan
-        meter.report(meter.done, "scan" if scanning else "depth")  # under way: what fails from here is the work
-
-        timestamps = None
-        if scanning:
-            scan = scan_shots(job, writer, width, height, detect=job.shots, meter=meter)
-            if executor.needs_scan and scan.timestamps is None:  # scanned by a depthshot that kept no times
-                (writer.work_dir / _SHOTS_FILE).unlink()
-                scan = scan_shots(job, writer, width, height, detect=job.shots, meter=meter)
-            meter.frame_count, timestamps = scan.frame_count, scan.timestamps
-            bounds: list[tuple[int, int | None]] = list(scan.bounds())
+        meter.report(meter.done, "depth" if inline else "scan")  # under way: what fails from here is the work
+        if inline:  # the frame count stays the probe's until the decoder reaches the end
+            pending = PendingShots(job, size, None, None, ahead)
         else:
-            bounds = [(0, None)]  # one shot: no need to know its length in advance
-        done = writer.info.shots[-1].end if writer.info.shots else 0  # shots finished by an earlier run
-        executor.run(PendingShots(job, size, [b for b in bounds if b[0] >= done], timestamps), writer, meter)
+            pending = scanned_shots(job, executor, writer, (width, height), size, meter)
+        executor.run(pending, writer, meter)
         depth_pass = writer.close()
         write_preview_when_asked(job, depth_pass, meter)
     return Path(job.output)

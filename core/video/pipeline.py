@@ -25,11 +25,12 @@ class _Failure:
         self.exc = exc
 
 
-def prefetch(iterable: Iterable[T], maxsize: int = 4) -> Iterator[T]:
+def prefetch(iterable: Iterable[T], maxsize: int = 4) -> Prefetched[T]:
     """Iterate ``iterable`` in a background thread, keeping at most ``maxsize`` items ready.
 
-    Items come out in order; the producer's exception is raised here after the items before it. Stopping
-    early (``break``, ``close()``) stops the producer and closes its generator in its own thread.
+    The thread starts at once (items are produced before the first is asked for). Items come out in order; the
+    producer's exception is raised here after the items before it. Stopping early (``break``, ``close()``, even
+    before the first item) stops the producer and closes its generator in its own thread.
     """
     if maxsize < 1:
         raise ValueError(f"maxsize must be >= 1, got {maxsize}")
@@ -61,7 +62,25 @@ def prefetch(iterable: Iterable[T], maxsize: int = 4) -> Iterator[T]:
 
     thread = threading.Thread(target=produce, name="prefetch", daemon=True)
     thread.start()
-    return _drain(items, stop, thread)
+    return Prefetched(_drain(items, stop, thread), stop, thread)
+
+
+class Prefetched(Iterator[T]):
+    """The iterator ``prefetch`` returns: its items, and ``close()`` to stop the producer (waits for it)."""
+
+    def __init__(self, items: Iterator[T], stop: threading.Event, thread: threading.Thread) -> None:
+        self._items, self._stop, self._thread = items, stop, thread
+
+    def __next__(self) -> T:
+        return next(self._items)
+
+    def close(self) -> None:
+        self._items.close()  # a started drain stops and joins the producer itself; an unstarted one does nothing
+        self._stop.set()
+        self._thread.join()
+
+    def __del__(self) -> None:
+        self._stop.set()  # dropped without close(): the producer stops at its next item
 
 
 def _drain(items: queue.Queue[Any], stop: threading.Event, thread: threading.Thread) -> Iterator[Any]:

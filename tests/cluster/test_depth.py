@@ -31,11 +31,13 @@ def three_shots(tmp_path_factory) -> Path:
 def test_three_shots_as_ray_tasks_give_the_single_process_pass(local_ray, three_shots, vits_weights, tmp_path):
     from core.cluster.depth import run_depth_ray
 
-    ref = run_depth(job(three_shots, tmp_path / "one", vits_weights))
+    local = []  # one process: the cuts are found in the decode pass; on Ray: by a scan first (tasks need bounds)
+    ref = run_depth(job(three_shots, tmp_path / "one", vits_weights), on_progress=local.append)
     assert [(s.start, s.end) for s in DepthPass.open(ref).info.shots] == [(0, 16), (16, 32), (32, 48)]
     progress = []
     out = run_depth_ray(job(three_shots, tmp_path / "ray", vits_weights), RayOptions(),
                         on_progress=progress.append)
+    assert local[0].stage == "depth" and progress[0].stage == "scan"
     want, got = tree_digest(ref), tree_digest(out)
     assert len(want) == 48 + 1  # the PNGs and the manifest, no staging left
     assert got == want

@@ -1,5 +1,6 @@
 """End to end: video file -> depth pass, shots, resume after kill -9, CLI errors and progress."""
 
+import json
 import os
 import signal
 import subprocess
@@ -197,16 +198,77 @@ def test_start_end_window_end_to_end(vits_weights, tmp_path):
     assert np.abs(got - ref).max() <= 0.02 * (ref.max() - ref.min())  # the two encodes differ by a few grey levels
 
 
-def test_interrupted_job_with_shots_resumes_to_the_same_files(cut_video, vits_weights, tmp_path):
-    """Shot detection on, interrupted inside the second shot, run again: the same files as an uninterrupted run."""
-    src, _ = cut_video
-    ref = run_depth(job(src, tmp_path / "ref", vits_weights))
-    target = tmp_path / "resumed"
-    with pytest.raises(KeyboardInterrupt):
-        run_depth(job(src, target, vits_weights), on_progress=stop_after_frames(45))
-    assert not (target / "depth_pass.json").exists() and (target / ".work" / "shots.json").is_file()
-    run_depth(job(src, target, vits_weights))
+def _same_files(ref: Path, target: Path) -> None:
     files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
     for f in files:
         assert (ref / f).read_bytes() == (target / f).read_bytes(), f
+
+
+def _interrupt_in_the_second_shot(src: Path, target: Path, weights: Path) -> dict:
+    """Run the job on ``src`` until frame 45 (inside the second shot, which starts at 30); its resume state."""
+    with pytest.raises(KeyboardInterrupt):
+        run_depth(job(src, target, weights), on_progress=stop_after_frames(45))
+    assert not (target / "depth_pass.json").exists()
+    return json.loads((target / ".work" / "progress.json").read_text())
+
+
+def test_interrupted_job_with_shots_resumes_to_the_same_files(cut_video, vits_weights, tmp_path):
+    """Shot detection on, interrupted inside the second shot, run again: the same files as an uninterrupted run.
+    The cuts are found in the decode pass that feeds the engine (no scan first, no shots.json), so the resumed
+    run finds them again in the frames it decodes from the first."""
+    src, _ = cut_video
+    stages = []
+    ref = run_depth(job(src, tmp_path / "ref", vits_weights), on_progress=lambda p: stages.append(p.stage))
+    assert "scan" not in stages and stages[0] == "depth"
+    target = tmp_path / "resumed"
+    state = _interrupt_in_the_second_shot(src, target, vits_weights)
+    assert [(s["start"], s["end"]) for s in state["shots"]] == [(0, 30)] and state["current_shot_start"] == 30
+    assert not (target / ".work" / "shots.json").exists()
+    run_depth(job(src, target, vits_weights))
+    _same_files(ref, target)
+
+
+def test_a_pass_scanned_by_an_older_depthshot_keeps_its_scan(cut_video, vits_weights, tmp_path):
+    """An unfinished pass whose .work/shots.json was written by a depthshot that scanned first is resumed from that
+    scan (a scan stage, no detection in the decode pass) to the same files."""
+    from core.video import read_frames
+
+    src, _ = cut_video
+    ref = run_depth(job(src, tmp_path / "ref", vits_weights))
+    target = tmp_path / "old"
+    _interrupt_in_the_second_shot(src, target, vits_weights)
+    times = [f.pts for f in read_frames(src)]
+    (target / ".work" / "shots.json").write_text(json.dumps({"frame_count": 58, "cuts": [30], "timestamps": times}))
+    stages = []
+    run_depth(job(src, target, vits_weights), on_progress=lambda p: stages.append(p.stage))
+    assert stages[0] == "scan"
+    _same_files(ref, target)
+
+
+def test_a_resumed_job_whose_cuts_moved_is_refused(vits_weights, tmp_path):
+    """The input replaced by a clip of the same length whose cut is elsewhere: the shot finished before no longer
+    ends at a cut, so resuming would mix two videos' shots: one line, nothing of the old run overwritten."""
+    src = tmp_path / "cut.mp4"
+    write_video(src, [*scene_frames(30, W, H, seed=1), *scene_frames(28, W, H, seed=2)])
+    target = tmp_path / "p"
+    _interrupt_in_the_second_shot(src, target, vits_weights)
+    before = {p: p.read_bytes() for p in target.rglob("*.png")}
+    write_video(src, [*scene_frames(20, W, H, seed=1), *scene_frames(38, W, H, seed=2)])
+    moved = r"shots differ from the interrupted run's \(shots at \[0\] then frame 20 now, at \[0\] then frame 30 before"
+    with pytest.raises(DepthshotError, match=moved):
+        run_depth(job(src, target, vits_weights))
+    assert {p: p.read_bytes() for p in target.rglob("*.png")} == before
+
+
+def test_weights_that_fail_to_load_stop_the_decoding_started_ahead(cut_video, tmp_path):
+    """Decoding starts before the weights load (it only reads the input); a load failure is still reported before
+    anything is created, and the decode thread is stopped, not left running."""
+    import threading
+
+    bad = tmp_path / "weights.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(DepthshotError, match="weights"):
+        run_depth(job(cut_video[0], tmp_path / "p", bad))
+    assert not (tmp_path / "p").exists()
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]

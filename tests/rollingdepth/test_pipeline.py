@@ -206,8 +206,10 @@ def test_engine_with_several_shots_runs_each_on_its_own(model, cut_clip, tmp_pat
     src, second = cut_clip
     weights = _save_checkpoint(model, tmp_path / "ckpt")
     monkeypatch.setitem(PRESETS, "fast", FAST_TEST)
-    dp = DepthPass.open(run_depth(_rd_job(src, tmp_path / "p", weights)))
+    stages = []
+    dp = DepthPass.open(run_depth(_rd_job(src, tmp_path / "p", weights), on_progress=lambda p: stages.append(p.stage)))
     assert [(s.start, s.end) for s in dp.info.shots] == [(0, 30), (30, 58)] and len(dp) == 58
+    assert stages[0] == "scan"  # it needs each shot's length before it starts: the cuts come from a scan first
     alone = DepthPass.open(run_depth(_rd_job(second, tmp_path / "q", weights)))
     assert [(s.start, s.end) for s in alone.info.shots] == [(0, 28)]
     for i in range(28):

@@ -58,6 +58,25 @@ def test_stopping_early_closes_the_producer() -> None:
     assert closed.wait(2.0)
 
 
+def test_closing_before_the_first_item_stops_the_producer() -> None:
+    """The producer runs ahead from the start; closed before anything was taken, it stops (and is closed)."""
+    closed, produced = threading.Event(), []
+
+    def source():
+        try:
+            for i in range(1000):
+                produced.append(i)
+                yield i
+        finally:
+            closed.set()
+
+    items = prefetch(source(), maxsize=2)
+    time.sleep(0.2)
+    assert produced  # ahead of the first next()
+    items.close()
+    assert closed.is_set() and len(produced) <= 4
+
+
 def test_sink_consumes_in_order_and_reports_errors() -> None:
     seen = []
     with Sink(lambda a, b: seen.append(a + b), maxsize=2) as sink:

@@ -39,8 +39,8 @@ def check_precision(precision: str | None) -> None:
 
 @dataclass(frozen=True)
 class ShotInput:
-    """One shot of the job's frames: pass indices ``[start, end)``, ``end`` None when the length is unknown
-    (the shot runs to the end of the video).
+    """One shot of the job's frames: pass indices ``[start, end)``, ``end`` None when the length is not known in
+    advance (the shot runs to the next cut found while decoding, or to the end of the video).
 
     ``frames(i)`` yields the shot's decoded frames from pass index ``i`` (``start <= i``) up to ``end``; each
     ``Frame.image`` is uint8 RGB ``[H, W, 3]`` at the pass size and ``Frame.pts`` its time in seconds.
