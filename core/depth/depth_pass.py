@@ -475,7 +475,7 @@ class DepthPassWriter:
             return False
         self.info.shots = [Shot(**s) for s in state["shots"]]
         self.info.timestamps = list(state["timestamps"])
-        self._next = self.info.shots[-1].end if self.info.shots else 0
+        self._next = self.shots_end
         # staged frames of a recorded shot: its PNGs were still being written when the run stopped
         for p in finished_files(self._raw_dir, "*.npy"):
             i = int(p.stem)
@@ -509,6 +509,11 @@ class DepthPassWriter:
         return self._next
 
     @property
+    def shots_end(self) -> int:
+        """The first frame after the shots recorded so far (0 before the first): where the next shot starts."""
+        return self.info.shots[-1].end if self.info.shots else 0
+
+    @property
     def current_shot_start(self) -> int | None:
         """Start frame of the shot being written, or None between shots."""
         return self._shot.start if self._shot is not None else None
@@ -520,7 +525,7 @@ class DepthPassWriter:
             if start == self._shot.start:  # resuming inside this shot
                 return
             raise DepthshotError("begin_shot() called while a shot is open")
-        expected = self.info.shots[-1].end if self.info.shots else 0
+        expected = self.shots_end
         if start != expected:
             raise DepthshotError(f"shot must start at frame {expected}, not {start}")
         self._shot = _ShotStats(start)

@@ -404,7 +404,7 @@ class LocalShots:
         """Run the shots as ``frames`` finds them, skipping those an earlier run finished (which must be found
         again where it recorded them: the same frames give the same cuts)."""
         recorded = [s.start for s in writer.info.shots]
-        done = writer.info.shots[-1].end if writer.info.shots else 0
+        done = writer.shots_end
         skipped: list[int] = []
 
         def check(boundary: int) -> None:  # the shots found so far, then the next start or the video's end
@@ -439,7 +439,7 @@ def scanned_shots(job: DepthJob, executor: ShotExecutor, writer: DepthPassWriter
         (writer.work_dir / _SHOTS_FILE).unlink()
         scan = scan_shots(job, writer, *pass_size, detect=job.shots, meter=meter)
     meter.frame_count = scan.frame_count
-    done = writer.info.shots[-1].end if writer.info.shots else 0  # shots finished by an earlier run
+    done = writer.shots_end  # shots finished by an earlier run
     bounds = [b for b in scan.bounds() if b[0] >= done]
     frames = None if executor.needs_scan else ShotFrames(job, pass_size, size, [b[0] for b in bounds])
     return PendingShots(job, size, bounds, scan.timestamps, frames)
