@@ -196,7 +196,8 @@ class VdaRunner:
         waits for it and gives its frames, float32 [H, W] each (bilinear resize, align_corners=True).
 
         On CUDA the resize runs on the device and the result is copied into pinned memory without blocking (the
-        function waits for the copy's event); on the CPU the resize is left to the function, frame by frame.
+        function waits for the copy's event); elsewhere the resize (and the download) is left to the function,
+        frame by frame.
         ``cache``: streaming mode (one frame), see ``network_output``.
         """
         out = self.network_output(features, height, width, cache)
@@ -215,10 +216,10 @@ class VdaRunner:
 
             return downloaded
 
-        def resized() -> list[np.ndarray]:
+        def resized() -> list[np.ndarray]:  # .cpu(): a no-op on the CPU, the download on other devices (mps)
             with torch.inference_mode():
-                return [F.interpolate(o[None, None], size=size, mode="bilinear", align_corners=True)[0, 0].numpy()
-                        for o in out]
+                return [F.interpolate(o[None, None], size=size, mode="bilinear", align_corners=True)[0, 0].cpu()
+                        .numpy() for o in out]
 
         return resized
 
